@@ -1,0 +1,31 @@
+/**
+ * Errors are values a person can act on. Exit codes follow DESIGN.md:
+ * 2 usage or input error, 3 I/O or environment error.
+ */
+export class KubepkiError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 2 | 3 = 2,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad flags, bad configuration, bad files handed to us: exit 2. */
+export class InputError extends KubepkiError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
+
+/** The environment failed us (disk, permissions, missing tools): exit 3. */
+export class IoError extends KubepkiError {
+  constructor(message: string) {
+    super(message, 3);
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

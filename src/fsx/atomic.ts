@@ -1,0 +1,98 @@
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  fchmodSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { errorMessage, IoError } from "../errors.js";
+
+/** Directory mode kubeadm's writers use for parents they create. */
+export const DEFAULT_DIR_MODE = 0o755;
+
+export function ensureDir(dir: string, mode = DEFAULT_DIR_MODE): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode });
+  } catch (err) {
+    throw new IoError(`cannot create directory ${dir}: ${errorMessage(err)}`);
+  }
+}
+
+/** Path of a temporary sibling of `path`; same directory, so rename(2) is atomic. */
+export function tempPathFor(path: string, tag = randomBytes(6).toString("hex")): string {
+  return join(dirname(path), `.${basename(path)}.kubepki-tmp-${tag}`);
+}
+
+export function isTempPath(path: string): boolean {
+  return /\.kubepki-tmp-[0-9a-f]+$/.test(path);
+}
+
+/**
+ * Writes `data` to a new file at `path` that must not exist, with `mode` set before the first byte
+ * is written (O_EXCL, then fchmod so the umask cannot widen or narrow it), and fsyncs it.
+ */
+export function writeNewFileDurable(path: string, data: string | Uint8Array, mode: number): void {
+  let fd: number;
+  try {
+    fd = openSync(path, "wx", mode);
+  } catch (err) {
+    throw new IoError(`cannot create ${path}: ${errorMessage(err)}`);
+  }
+  try {
+    fchmodSync(fd, mode);
+    const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    safeUnlink(path);
+    throw new IoError(`cannot write ${path}: ${errorMessage(err)}`);
+  }
+  closeSync(fd);
+}
+
+export function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, "r");
+    fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic there.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+export function safeUnlink(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+/** Writes one file atomically: temp file with its final mode, fsync, rename, fsync of the directory. */
+export function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode: number,
+  dirMode = DEFAULT_DIR_MODE,
+): void {
+  const dir = dirname(path);
+  ensureDir(dir, dirMode);
+  const tmp = tempPathFor(path);
+  writeNewFileDurable(tmp, data, mode);
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    safeUnlink(tmp);
+    throw new IoError(`cannot replace ${path}: ${errorMessage(err)}`);
+  }
+  fsyncDir(dir);
+}

@@ -1,0 +1,44 @@
+import { closeSync, fstatSync, lstatSync, openSync, readSync } from "node:fs";
+import { errorMessage, InputError, IoError } from "../errors.js";
+
+/** Certificates, keys and kubeconfigs are small; anything larger is refused, not read whole. */
+export const MAX_PKI_FILE_BYTES = 4 * 1024 * 1024;
+
+export function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a regular file of at most `limit` bytes. Missing file: undefined. */
+export function readFileLimited(path: string, limit = MAX_PKI_FILE_BYTES): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new IoError(`cannot open ${path}: ${errorMessage(err)}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new InputError(`${path} is not a regular file`);
+    if (st.size > limit) throw new InputError(`${path} is ${st.size} bytes, over the ${limit}-byte limit`);
+    const buf = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < st.size) {
+      const n = readSync(fd, buf, off, st.size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return buf.subarray(0, off);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function readTextLimited(path: string, limit = MAX_PKI_FILE_BYTES): string | undefined {
+  return readFileLimited(path, limit)?.toString("utf8");
+}

@@ -1,0 +1,150 @@
+import { randomBytes } from "node:crypto";
+import { renameSync, statSync, unlinkSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { errorMessage, InputError, IoError } from "../errors.js";
+import {
+  ensureDir,
+  fsyncDir,
+  safeUnlink,
+  tempPathFor,
+  writeFileAtomic,
+  writeNewFileDurable,
+} from "./atomic.js";
+import { exists, readFileLimited, readTextLimited } from "./read.js";
+
+/**
+ * A group of files that must change together (a certificate and its key; a whole PKI).
+ *
+ * rename(2) makes one file atomic, not two. So the group is written as temp files first, then a
+ * journal marks the group "committing", then the renames run. A process killed during the renames
+ * leaves the journal behind, and `recoverJournal` (run by every kubepki command before it reads the
+ * tree) finishes the renames: a certificate is never paired with the wrong key for longer than it
+ * takes the next command to start.
+ */
+export interface PendingWrite {
+  path: string;
+  /** undefined removes the file (a key moving to the offline folder). */
+  data: string | Uint8Array | undefined;
+  mode: number;
+  dirMode?: number;
+}
+
+export interface CommitOptions {
+  journalPath: string;
+  /** Existing files that get replaced are copied here first, keeping their mode and relative path. */
+  backup?: { dir: string; base: string };
+}
+
+export interface CommitResult {
+  written: string[];
+  backedUp: string[];
+}
+
+interface Journal {
+  version: 1;
+  state: "writing" | "committing";
+  entries: JournalEntry[];
+}
+
+interface JournalEntry {
+  tmp: string;
+  path: string;
+  remove?: boolean;
+}
+
+const JOURNAL_MODE = 0o600;
+const STATE_DIR_MODE = 0o700;
+
+export function commitFiles(writes: PendingWrite[], opts: CommitOptions): CommitResult {
+  const result: CommitResult = { written: [], backedUp: [] };
+  if (writes.length === 0) return result;
+  recoverJournal(opts.journalPath);
+  const tag = randomBytes(6).toString("hex");
+  const entries: JournalEntry[] = writes.map((w) =>
+    w.data === undefined
+      ? { tmp: "", path: w.path, remove: true }
+      : { tmp: tempPathFor(w.path, tag), path: w.path },
+  );
+  const writeJournal = (state: Journal["state"]) =>
+    writeFileAtomic(
+      opts.journalPath,
+      JSON.stringify({ version: 1, state, entries } satisfies Journal),
+      JOURNAL_MODE,
+      STATE_DIR_MODE,
+    );
+
+  writeJournal("writing");
+  try {
+    for (const w of writes) ensureDir(dirname(w.path), w.dirMode);
+    writes.forEach((w, i) => {
+      if (w.data !== undefined) writeNewFileDurable(entries[i]?.tmp ?? "", w.data, w.mode);
+    });
+    if (opts.backup) result.backedUp = backupExisting(writes, opts.backup);
+  } catch (err) {
+    for (const e of entries) if (!e.remove) safeUnlink(e.tmp);
+    safeUnlink(opts.journalPath);
+    throw err;
+  }
+  writeJournal("committing");
+  renameAll(entries);
+  safeUnlink(opts.journalPath);
+  fsyncDir(dirname(opts.journalPath));
+  result.written = writes.filter((w) => w.data !== undefined).map((w) => w.path);
+  return result;
+}
+
+function renameAll(entries: JournalEntry[]): void {
+  const dirs = new Set<string>();
+  for (const e of entries) {
+    if (e.remove) safeUnlink(e.path);
+    else if (exists(e.tmp)) {
+      try {
+        renameSync(e.tmp, e.path);
+      } catch (err) {
+        throw new IoError(`cannot move ${e.tmp} to ${e.path}: ${errorMessage(err)}`);
+      }
+    }
+    dirs.add(dirname(e.path));
+  }
+  for (const d of dirs) fsyncDir(d);
+}
+
+function backupExisting(writes: PendingWrite[], backup: { dir: string; base: string }): string[] {
+  const saved: string[] = [];
+  for (const w of writes) {
+    const old = readFileLimited(w.path);
+    if (old === undefined) continue;
+    const mode = statSync(w.path).mode & 0o777;
+    const target = join(backup.dir, relative(backup.base, w.path));
+    writeFileAtomic(target, old, mode, STATE_DIR_MODE);
+    saved.push(target);
+  }
+  return saved;
+}
+
+/**
+ * Finishes or undoes a group left by a killed process. Returns what it did, or undefined if there
+ * was nothing to recover.
+ */
+export function recoverJournal(journalPath: string): { state: Journal["state"]; files: number } | undefined {
+  const text = readTextLimited(journalPath);
+  if (text === undefined) return undefined;
+  let journal: Journal;
+  try {
+    journal = JSON.parse(text) as Journal;
+    if (journal.version !== 1 || !Array.isArray(journal.entries)) throw new Error("unknown journal shape");
+  } catch (err) {
+    throw new InputError(
+      `${journalPath} is not a kubepki journal (${errorMessage(err)}); inspect it and remove it by hand`,
+    );
+  }
+  if (journal.state === "committing") renameAll(journal.entries);
+  else for (const e of journal.entries) if (!e.remove) safeUnlink(e.tmp);
+  try {
+    unlinkSync(journalPath);
+  } catch (err) {
+    throw new IoError(`cannot remove ${journalPath}: ${errorMessage(err)}`);
+  }
+  fsyncDir(dirname(journalPath));
+  return { state: journal.state, files: journal.entries.length };
+}

@@ -1,0 +1,237 @@
+import type { ExtKeyUsageName } from "../x509/certificate.js";
+import type { ClusterSpec, NodeSpec, SanSet } from "./spec.js";
+
+/**
+ * The Kubernetes PKI as data: every CA, certificate and kubeconfig kubepki makes, with kubeadm's
+ * names, files, subjects and SAN rules (reference/kubeadm-pki.md 1.1, 1.4, 2.1). init, renew,
+ * check-expiration and the audit all read this one list.
+ */
+export type CaId = "ca" | "front-proxy-ca" | "etcd-ca";
+
+export interface CaEntry {
+  id: CaId;
+  /** File stem under the certificates dir. */
+  baseName: string;
+  commonName: string;
+  longName: string;
+}
+
+export interface LeafEntry {
+  id: string;
+  baseName: string;
+  ca: CaId;
+  longName: string;
+  commonName: (spec: ClusterSpec) => string;
+  organizations: string[];
+  extKeyUsage: ExtKeyUsageName[];
+  sans: (spec: ClusterSpec) => SanSet;
+  /** Only with local (stacked) etcd. */
+  localEtcd?: boolean;
+}
+
+export interface KubeconfigEntry {
+  id: string;
+  fileName: string;
+  clientName: (spec: ClusterSpec) => string;
+  organizations: string[];
+  /** "endpoint": the control-plane endpoint; "local": this node's API endpoint. */
+  server: "endpoint" | "local";
+  /** Written to the offline folder, never into the node tree. */
+  offline?: boolean;
+  /** kubeadm leaves kubelet.conf to the kubelet's own rotation. */
+  renewable: boolean;
+}
+
+export const CAS: CaEntry[] = [
+  { id: "ca", baseName: "ca", commonName: "kubernetes", longName: "self-signed Kubernetes CA" },
+  {
+    id: "front-proxy-ca",
+    baseName: "front-proxy-ca",
+    commonName: "front-proxy-ca",
+    longName: "front-proxy CA",
+  },
+  { id: "etcd-ca", baseName: "etcd/ca", commonName: "etcd-ca", longName: "etcd CA" },
+];
+
+const none = (): SanSet => ({ dns: [], ips: [] });
+
+function apiServerSans(spec: ClusterSpec): SanSet {
+  const dns = [
+    spec.nodeName,
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    `kubernetes.default.svc.${spec.dnsDomain}`,
+  ];
+  const ips = [spec.serviceIp, spec.advertiseAddress];
+  if (spec.controlPlaneEndpoint) {
+    const host = spec.controlPlaneEndpoint.host;
+    if (/^[\d.]+$/.test(host) || host.includes(":")) ips.push(host);
+    else dns.push(host);
+  }
+  return { dns: [...dns, ...spec.apiServerCertSANs.dns], ips: [...ips, ...spec.apiServerCertSANs.ips] };
+}
+
+function etcdSans(extra: (spec: ClusterSpec) => SanSet) {
+  return (spec: ClusterSpec): SanSet => {
+    const e = extra(spec);
+    return {
+      dns: [spec.nodeName, "localhost", ...e.dns],
+      ips: [spec.advertiseAddress, "127.0.0.1", "::1", ...e.ips],
+    };
+  };
+}
+
+export const LEAVES: LeafEntry[] = [
+  {
+    id: "apiserver",
+    baseName: "apiserver",
+    ca: "ca",
+    longName: "certificate for serving the Kubernetes API",
+    commonName: () => "kube-apiserver",
+    organizations: [],
+    extKeyUsage: ["serverAuth"],
+    sans: apiServerSans,
+  },
+  {
+    id: "apiserver-kubelet-client",
+    baseName: "apiserver-kubelet-client",
+    ca: "ca",
+    longName: "certificate for the API server to connect to kubelet",
+    commonName: () => "kube-apiserver-kubelet-client",
+    organizations: ["kubeadm:cluster-admins"],
+    extKeyUsage: ["clientAuth"],
+    sans: none,
+  },
+  {
+    id: "front-proxy-client",
+    baseName: "front-proxy-client",
+    ca: "front-proxy-ca",
+    longName: "certificate for the front proxy client",
+    commonName: () => "front-proxy-client",
+    organizations: [],
+    extKeyUsage: ["clientAuth"],
+    sans: none,
+  },
+  {
+    id: "etcd-server",
+    baseName: "etcd/server",
+    ca: "etcd-ca",
+    longName: "certificate for serving etcd",
+    commonName: (s) => s.nodeName,
+    organizations: [],
+    extKeyUsage: ["serverAuth", "clientAuth"],
+    sans: etcdSans((s) => s.etcdServerCertSANs),
+    localEtcd: true,
+  },
+  {
+    id: "etcd-peer",
+    baseName: "etcd/peer",
+    ca: "etcd-ca",
+    longName: "certificate for etcd nodes to communicate with each other",
+    commonName: (s) => s.nodeName,
+    organizations: [],
+    extKeyUsage: ["serverAuth", "clientAuth"],
+    sans: etcdSans((s) => s.etcdPeerCertSANs),
+    localEtcd: true,
+  },
+  {
+    id: "etcd-healthcheck-client",
+    baseName: "etcd/healthcheck-client",
+    ca: "etcd-ca",
+    longName: "certificate for liveness probes to healthcheck etcd",
+    commonName: () => "kube-etcd-healthcheck-client",
+    organizations: [],
+    extKeyUsage: ["clientAuth"],
+    sans: none,
+    localEtcd: true,
+  },
+  {
+    id: "apiserver-etcd-client",
+    baseName: "apiserver-etcd-client",
+    ca: "etcd-ca",
+    longName: "certificate the apiserver uses to access etcd",
+    commonName: () => "kube-apiserver-etcd-client",
+    organizations: [],
+    extKeyUsage: ["clientAuth"],
+    sans: none,
+    localEtcd: true,
+  },
+];
+
+export const KUBECONFIGS: KubeconfigEntry[] = [
+  {
+    id: "admin.conf",
+    fileName: "admin.conf",
+    clientName: () => "kubernetes-admin",
+    organizations: ["kubeadm:cluster-admins"],
+    server: "endpoint",
+    renewable: true,
+  },
+  {
+    id: "super-admin.conf",
+    fileName: "super-admin.conf",
+    clientName: () => "kubernetes-super-admin",
+    organizations: ["system:masters"],
+    server: "endpoint",
+    offline: true,
+    renewable: true,
+  },
+  {
+    id: "kubelet.conf",
+    fileName: "kubelet.conf",
+    clientName: (s) => `system:node:${s.nodeName}`,
+    organizations: ["system:nodes"],
+    server: "endpoint",
+    renewable: false,
+  },
+  {
+    id: "controller-manager.conf",
+    fileName: "controller-manager.conf",
+    clientName: () => "system:kube-controller-manager",
+    organizations: [],
+    server: "local",
+    renewable: true,
+  },
+  {
+    id: "scheduler.conf",
+    fileName: "scheduler.conf",
+    clientName: () => "system:kube-scheduler",
+    organizations: [],
+    server: "local",
+    renewable: true,
+  },
+];
+
+/**
+ * kubepki's addition: a kubelet serving certificate signed by the cluster CA, shaped as the
+ * kubernetes.io/kubelet-serving signer would issue it (CN system:node:<name>, O system:nodes,
+ * serverAuth, the node's addresses as SANs), so kube-apiserver can verify it with
+ * --kubelet-certificate-authority.
+ */
+export function kubeletServingEntry(node: NodeSpec): LeafEntry {
+  return {
+    id: "kubelet",
+    baseName: "kubelet",
+    ca: "ca",
+    longName: `kubelet serving certificate of node ${node.name}`,
+    commonName: () => `system:node:${node.name}`,
+    organizations: ["system:nodes"],
+    extKeyUsage: ["serverAuth"],
+    sans: () => ({ dns: node.dnsNames, ips: node.ips }),
+  };
+}
+
+export function leavesFor(spec: ClusterSpec): LeafEntry[] {
+  return LEAVES.filter((l) => !(l.localEtcd && spec.externalEtcd));
+}
+
+export function casFor(spec: ClusterSpec): CaEntry[] {
+  return CAS.filter((c) => !(c.id === "etcd-ca" && spec.externalEtcd));
+}
+
+export function caEntry(id: CaId): CaEntry {
+  const found = CAS.find((c) => c.id === id);
+  if (!found) throw new Error(`unknown CA ${id}`);
+  return found;
+}

@@ -1,0 +1,75 @@
+import { join, resolve } from "node:path";
+import { type CaId, caEntry, type KubeconfigEntry, type LeafEntry } from "./catalog.js";
+
+/**
+ * Where every file lives under --root (as kubeadm lays a node out) and under the offline folder.
+ */
+export interface TreePaths {
+  root: string;
+  pkiDir: string;
+  kubeconfigDir: string;
+  kubeletPkiDir: string;
+  /** kubepki's own state: the journal, backups (and later the ledger). */
+  stateDir: string;
+  journal: string;
+  backupsDir: string;
+  /** Configuration kubepki writes for kubeadm and the components. */
+  configDir: string;
+  offlineDir?: string;
+}
+
+export const DEFAULT_CERTIFICATES_DIR = "/etc/kubernetes/pki";
+
+export function treePaths(
+  root: string,
+  certificatesDir = DEFAULT_CERTIFICATES_DIR,
+  offlineDir?: string,
+): TreePaths {
+  const r = resolve(root);
+  const stateDir = join(r, "var/lib/kubepki");
+  return {
+    root: r,
+    pkiDir: join(r, certificatesDir),
+    kubeconfigDir: join(r, "etc/kubernetes"),
+    kubeletPkiDir: join(r, "var/lib/kubelet/pki"),
+    stateDir,
+    journal: join(stateDir, "journal.json"),
+    backupsDir: join(stateDir, "backups"),
+    configDir: join(r, "etc/kubernetes/kubepki"),
+    offlineDir: offlineDir ? resolve(offlineDir) : undefined,
+  };
+}
+
+export interface PairPaths {
+  cert: string;
+  key: string;
+}
+
+export function caPaths(p: TreePaths, id: CaId): PairPaths {
+  const base = caEntry(id).baseName;
+  return { cert: join(p.pkiDir, `${base}.crt`), key: join(p.pkiDir, `${base}.key`) };
+}
+
+/** Where an offline CA key is kept: the same relative path inside the offline folder. */
+export function offlineCaKeyPath(p: TreePaths, id: CaId): string | undefined {
+  return p.offlineDir ? join(p.offlineDir, "pki", `${caEntry(id).baseName}.key`) : undefined;
+}
+
+export function leafPaths(p: TreePaths, leaf: LeafEntry): PairPaths {
+  return { cert: join(p.pkiDir, `${leaf.baseName}.crt`), key: join(p.pkiDir, `${leaf.baseName}.key`) };
+}
+
+/** The local node's kubelet serving pair sits where the kubelet looks; other nodes' go offline. */
+export function kubeletServingPaths(p: TreePaths, nodeName: string, local: boolean): PairPaths | undefined {
+  const dir = local ? p.kubeletPkiDir : p.offlineDir ? join(p.offlineDir, "nodes", nodeName) : undefined;
+  return dir ? { cert: join(dir, "kubelet.crt"), key: join(dir, "kubelet.key") } : undefined;
+}
+
+export function kubeconfigPath(p: TreePaths, entry: KubeconfigEntry): string | undefined {
+  if (!entry.offline) return join(p.kubeconfigDir, entry.fileName);
+  return p.offlineDir ? join(p.offlineDir, entry.fileName) : undefined;
+}
+
+export function saPaths(p: TreePaths): { key: string; pub: string } {
+  return { key: join(p.pkiDir, "sa.key"), pub: join(p.pkiDir, "sa.pub") };
+}

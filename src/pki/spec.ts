@@ -1,0 +1,222 @@
+import { hostname, networkInterfaces } from "node:os";
+import { isAbsolute } from "node:path";
+import { InputError } from "../errors.js";
+import { DEFAULT_KEY_ALGORITHM, type KeyAlgorithm, parseKeyAlgorithm } from "../x509/algorithms.js";
+import { firstServiceIp, splitHostPort } from "./net.js";
+import { classifySan, isDns1123Subdomain, parseDuration, requireDnsName, requireIp } from "./validate.js";
+
+/** A value with where it came from ("--service-cidr", "kubeadm.yaml:12 ClusterConfiguration.networking..."). */
+export interface Sourced<T> {
+  value: T;
+  where: string;
+}
+
+export interface NodeInput {
+  name: string;
+  addresses: string[];
+}
+
+/** Raw settings from flags or a config file; every field optional, each carrying its origin. */
+export interface SpecInput {
+  nodeName?: Sourced<string>;
+  advertiseAddress?: Sourced<string>;
+  bindPort?: Sourced<number>;
+  controlPlaneEndpoint?: Sourced<string>;
+  clusterName?: Sourced<string>;
+  serviceSubnet?: Sourced<string>;
+  dnsDomain?: Sourced<string>;
+  apiServerCertSANs?: Sourced<string>[];
+  etcdServerCertSANs?: Sourced<string>[];
+  etcdPeerCertSANs?: Sourced<string>[];
+  externalEtcd?: Sourced<boolean>;
+  certificatesDir?: Sourced<string>;
+  algorithm?: Sourced<string>;
+  certValidity?: Sourced<string>;
+  caValidity?: Sourced<string>;
+  nodes?: Sourced<NodeInput>[];
+  offlineDir?: Sourced<string>;
+  externalCA?: Sourced<boolean>;
+}
+
+export interface NodeSpec {
+  name: string;
+  ips: string[];
+  dnsNames: string[];
+}
+
+export interface SanSet {
+  dns: string[];
+  ips: string[];
+}
+
+/** Everything that shapes the PKI, validated. */
+export interface ClusterSpec {
+  nodeName: string;
+  advertiseAddress: string;
+  bindPort: number;
+  controlPlaneEndpoint?: { host: string; port: number };
+  clusterName: string;
+  serviceSubnet: string;
+  serviceIp: string;
+  dnsDomain: string;
+  apiServerCertSANs: SanSet;
+  etcdServerCertSANs: SanSet;
+  etcdPeerCertSANs: SanSet;
+  externalEtcd: boolean;
+  /** Path on the node, e.g. /etc/kubernetes/pki. */
+  certificatesDir: string;
+  algorithm: KeyAlgorithm;
+  certValidityMs: number;
+  caValidityMs: number;
+  /** Nodes whose kubelet serving certificate kubepki signs; the local node comes first. */
+  nodes: NodeSpec[];
+  offlineDir?: string;
+  externalCA: boolean;
+  warnings: string[];
+}
+
+export const KUBEADM_DEFAULTS = {
+  clusterName: "kubernetes",
+  serviceSubnet: "10.96.0.0/12",
+  dnsDomain: "cluster.local",
+  bindPort: 6443,
+  certificatesDir: "/etc/kubernetes/pki",
+  certValidity: "8760h",
+  caValidity: "87600h",
+};
+
+/** Merges inputs (later ones win: flags after the config file) and validates the result. */
+export function resolveSpec(inputs: SpecInput[]): ClusterSpec {
+  const input: SpecInput = {};
+  for (const i of inputs)
+    for (const [k, v] of Object.entries(i)) if (v !== undefined) Object.assign(input, { [k]: v });
+  const warnings: string[] = [];
+
+  const nodeName = input.nodeName
+    ? requireDnsName(input.nodeName.value, input.nodeName.where)
+    : defaultNodeName(warnings);
+  const advertiseAddress = input.advertiseAddress
+    ? requireIp(input.advertiseAddress.value, input.advertiseAddress.where)
+    : defaultAdvertiseAddress(warnings);
+  const bindPort = input.bindPort?.value ?? KUBEADM_DEFAULTS.bindPort;
+  if (!Number.isInteger(bindPort) || bindPort < 1 || bindPort > 65535)
+    throw new InputError(`${input.bindPort?.where ?? "bindPort"}: ${bindPort} is not a valid port`);
+
+  let controlPlaneEndpoint: ClusterSpec["controlPlaneEndpoint"];
+  if (input.controlPlaneEndpoint?.value) {
+    const { value, where } = input.controlPlaneEndpoint;
+    const hp = splitHostPort(value, where);
+    classifySan(hp.host, where);
+    controlPlaneEndpoint = { host: hp.host, port: hp.port ?? bindPort };
+  }
+
+  const clusterName = input.clusterName?.value ?? KUBEADM_DEFAULTS.clusterName;
+  if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(clusterName))
+    throw new InputError(
+      `${input.clusterName?.where ?? "clusterName"}: "${clusterName}" is not a valid cluster name`,
+    );
+
+  const serviceSubnet = input.serviceSubnet?.value ?? KUBEADM_DEFAULTS.serviceSubnet;
+  const serviceIp = firstServiceIp(serviceSubnet, input.serviceSubnet?.where);
+  const dnsDomain = input.dnsDomain
+    ? requireDnsName(input.dnsDomain.value, input.dnsDomain.where)
+    : KUBEADM_DEFAULTS.dnsDomain;
+
+  const certificatesDir = input.certificatesDir?.value ?? KUBEADM_DEFAULTS.certificatesDir;
+  if (!isAbsolute(certificatesDir) || certificatesDir.split("/").includes(".."))
+    throw new InputError(
+      `${input.certificatesDir?.where}: "${certificatesDir}" must be an absolute path without ".."`,
+    );
+
+  const algorithm = input.algorithm
+    ? parseKeyAlgorithm(input.algorithm.value, input.algorithm.where)
+    : DEFAULT_KEY_ALGORITHM;
+  const certValidityMs = parseDuration(
+    input.certValidity?.value ?? KUBEADM_DEFAULTS.certValidity,
+    input.certValidity?.where ?? "certificateValidityPeriod",
+  );
+  const caValidityMs = parseDuration(
+    input.caValidity?.value ?? KUBEADM_DEFAULTS.caValidity,
+    input.caValidity?.where ?? "caCertificateValidityPeriod",
+  );
+  if (certValidityMs > caValidityMs)
+    warnings.push("the certificate validity exceeds the CA validity: leaves are cut to end with their CA");
+
+  const nodes = resolveNodes(nodeName, advertiseAddress, input.nodes ?? []);
+  return {
+    nodeName,
+    advertiseAddress,
+    bindPort,
+    controlPlaneEndpoint,
+    clusterName,
+    serviceSubnet,
+    serviceIp,
+    dnsDomain,
+    apiServerCertSANs: sanSet(input.apiServerCertSANs),
+    etcdServerCertSANs: sanSet(input.etcdServerCertSANs),
+    etcdPeerCertSANs: sanSet(input.etcdPeerCertSANs),
+    externalEtcd: input.externalEtcd?.value ?? false,
+    certificatesDir,
+    algorithm,
+    certValidityMs,
+    caValidityMs,
+    nodes,
+    offlineDir: input.offlineDir?.value,
+    externalCA: input.externalCA?.value ?? false,
+    warnings,
+  };
+}
+
+function sanSet(values: Sourced<string>[] = []): SanSet {
+  const out: SanSet = { dns: [], ips: [] };
+  for (const v of values) {
+    const c = classifySan(v.value, v.where);
+    if (c.ip) out.ips.push(c.ip);
+    if (c.dns) out.dns.push(c.dns);
+  }
+  return out;
+}
+
+function resolveNodes(localName: string, localIp: string, inputs: Sourced<NodeInput>[]): NodeSpec[] {
+  const byName = new Map<string, NodeSpec>();
+  byName.set(localName, { name: localName, ips: [localIp], dnsNames: [localName] });
+  for (const { value, where } of inputs) {
+    requireDnsName(value.name, where);
+    const node = byName.get(value.name) ?? { name: value.name, ips: [], dnsNames: [value.name] };
+    for (const a of value.addresses) {
+      const c = classifySan(a, where);
+      if (c.ip && !node.ips.includes(c.ip)) node.ips.push(c.ip);
+      if (c.dns && !node.dnsNames.includes(c.dns)) node.dnsNames.push(c.dns);
+    }
+    if (node.ips.length === 0)
+      throw new InputError(`${where}: node "${value.name}" needs at least one IP address (NAME=IP[,DNS...])`);
+    byName.set(value.name, node);
+  }
+  return [...byName.values()];
+}
+
+/** "--node NAME=IP[,IP|DNS...]" */
+export function parseNodeFlag(value: string, where = "--node"): NodeInput {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new InputError(`${where}: "${value}" must look like NAME=IP[,DNS...]`);
+  const addresses = value
+    .slice(eq + 1)
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return { name: value.slice(0, eq), addresses };
+}
+
+function defaultNodeName(warnings: string[]): string {
+  const name = hostname().toLowerCase();
+  if (isDns1123Subdomain(name)) return name;
+  warnings.push(`the host name "${name}" is not a valid node name; using "node-1" (set --node-name)`);
+  return "node-1";
+}
+
+function defaultAdvertiseAddress(warnings: string[]): string {
+  for (const addrs of Object.values(networkInterfaces()))
+    for (const a of addrs ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  warnings.push("no non-loopback IPv4 address found; advertising 127.0.0.1 (set --advertise-address)");
+  return "127.0.0.1";
+}

@@ -1,0 +1,96 @@
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair as genKeyPair,
+  type KeyObject,
+} from "node:crypto";
+import { promisify } from "node:util";
+import { errorMessage, InputError } from "../errors.js";
+import { type KeyAlgorithm, webCryptoParams } from "./algorithms.js";
+import { decodePem, encodePem } from "./pem.js";
+import { subtle } from "./provider.js";
+
+const generate = promisify(genKeyPair);
+
+export interface KeyPair {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+}
+
+/**
+ * Async key generation runs on libuv's thread pool, so several keys at once use every core
+ * (RSA-2048 takes ~300 ms of one core; a sync call would block the event loop for it).
+ */
+export async function generateKeyPair(alg: KeyAlgorithm): Promise<KeyPair> {
+  switch (alg) {
+    case "RSA-2048":
+    case "RSA-3072":
+    case "RSA-4096":
+      return generate("rsa", { modulusLength: Number(alg.slice(4)), publicExponent: 0x10001 });
+    case "ECDSA-P256":
+      return generate("ec", { namedCurve: "prime256v1" });
+    case "ECDSA-P384":
+      return generate("ec", { namedCurve: "secp384r1" });
+  }
+}
+
+/** kubeadm's encoding: PKCS#1 "RSA PRIVATE KEY" or SEC1 "EC PRIVATE KEY", never PKCS#8. */
+export function privateKeyToPem(key: KeyObject): string {
+  if (key.asymmetricKeyType === "rsa") return key.export({ type: "pkcs1", format: "pem" }) as string;
+  if (key.asymmetricKeyType === "ec") return key.export({ type: "sec1", format: "pem" }) as string;
+  return key.export({ type: "pkcs8", format: "pem" }) as string;
+}
+
+export function publicKeyToPem(key: KeyObject): string {
+  return key.export({ type: "spki", format: "pem" }) as string;
+}
+
+const PRIVATE_LABELS = ["RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY"];
+
+/**
+ * Reads the first private key block, as kubeadm does (other blocks such as EC PARAMETERS are
+ * skipped). Errors name the file but never echo its content.
+ */
+export function parsePrivateKeyPem(text: string, source: string): KeyObject {
+  const block = decodePem(text, source).find((b) => PRIVATE_LABELS.includes(b.label));
+  if (!block) throw new InputError(`${source}: no private key PEM block (${PRIVATE_LABELS.join(", ")})`);
+  try {
+    if (block.label === "PRIVATE KEY")
+      return createPrivateKey({ key: block.der, format: "der", type: "pkcs8" });
+    return createPrivateKey({ key: encodePem(block.label, block.der), format: "pem" });
+  } catch (err) {
+    throw new InputError(
+      `${source}: the ${block.label} block does not hold a readable key (${errorMessage(err)})`,
+    );
+  }
+}
+
+export function parsePublicKeyPem(text: string, source: string): KeyObject {
+  const block = decodePem(text, source).find((b) => b.label === "PUBLIC KEY" || b.label === "RSA PUBLIC KEY");
+  if (!block) throw new InputError(`${source}: no PUBLIC KEY PEM block`);
+  try {
+    return createPublicKey({ key: encodePem(block.label, block.der), format: "pem" });
+  } catch (err) {
+    throw new InputError(
+      `${source}: the ${block.label} block does not hold a readable key (${errorMessage(err)})`,
+    );
+  }
+}
+
+/** True when the private key belongs to the public key (compares the SPKI encodings). */
+export function keysMatch(privateKey: KeyObject, publicKey: KeyObject): boolean {
+  const a = createPublicKey(privateKey).export({ type: "spki", format: "der" });
+  const b = publicKey.export({ type: "spki", format: "der" });
+  return a.equals(b);
+}
+
+/** WebCrypto can only import PKCS#8, so the key is re-encoded in memory. */
+export async function toSigningKey(key: KeyObject): Promise<CryptoKey> {
+  const der = key.export({ type: "pkcs8", format: "der" });
+  return subtle.importKey("pkcs8", der, webCryptoParams(key).importParams, false, ["sign"]);
+}
+
+export async function toPublicCryptoKey(key: KeyObject): Promise<CryptoKey> {
+  const der = key.export({ type: "spki", format: "der" });
+  return subtle.importKey("spki", der, webCryptoParams(key).importParams, true, ["verify"]);
+}
