@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, lstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve, sep } from "node:path";
 import { errorMessage, InputError, IoError } from "../errors.js";
 
 /** Certificates, keys and kubeconfigs are small; anything larger is refused, not read whole. */
@@ -41,4 +42,27 @@ export function readFileLimited(path: string, limit = MAX_PKI_FILE_BYTES): Buffe
 
 export function readTextLimited(path: string, limit = MAX_PKI_FILE_BYTES): string | undefined {
   return readFileLimited(path, limit)?.toString("utf8");
+}
+
+/**
+ * Resolves `path` (inside `root`) the way the node would see it: a symlink's absolute target is
+ * taken relative to `root`, never to this machine's /. Returns undefined if a link leads out of
+ * the root or loops.
+ */
+export function resolveInRoot(root: string, path: string, maxHops = 8): string | undefined {
+  const base = resolve(root);
+  let current = resolve(path);
+  for (let hop = 0; hop <= maxHops; hop++) {
+    if (current !== base && !current.startsWith(base + sep)) return undefined;
+    let st: ReturnType<typeof lstatSync>;
+    try {
+      st = lstatSync(current);
+    } catch {
+      return current;
+    }
+    if (!st.isSymbolicLink()) return current;
+    const target = readlinkSync(current);
+    current = isAbsolute(target) ? join(base, target) : resolve(dirname(current), target);
+  }
+  return undefined;
 }

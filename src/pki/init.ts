@@ -68,6 +68,8 @@ export interface InitOptions {
   spec: ClusterSpec;
   force?: boolean;
   now?: Date;
+  /** Called as each key is generated (keys dominate the run time with RSA). */
+  onKey?: (done: number, total: number) => void;
 }
 
 export interface InitResult {
@@ -145,11 +147,16 @@ export async function initPki(opts: InitOptions): Promise<InitResult> {
   // Phase 2: keys for everything new, generated in parallel on the thread pool.
   const casToMake = [...cas.values()].filter((c) => c.action !== "kept");
   const jobsToMake = jobs.filter((j) => j.action !== "kept");
-  const keys = await Promise.all([
-    ...casToMake.map(() => generateKeyPair(spec.algorithm)),
-    ...jobsToMake.map(() => generateKeyPair(spec.algorithm)),
-    ...(sa.action === "kept" ? [] : [generateKeyPair(spec.algorithm)]),
-  ]);
+  const keyCount = casToMake.length + jobsToMake.length + (sa.action === "kept" ? 0 : 1);
+  let keysDone = 0;
+  const keys = await Promise.all(
+    Array.from({ length: keyCount }, () =>
+      generateKeyPair(spec.algorithm).then((kp) => {
+        opts.onKey?.(++keysDone, keyCount);
+        return kp;
+      }),
+    ),
+  );
   const nextKey = (() => {
     let i = 0;
     return (): KeyPair => keys[i++] as KeyPair;

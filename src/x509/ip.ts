@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 
-/** Canonical text of an IP address (IPv6 fully expanded, lowercase) for comparing SANs. */
+/** Canonical text of an IP address for comparing SANs: IPv6 in RFC 5952 form ("::1"), as Go prints it. */
 export function canonicalIp(ip: string): string {
   const v = isIP(ip);
   if (v === 4)
@@ -9,9 +9,22 @@ export function canonicalIp(ip: string): string {
       .map((p) => String(Number(p)))
       .join(".");
   if (v !== 6) return ip;
-  return ipv6Groups(ip)
-    .map((g) => g.toString(16))
-    .join(":");
+  const groups = ipv6Groups(ip);
+  // The longest run of two or more zero groups becomes "::" (the first one on a tie).
+  let best = { start: -1, len: 1 };
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > best.len) best = { start: i, len: j - i };
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best.start < 0) return hex.join(":");
+  return `${hex.slice(0, best.start).join(":")}::${hex.slice(best.start + best.len).join(":")}`;
 }
 
 /** The eight 16-bit groups of an IPv6 address (accepts "::" and an embedded IPv4 tail). */

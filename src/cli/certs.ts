@@ -1,0 +1,137 @@
+import type { Command } from "commander";
+import { stringify } from "yaml";
+import { recoverJournal } from "../fsx/transaction.js";
+import { humanDuration, kubeadmDate } from "../pki/duration.js";
+import { type CertificateExpirationInfo, checkExpiration, type ExpirationRow } from "../pki/expiry.js";
+import { treePaths } from "../pki/paths.js";
+import { renewCertificates } from "../pki/renew.js";
+import { parseDuration } from "../pki/validate.js";
+import { parseKeyAlgorithm } from "../x509/algorithms.js";
+import { type OutputFormat, outputFormat } from "./common.js";
+import { info, out, paint, progress, table, warn } from "./output.js";
+
+export function registerCerts(program: Command): void {
+  const certs = program.command("certs").description("Certificate lifecycle: check-expiration, renew");
+
+  certs
+    .command("check-expiration")
+    .description("List every certificate with its expiry, in kubeadm's columns, plus the kubelet's")
+    .option("--root <dir>", "treat this folder as the node's /", "/")
+    .option("--cert-dir <dir>", "certificates directory on the node", "/etc/kubernetes/pki")
+    .option("--offline-dir <dir>", "also look here for super-admin.conf and offline CA keys")
+    .option("-o, --output <format>", "text | json | yaml", outputFormat(["text", "json", "yaml"]), "text")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  kubepki certs check-expiration --root ./node
+  kubepki certs check-expiration -o json | jq '.certificates[] | select(.residualTime < 2592000)'`,
+    )
+    .action((flags: { root: string; certDir: string; offlineDir?: string; output: OutputFormat }) => {
+      const paths = treePaths(flags.root, flags.certDir, flags.offlineDir);
+      recoverJournal(paths.journal);
+      const result = checkExpiration(paths);
+      if (flags.output === "json") out(JSON.stringify(result, null, 2));
+      else if (flags.output === "yaml") out(stringify(result).trimEnd());
+      else printExpiration(result);
+    });
+
+  certs
+    .command("renew")
+    .description("Renew certificates with a new key and serial, atomically, keeping a backup")
+    .argument("<names...>", "certificate names as check-expiration lists them, or all")
+    .option("--root <dir>", "treat this folder as the node's /", "/")
+    .option("--cert-dir <dir>", "certificates directory on the node", "/etc/kubernetes/pki")
+    .option("--offline-dir <dir>", "where offline CA keys (and super-admin.conf) are kept")
+    .option("--algorithm <alg>", "key algorithm of the new keys (default: that of each old key)")
+    .option("--cert-validity <duration>", "validity of the renewed certificates (default: 8760h)")
+    .option("--dry-run", "show what would be renewed; write nothing")
+    .option("-o, --output <format>", "text | json", outputFormat(["text", "json"]), "text")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  kubepki certs renew all --root / --dry-run
+  kubepki certs renew apiserver admin.conf --root ./node
+  kubepki certs renew all --root ./node --offline-dir /mnt/usb/kubepki   # CA keys kept offline`,
+    )
+    .action(
+      async (
+        names: string[],
+        flags: {
+          root: string;
+          certDir: string;
+          offlineDir?: string;
+          algorithm?: string;
+          certValidity?: string;
+          dryRun?: boolean;
+          output: OutputFormat;
+        },
+      ) => {
+        const bar = progress("generating keys");
+        const result = await renewCertificates({
+          paths: treePaths(flags.root, flags.certDir, flags.offlineDir),
+          names,
+          dryRun: flags.dryRun,
+          algorithm: flags.algorithm ? parseKeyAlgorithm(flags.algorithm, "--algorithm") : undefined,
+          certValidityMs: flags.certValidity
+            ? parseDuration(flags.certValidity, "--cert-validity")
+            : undefined,
+          onKey: bar.tick,
+        });
+        bar.end();
+        if (flags.output === "json") {
+          out(JSON.stringify(result, null, 2));
+          return;
+        }
+        for (const item of result.items) {
+          if (item.action === "skipped") warn(`${item.name}: ${item.reason}`);
+          else
+            out(
+              `${item.action === "renewed" ? "renewed" : "would renew"}  ${item.name}  (until ${item.notAfter})`,
+            );
+        }
+        if (result.backedUp.length > 0)
+          info(`backed up ${result.backedUp.length} file(s) under var/lib/kubepki/backups`);
+        if (result.items.some((i) => i.action === "renewed"))
+          info(
+            "Done renewing certificates. Restart kube-apiserver, kube-controller-manager, kube-scheduler and etcd so that they use the new certificates.",
+          );
+      },
+    );
+}
+
+function printExpiration(info: CertificateExpirationInfo): void {
+  const fmt = (r: ExpirationRow, withCa: boolean) => {
+    if (r.missing) return [`!MISSING! ${r.name}`];
+    if (r.error) {
+      warn(`${r.name}: ${r.error}`);
+      return [`!INVALID! ${r.name}`];
+    }
+    const residual = humanDuration(r.residualTime * 1000);
+    const row = [
+      r.name,
+      kubeadmDate(new Date(r.expirationDate ?? 0)),
+      r.residualTime < 0 ? residual : residual,
+    ];
+    if (withCa) row.push(r.caName ?? "");
+    row.push(r.externallyManaged ? "yes" : "no");
+    return row;
+  };
+  out(
+    table([
+      ["CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY", "EXTERNALLY MANAGED"],
+      ...info.certificates.map((r) => fmt(r, true)),
+    ]),
+  );
+  out("");
+  out(
+    table([
+      ["CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME", "EXTERNALLY MANAGED"],
+      ...info.certificateAuthorities.map((r) => fmt(r, false)),
+    ]),
+  );
+  const expiring = info.certificates.filter((r) => !r.missing && !r.error && r.residualTime < 30 * 86400);
+  if (expiring.length > 0)
+    warn(paint(`${expiring.length} certificate(s) expire within 30 days`, "yellow", process.stderr));
+}

@@ -1,0 +1,131 @@
+import { relative } from "node:path";
+import type { Command } from "commander";
+import { loadConfigFile } from "../pki/config.js";
+import { type ArtifactReport, type InitResult, initPki } from "../pki/init.js";
+import { parseNodeFlag, resolveSpec, type SpecInput } from "../pki/spec.js";
+import { KEY_ALGORITHMS } from "../x509/algorithms.js";
+import { collect, commaList, outputFormat } from "./common.js";
+import { info, out, paint, progress, table, warn } from "./output.js";
+
+interface InitFlags {
+  root: string;
+  config?: string;
+  nodeName?: string;
+  advertiseAddress?: string;
+  controlPlaneEndpoint?: string;
+  clusterName?: string;
+  serviceCidr?: string;
+  dnsDomain?: string;
+  apiserverCertExtraSans?: string[];
+  algorithm?: string;
+  certValidity?: string;
+  caValidity?: string;
+  node?: string[];
+  offlineDir?: string;
+  externalCa?: boolean;
+  force?: boolean;
+  output: "text" | "json";
+}
+
+export function registerInit(program: Command): void {
+  program
+    .command("init")
+    .description("Write a complete control-plane PKI under --root, laid out as kubeadm lays it out")
+    .option("--root <dir>", "treat this folder as the node's /", "/")
+    .option(
+      "--config <file>",
+      "kubeadm configuration (InitConfiguration, ClusterConfiguration, v1beta3/v1beta4)",
+    )
+    .option("--node-name <name>", "this node's name (default: host name)")
+    .option("--advertise-address <ip>", "IP the API server advertises (default: first non-loopback IPv4)")
+    .option("--control-plane-endpoint <host[:port]>", "stable endpoint of the control plane")
+    .option("--cluster-name <name>", "cluster name (default: kubernetes)")
+    .option("--service-cidr <cidr>", "service subnet (default: 10.96.0.0/12)")
+    .option("--dns-domain <domain>", "cluster DNS domain (default: cluster.local)")
+    .option(
+      "--apiserver-cert-extra-sans <sans>",
+      "extra SANs for the API server certificate (comma list)",
+      commaList,
+    )
+    .option("--algorithm <alg>", `key algorithm: ${KEY_ALGORITHMS.join(" | ")} (default: ECDSA-P256)`)
+    .option("--cert-validity <duration>", "validity of leaf certificates (default: 8760h)")
+    .option("--ca-validity <duration>", "validity of CA certificates (default: 87600h)")
+    .option(
+      "--node <NAME=IP[,DNS...]>",
+      "sign a kubelet serving certificate for this node (repeatable)",
+      collect,
+    )
+    .option(
+      "--offline-dir <dir>",
+      "folder kept off the node: super-admin.conf, offline CA keys, other nodes' kubelet pairs",
+    )
+    .option("--external-ca", "keep the three CA private keys in --offline-dir only")
+    .option("--force", "replace inconsistent existing files (a timestamped backup is kept)")
+    .option("-o, --output <format>", "text | json", outputFormat(["text", "json"]), "text")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  kubepki init --root ./node --offline-dir ./offline --node-name cp1 --advertise-address 10.0.0.10
+  kubepki init --root / --offline-dir /mnt/usb/kubepki --config kubeadm.yaml --node worker1=10.0.0.21
+  kubepki init --root ./node --offline-dir ./offline --external-ca --algorithm RSA-2048`,
+    )
+    .action(async (flags: InitFlags) => {
+      const fromFlags: SpecInput = {
+        nodeName: src(flags.nodeName, "--node-name"),
+        advertiseAddress: src(flags.advertiseAddress, "--advertise-address"),
+        controlPlaneEndpoint: src(flags.controlPlaneEndpoint, "--control-plane-endpoint"),
+        clusterName: src(flags.clusterName, "--cluster-name"),
+        serviceSubnet: src(flags.serviceCidr, "--service-cidr"),
+        dnsDomain: src(flags.dnsDomain, "--dns-domain"),
+        apiServerCertSANs: flags.apiserverCertExtraSans?.map((v) => ({
+          value: v,
+          where: "--apiserver-cert-extra-sans",
+        })),
+        algorithm: src(flags.algorithm, "--algorithm"),
+        certValidity: src(flags.certValidity, "--cert-validity"),
+        caValidity: src(flags.caValidity, "--ca-validity"),
+        nodes: flags.node?.map((v) => ({ value: parseNodeFlag(v), where: `--node ${v}` })),
+        offlineDir: src(flags.offlineDir, "--offline-dir"),
+        externalCA: flags.externalCa ? { value: true, where: "--external-ca" } : undefined,
+      };
+      const inputs = flags.config ? [loadConfigFile(flags.config), fromFlags] : [fromFlags];
+      const spec = resolveSpec(inputs);
+      const bar = progress(`generating ${spec.algorithm} keys`);
+      const result = await initPki({ root: flags.root, spec, force: flags.force, onKey: bar.tick });
+      bar.end();
+      for (const w of result.warnings) warn(w);
+      if (flags.output === "json") out(JSON.stringify(result, null, 2));
+      else printInit(result, spec.algorithm);
+      warn(
+        `super-admin.conf (group system:masters: bypasses RBAC and can never be revoked) is in ${result.offlineDir}. ` +
+          "Move that folder off this host.",
+      );
+    });
+}
+
+function src(value: string | undefined, where: string) {
+  return value === undefined ? undefined : { value, where };
+}
+
+function printInit(result: InitResult, algorithm: string): void {
+  const rel = (p: string) =>
+    p.startsWith(result.offlineDir)
+      ? `<offline>/${relative(result.offlineDir, p)}`
+      : relative(result.root, p);
+  const rows = [["ACTION", "KIND", "NAME", "FILE", "SHA-256"]];
+  for (const a of result.artifacts)
+    rows.push([a.action, a.kind, a.id, rel(a.path), a.sha256 ? `${a.sha256.slice(0, 16)}…` : ""]);
+  out(`${paint("kubepki init", "bold")}: PKI under ${result.root} (${algorithm})`);
+  out(table(rows));
+  out("");
+  for (const a of result.artifacts) if (a.sans && a.action !== "kept") out(sanLine(a));
+  out("");
+  out(`Offline folder (keep it off the node): ${result.offlineDir}`);
+  if (result.backedUp.length > 0)
+    info(`backed up ${result.backedUp.length} replaced file(s) under var/lib/kubepki/backups`);
+}
+
+function sanLine(a: ArtifactReport): string {
+  return `[certs] ${a.id} serving cert is signed for DNS names [${a.sans?.dns.join(" ")}] and IPs [${a.sans?.ips.join(" ")}]`;
+}

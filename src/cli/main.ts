@@ -1,0 +1,44 @@
+import { Command, CommanderError } from "commander";
+import { errorMessage, KubepkiError } from "../errors.js";
+import { registerCerts } from "./certs.js";
+import { registerInit } from "./init.js";
+import { paint } from "./output.js";
+
+const program = new Command("kubepki")
+  .description("Builds, audits and guards the PKI of Kubernetes clusters")
+  .version("0.1.0")
+  .option("--debug", "print stack traces of unexpected errors")
+  .showHelpAfterError()
+  .exitOverride()
+  .addHelpText(
+    "after",
+    `
+Examples:
+  kubepki init --root ./node --offline-dir ./offline
+  kubepki certs check-expiration --root ./node
+  kubepki certs renew all --root ./node`,
+  );
+
+registerInit(program);
+registerCerts(program);
+for (const cmd of program.commands) {
+  cmd.exitOverride();
+  for (const sub of cmd.commands) sub.exitOverride();
+}
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`${paint("error:", "red", process.stderr)} ${message}\n`);
+  process.exit(code);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help and --version end here with exit code 0; usage errors were already printed.
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  if (err instanceof KubepkiError) fail(err.message, err.exitCode);
+  if (program.opts().debug) console.error(err);
+  fail(`unexpected: ${errorMessage(err)} (run with --debug for details)`, 3);
+}

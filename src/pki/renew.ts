@@ -1,0 +1,187 @@
+import type { KeyObject } from "node:crypto";
+import { join } from "node:path";
+import { InputError } from "../errors.js";
+import { readTextLimited } from "../fsx/read.js";
+import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transaction.js";
+import { algorithmOfKey, DEFAULT_KEY_ALGORITHM, type KeyAlgorithm } from "../x509/algorithms.js";
+import { issueCertificate } from "../x509/certificate.js";
+import { sha256Hex } from "../x509/fingerprint.js";
+import { generateKeyPair, privateKeyToPem } from "../x509/keys.js";
+import { type CertInfo, extKeyUsageNames } from "../x509/parse.js";
+import { backupStamp } from "./backup.js";
+import { type CaId, caEntry } from "./catalog.js";
+import { loadPair } from "./existing.js";
+import { readItemCertificate } from "./expiry.js";
+import { MODE_CERT, MODE_KEY } from "./init.js";
+import { type TreeItem, treeItems } from "./inventory.js";
+import { replaceKubeconfigCredentials } from "./kubeconfig.js";
+import { caPaths, offlineCaKeyPath, type TreePaths } from "./paths.js";
+import { leafTemplate } from "./profiles.js";
+import { KUBEADM_DEFAULTS } from "./spec.js";
+import { parseDuration } from "./validate.js";
+
+export interface RenewOptions {
+  paths: TreePaths;
+  /** Certificate names, or ["all"]. */
+  names: string[];
+  dryRun?: boolean;
+  /** Key algorithm of the new keys; by default each keeps the algorithm of the key it replaces. */
+  algorithm?: KeyAlgorithm;
+  certValidityMs?: number;
+  now?: Date;
+  onKey?: (done: number, total: number) => void;
+}
+
+export interface RenewedItem {
+  name: string;
+  path: string;
+  action: "renewed" | "would-renew" | "skipped";
+  reason?: string;
+  oldSha256?: string;
+  newSha256?: string;
+  notAfter?: string;
+}
+
+export interface RenewResult {
+  items: RenewedItem[];
+  backedUp: string[];
+}
+
+interface Signer {
+  cert: CertInfo;
+  key: KeyObject;
+  pem: string;
+}
+
+/**
+ * kubeadm's `certs renew`: keeps subject, SANs and extended key usages of the existing certificate,
+ * with a new key and serial, signed by the CA on disk (or in the offline folder). Unlike kubeadm it
+ * replaces everything in one journaled transaction and keeps a timestamped backup.
+ */
+export async function renewCertificates(opts: RenewOptions): Promise<RenewResult> {
+  const { paths } = opts;
+  const now = opts.now ?? new Date();
+  recoverJournal(paths.journal);
+  const validityMs =
+    opts.certValidityMs ?? parseDuration(KUBEADM_DEFAULTS.certValidity, "certificateValidityPeriod");
+  const renewable = treeItems(paths).filter((i) => i.renewable);
+  const all = opts.names.includes("all");
+  const chosen = all ? renewable : opts.names.map((n) => findItem(renewable, n));
+
+  const signers = new Map<CaId, Signer | string>();
+  const signerFor = (id: CaId): Signer | string => {
+    let s = signers.get(id);
+    if (!s) {
+      s = loadSigner(paths, id);
+      signers.set(id, s);
+    }
+    return s;
+  };
+
+  const plans: { item: TreeItem; old: CertInfo; signer: Signer }[] = [];
+  const items: RenewedItem[] = [];
+  for (const item of chosen) {
+    const signer = signerFor(item.caId);
+    const old = readItemCertificate(paths, item);
+    if (!old) {
+      items.push({ name: item.name, path: item.path, action: "skipped", reason: `MISSING! ${item.path}` });
+      continue;
+    }
+    if (typeof signer === "string") {
+      items.push({
+        name: item.name,
+        path: item.path,
+        action: "skipped",
+        reason: signer,
+        oldSha256: old.sha256,
+      });
+      continue;
+    }
+    plans.push({ item, old, signer });
+  }
+  const skipped = items.filter((i) => i.action === "skipped");
+  if (!all && skipped.length > 0)
+    throw new InputError(
+      `nothing was renewed:\n  - ${skipped.map((s) => `${s.name}: ${s.reason}`).join("\n  - ")}`,
+    );
+
+  let done = 0;
+  const signed = await Promise.all(
+    plans.map(async (plan) => {
+      const alg = opts.algorithm ?? algorithmOfKey(plan.old.publicKey) ?? DEFAULT_KEY_ALGORITHM;
+      const kp = await generateKeyPair(alg);
+      opts.onKey?.(++done, plans.length);
+      const tpl = leafTemplate(
+        {
+          commonName: plan.old.commonName,
+          organizations: plan.old.organizations,
+          extKeyUsage: extKeyUsageNames(plan.old),
+          sans: { dns: plan.old.dnsNames, ips: plan.old.ipAddresses },
+        },
+        now,
+        validityMs,
+        plan.signer.cert.notAfter,
+      );
+      const issued = await issueCertificate(tpl, kp.publicKey, {
+        certificate: plan.signer.cert.cert,
+        privateKey: plan.signer.key,
+      });
+      return { ...plan, issued, key: kp.privateKey };
+    }),
+  );
+
+  const writes: PendingWrite[] = [];
+  for (const s of signed) {
+    const keyPem = privateKeyToPem(s.key);
+    if (s.item.kind === "certificate") {
+      writes.push({ path: s.item.path, data: s.issued.pem, mode: MODE_CERT });
+      writes.push({ path: s.item.keyPath ?? "", data: keyPem, mode: MODE_KEY });
+    } else {
+      const text = readTextLimited(s.item.path) ?? "";
+      const updated = replaceKubeconfigCredentials(text, s.item.path, {
+        caPem: s.signer.pem,
+        clientCertPem: s.issued.pem,
+        clientKeyPem: keyPem,
+      });
+      writes.push({ path: s.item.path, data: updated, mode: MODE_KEY });
+    }
+    items.push({
+      name: s.item.name,
+      path: s.item.path,
+      action: opts.dryRun ? "would-renew" : "renewed",
+      oldSha256: s.old.sha256,
+      newSha256: opts.dryRun ? undefined : sha256Hex(s.issued.der),
+      notAfter: s.issued.cert.notAfter.toISOString(),
+    });
+  }
+  items.sort((a, b) => a.name.localeCompare(b.name));
+  if (opts.dryRun || writes.length === 0) return { items, backedUp: [] };
+  const result = commitFiles(writes, {
+    journalPath: paths.journal,
+    backup: { dir: join(paths.backupsDir, backupStamp(now)), base: paths.root },
+  });
+  return { items, backedUp: result.backedUp };
+}
+
+function findItem(items: TreeItem[], name: string): TreeItem {
+  const found = items.find((i) => i.name === name);
+  if (!found)
+    throw new InputError(
+      `"${name}" cannot be renewed here; renewable: all, ${items.map((i) => i.name).join(", ")}`,
+    );
+  return found;
+}
+
+/** The CA certificate and key, or the reason it cannot sign. */
+function loadSigner(paths: TreePaths, id: CaId): Signer | string {
+  const p = caPaths(paths, id);
+  const offline = offlineCaKeyPath(paths, id);
+  const nodePair = loadPair(p);
+  const pair = !nodePair.keyExists && offline ? loadPair(p, offline) : nodePair;
+  if (pair.problems.length > 0) throw new InputError(pair.problems.join("; "));
+  if (!pair.cert) throw new InputError(`the ${caEntry(id).longName} certificate ${p.cert} is missing`);
+  if (!pair.key)
+    return `Detected external ${id}: the CA key ${p.key} is absent, so this certificate can't be renewed here (pass --offline-dir where the key is kept, or renew with the external signer)`;
+  // Kubeconfigs get ca.crt as it is on disk (it may be a bundle during a CA rotation).
+  return { cert: pair.cert, key: pair.key, pem: readTextLimited(p.cert) ?? pair.cert.pem };
+}
