@@ -71,7 +71,7 @@ export function certInfoFromDer(der: Buffer, source: string): CertInfo {
     isCA: bc?.ca ?? false,
     pathLen: bc?.pathLength,
     keyUsage: ku ? KU_NAMES.filter(([, f]) => (ku.usages & f) !== 0).map(([n]) => n) : undefined,
-    extKeyUsageOids: eku ? eku.usages.map(String) : undefined,
+    extKeyUsageOids: eku ? Array.from(eku.usages, String) : undefined,
     publicKey,
     selfIssued: Buffer.from(cert.subjectName.toArrayBuffer()).equals(
       Buffer.from(cert.issuerName.toArrayBuffer()),
