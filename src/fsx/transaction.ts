@@ -44,6 +44,9 @@ interface Journal {
   version: 1;
   state: "writing" | "committing";
   entries: JournalEntry[];
+  /** Backup copies being made, so that a kill mid-copy leaves no temp file behind. */
+  backups?: string[];
+  tag?: string;
 }
 
 interface JournalEntry {
@@ -65,10 +68,11 @@ export function commitFiles(writes: PendingWrite[], opts: CommitOptions): Commit
       ? { tmp: "", path: w.path, remove: true }
       : { tmp: tempPathFor(w.path, tag), path: w.path },
   );
+  const backups = opts.backup ? backupPlan(writes, opts.backup) : [];
   const writeJournal = (state: Journal["state"]) =>
     writeFileAtomic(
       opts.journalPath,
-      JSON.stringify({ version: 1, state, entries } satisfies Journal),
+      JSON.stringify({ version: 1, state, entries, backups: backups.map((b) => b.target), tag } satisfies Journal),
       JOURNAL_MODE,
       STATE_DIR_MODE,
     );
@@ -79,9 +83,10 @@ export function commitFiles(writes: PendingWrite[], opts: CommitOptions): Commit
     writes.forEach((w, i) => {
       if (w.data !== undefined) writeNewFileDurable(entries[i]?.tmp ?? "", w.data, w.mode);
     });
-    if (opts.backup) result.backedUp = backupExisting(writes, opts.backup);
+    result.backedUp = copyBackups(backups, tag);
   } catch (err) {
     for (const e of entries) if (!e.remove) safeUnlink(e.tmp);
+    for (const b of backups) safeUnlink(tempPathFor(b.target, tag));
     safeUnlink(opts.journalPath);
     throw err;
   }
@@ -109,17 +114,24 @@ function renameAll(entries: JournalEntry[]): void {
   for (const d of dirs) fsyncDir(d);
 }
 
-function backupExisting(writes: PendingWrite[], backup: { dir: string; base: string }): string[] {
-  const saved: string[] = [];
-  for (const w of writes) {
-    const old = readFileLimited(w.path);
+function backupPlan(writes: PendingWrite[], backup: { dir: string; base: string }) {
+  return writes
+    .filter((w) => exists(w.path))
+    .map((w) => ({ source: w.path, target: join(backup.dir, relative(backup.base, w.path)) }));
+}
+
+/** Copies each file that is about to be replaced, keeping its mode; each copy is itself atomic. */
+function copyBackups(plan: { source: string; target: string }[], tag: string): string[] {
+  for (const { source, target } of plan) {
+    const old = readFileLimited(source);
     if (old === undefined) continue;
-    const mode = statSync(w.path).mode & 0o777;
-    const target = join(backup.dir, relative(backup.base, w.path));
-    writeFileAtomic(target, old, mode, STATE_DIR_MODE);
-    saved.push(target);
+    const tmp = tempPathFor(target, tag);
+    ensureDir(dirname(target), STATE_DIR_MODE);
+    writeNewFileDurable(tmp, old, statSync(source).mode & 0o777);
+    renameSync(tmp, target);
+    fsyncDir(dirname(target));
   }
-  return saved;
+  return plan.map((b) => b.target);
 }
 
 /**
@@ -138,6 +150,7 @@ export function recoverJournal(journalPath: string): { state: Journal["state"]; 
       `${journalPath} is not a kubepki journal (${errorMessage(err)}); inspect it and remove it by hand`,
     );
   }
+  for (const b of journal.backups ?? []) if (journal.tag) safeUnlink(tempPathFor(b, journal.tag));
   if (journal.state === "committing") renameAll(journal.entries);
   else for (const e of journal.entries) if (!e.remove) safeUnlink(e.tmp);
   try {
