@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { PKI, buildTree, kubepki, snapshot, tempDir } from "./helpers.js";
+import { buildTree, kubepki, PKI, snapshot, tempDir } from "./helpers.js";
 
 const BASE = ["init", "--node-name", "cp1", "--advertise-address", "10.0.0.10"];
 
@@ -24,13 +24,38 @@ describe("bad input gets a clear message, exit code 2, and leaves the tree as it
     ({ root, offline } = await buildTree());
   });
 
-  it("an invalid IP", () => expectRefusal(root, offline, ["--advertise-address", "10.0.0.300"], /--advertise-address: "10.0.0.300" is not a valid IP/));
+  it("an invalid IP", () =>
+    expectRefusal(
+      root,
+      offline,
+      ["--advertise-address", "10.0.0.300"],
+      /--advertise-address: "10.0.0.300" is not a valid IP/,
+    ));
   it("an invalid DNS name in the extra SANs", () =>
-    expectRefusal(root, offline, ["--apiserver-cert-extra-sans", "ok.example.com,bad_name!"], /--apiserver-cert-extra-sans: "bad_name!"/));
-  it("an invalid node name", () => expectRefusal(root, offline, ["--node-name", "CP_1"], /--node-name: "CP_1" is not a valid DNS name/));
-  it("an unknown algorithm", () => expectRefusal(root, offline, ["--algorithm", "DSA-1024"], /--algorithm: unknown key algorithm "DSA-1024"/));
-  it("an invalid --node", () => expectRefusal(root, offline, ["--node", "w1"], /--node: "w1" must look like NAME=IP/));
-  it("an invalid duration", () => expectRefusal(root, offline, ["--cert-validity", "1 year"], /--cert-validity: "1 year" is not a positive duration/));
+    expectRefusal(
+      root,
+      offline,
+      ["--apiserver-cert-extra-sans", "ok.example.com,bad_name!"],
+      /--apiserver-cert-extra-sans: "bad_name!"/,
+    ));
+  it("an invalid node name", () =>
+    expectRefusal(root, offline, ["--node-name", "CP_1"], /--node-name: "CP_1" is not a valid DNS name/));
+  it("an unknown algorithm", () =>
+    expectRefusal(
+      root,
+      offline,
+      ["--algorithm", "DSA-1024"],
+      /--algorithm: unknown key algorithm "DSA-1024"/,
+    ));
+  it("an invalid --node", () =>
+    expectRefusal(root, offline, ["--node", "w1"], /--node: "w1" must look like NAME=IP/));
+  it("an invalid duration", () =>
+    expectRefusal(
+      root,
+      offline,
+      ["--cert-validity", "1 year"],
+      /--cert-validity: "1 year" is not a positive duration/,
+    ));
   it("an unknown flag", () => {
     const r = kubepki([...BASE, "--root", root, "--no-such-flag"]);
     assert.equal(r.status, 2);
@@ -39,14 +64,25 @@ describe("bad input gets a clear message, exit code 2, and leaves the tree as it
 
   it("malformed kubeadm YAML, naming the line", () => {
     const cfg = join(tempDir(), "kubeadm.yaml");
-    writeFileSync(cfg, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  serviceSubnet: [10.96.0.0/12\n");
+    writeFileSync(
+      cfg,
+      "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  serviceSubnet: [10.96.0.0/12\n",
+    );
     expectRefusal(root, offline, ["--config", cfg], /kubeadm.yaml:\d+: invalid YAML/);
   });
 
   it("an unknown field in kubeadm YAML, naming field and line", () => {
     const cfg = join(tempDir(), "kubeadm.yaml");
-    writeFileSync(cfg, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  serviceSubnt: 10.96.0.0/12\n");
-    expectRefusal(root, offline, ["--config", cfg], /kubeadm.yaml:4 ClusterConfiguration.networking.serviceSubnt: unknown field/);
+    writeFileSync(
+      cfg,
+      "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  serviceSubnt: 10.96.0.0/12\n",
+    );
+    expectRefusal(
+      root,
+      offline,
+      ["--config", cfg],
+      /kubeadm.yaml:4 ClusterConfiguration.networking.serviceSubnt: unknown field/,
+    );
   });
 
   it("a bad value in kubeadm YAML, naming field and line", () => {
@@ -55,13 +91,27 @@ describe("bad input gets a clear message, exit code 2, and leaves the tree as it
       cfg,
       "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n  certSANs:\n  - good.example.com\n  - bad_name.example.com\n",
     );
-    expectRefusal(root, offline, ["--config", cfg], /kubeadm.yaml:6 ClusterConfiguration.apiServer.certSANs.1: "bad_name.example.com" is neither/);
+    expectRefusal(
+      root,
+      offline,
+      ["--config", cfg],
+      /kubeadm.yaml:6 ClusterConfiguration.apiServer.certSANs.1: "bad_name.example.com" is neither/,
+    );
   });
 
   it("a YAML alias bomb", () => {
     const cfg = join(tempDir(), "bomb.yaml");
-    const lines = ["apiVersion: kubeadm.k8s.io/v1beta4", "kind: ClusterConfiguration", "a: &a [x, x, x, x, x, x, x, x, x]"];
-    for (let i = 1; i < 12; i++) lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(", ")}]`);
+    const lines = [
+      "apiVersion: kubeadm.k8s.io/v1beta4",
+      "kind: ClusterConfiguration",
+      "a: &a [x, x, x, x, x, x, x, x, x]",
+    ];
+    for (let i = 1; i < 12; i++)
+      lines.push(
+        `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9)
+          .fill(`*${String.fromCharCode(96 + i)}`)
+          .join(", ")}]`,
+      );
     writeFileSync(cfg, `${lines.join("\n")}\n`);
     expectRefusal(root, offline, ["--config", cfg], /bomb.yaml/);
   });
@@ -86,7 +136,10 @@ describe("bad input gets a clear message, exit code 2, and leaves the tree as it
   it("garbage DER inside a PEM", () => {
     const { root: r2, offline: o2 } = { root: join(tempDir(), "n"), offline: join(tempDir(), "o") };
     assert.equal(kubepki([...BASE, "--root", r2, "--offline-dir", o2]).status, 0);
-    writeFileSync(join(r2, PKI, "ca.crt"), `-----BEGIN CERTIFICATE-----\n${Buffer.from("garbage, not DER at all").toString("base64")}\n-----END CERTIFICATE-----\n`);
+    writeFileSync(
+      join(r2, PKI, "ca.crt"),
+      `-----BEGIN CERTIFICATE-----\n${Buffer.from("garbage, not DER at all").toString("base64")}\n-----END CERTIFICATE-----\n`,
+    );
     expectRefusal(r2, o2, [], /ca.crt: not a valid X.509 certificate/);
   });
 

@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { PKI, buildTree, run, tempDir } from "./helpers.js";
+import { buildTree, PKI, run, tempDir } from "./helpers.js";
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -71,9 +71,21 @@ export async function startEtcd(root: string, extraArgs: string[] = []): Promise
 }
 
 export function etcdctl(endpoint: string, caFile: string, cert: string, key: string, args: string[]) {
-  return run("etcdctl", [`--endpoints=${endpoint}`, `--cacert=${caFile}`, `--cert=${cert}`, `--key=${key}`, "--dial-timeout=3s", "--command-timeout=5s", ...args], {
-    env: { ...process.env, ETCDCTL_API: "3" },
-  });
+  return run(
+    "etcdctl",
+    [
+      `--endpoints=${endpoint}`,
+      `--cacert=${caFile}`,
+      `--cert=${cert}`,
+      `--key=${key}`,
+      "--dial-timeout=3s",
+      "--command-timeout=5s",
+      ...args,
+    ],
+    {
+      env: { ...process.env, ETCDCTL_API: "3" },
+    },
+  );
 }
 
 describe("a real etcd enforces the etcd PKI init wrote", () => {
@@ -92,17 +104,24 @@ describe("a real etcd enforces the etcd PKI init wrote", () => {
     const c = (b: string) => [join(root, PKI, `${b}.crt`), join(root, PKI, `${b}.key`)] as const;
     const put = etcdctl(etcd.endpoint, ca, ...c("apiserver-etcd-client"), ["put", "/kubepki/test", "ok"]);
     assert.equal(put.status, 0, put.stderr);
-    const get = etcdctl(etcd.endpoint, ca, ...c("etcd/healthcheck-client"), ["get", "/kubepki/test", "--print-value-only"]);
+    const get = etcdctl(etcd.endpoint, ca, ...c("etcd/healthcheck-client"), [
+      "get",
+      "/kubepki/test",
+      "--print-value-only",
+    ]);
     assert.equal(get.status, 0, get.stderr);
     assert.equal(get.stdout.trim(), "ok");
   });
 
   it("refuses a client certificate of the cluster CA", () => {
     const ca = join(root, PKI, "etcd/ca.crt");
-    const r = etcdctl(etcd.endpoint, ca, join(root, PKI, "apiserver-kubelet-client.crt"), join(root, PKI, "apiserver-kubelet-client.key"), [
-      "get",
-      "/kubepki/test",
-    ]);
+    const r = etcdctl(
+      etcd.endpoint,
+      ca,
+      join(root, PKI, "apiserver-kubelet-client.crt"),
+      join(root, PKI, "apiserver-kubelet-client.key"),
+      ["get", "/kubepki/test"],
+    );
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /certificate|deadline exceeded|context deadline|connection/i);
   });

@@ -1,10 +1,10 @@
 import { type SpawnSyncReturns, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { initPki } from "../src/pki/init.js";
-import { type SpecInput, resolveSpec } from "../src/pki/spec.js";
+import { resolveSpec, type SpecInput } from "../src/pki/spec.js";
 
 export const REPO = new URL("..", import.meta.url).pathname;
 export const CLI = join(REPO, "bin/kubepki.js");
@@ -28,7 +28,9 @@ export function testSpec(over: SpecInput = {}, offlineDir?: string) {
 }
 
 /** Builds a tree with the library; returns root and offline folder. */
-export async function buildTree(over: SpecInput = {}): Promise<{ root: string; offline: string; dir: string }> {
+export async function buildTree(
+  over: SpecInput = {},
+): Promise<{ root: string; offline: string; dir: string }> {
   const dir = tempDir();
   const root = join(dir, "node");
   const offline = join(dir, "offline");

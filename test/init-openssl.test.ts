@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { LEAVES } from "../src/pki/catalog.js";
-import { PKI, buildTree, openssl } from "./helpers.js";
+import { buildTree, openssl, PKI } from "./helpers.js";
 
 const CA_FILES = { ca: "ca.crt", "front-proxy-ca": "front-proxy-ca.crt", "etcd-ca": "etcd/ca.crt" } as const;
 
@@ -10,7 +10,9 @@ describe("every certificate init writes passes openssl verify against its own CA
   let root: string;
   let offline: string;
   before(async () => {
-    ({ root, offline } = await buildTree({ nodes: [{ value: { name: "w1", addresses: ["10.0.0.21"] }, where: "t" }] }));
+    ({ root, offline } = await buildTree({
+      nodes: [{ value: { name: "w1", addresses: ["10.0.0.21"] }, where: "t" }],
+    }));
   });
 
   const cases = () => [
@@ -20,8 +22,18 @@ describe("every certificate init writes passes openssl verify against its own CA
       ca: l.ca,
       purposes: l.extKeyUsage.map((e) => (e === "serverAuth" ? "sslserver" : "sslclient")),
     })),
-    { id: "kubelet", file: join(root, "var/lib/kubelet/pki/kubelet.crt"), ca: "ca" as const, purposes: ["sslserver"] },
-    { id: "kubelet/w1", file: join(offline, "nodes/w1/kubelet.crt"), ca: "ca" as const, purposes: ["sslserver"] },
+    {
+      id: "kubelet",
+      file: join(root, "var/lib/kubelet/pki/kubelet.crt"),
+      ca: "ca" as const,
+      purposes: ["sslserver"],
+    },
+    {
+      id: "kubelet/w1",
+      file: join(offline, "nodes/w1/kubelet.crt"),
+      ca: "ca" as const,
+      purposes: ["sslserver"],
+    },
   ];
 
   it("verifies with the right -purpose against its CA and fails against the other two", () => {
@@ -29,8 +41,17 @@ describe("every certificate init writes passes openssl verify against its own CA
     for (const c of cases()) {
       for (const [caId, caFile] of Object.entries(CA_FILES)) {
         for (const purpose of c.purposes) {
-          const r = openssl(["verify", "-x509_strict", "-purpose", purpose, "-CAfile", join(root, PKI, caFile), c.file]);
-          if (caId === c.ca) assert.equal(r.status, 0, `${c.id} vs ${caId} (${purpose}): ${r.stdout}${r.stderr}`);
+          const r = openssl([
+            "verify",
+            "-x509_strict",
+            "-purpose",
+            purpose,
+            "-CAfile",
+            join(root, PKI, caFile),
+            c.file,
+          ]);
+          if (caId === c.ca)
+            assert.equal(r.status, 0, `${c.id} vs ${caId} (${purpose}): ${r.stdout}${r.stderr}`);
           else assert.notEqual(r.status, 0, `${c.id} must not verify against ${caId}`);
           checked++;
         }
@@ -61,7 +82,14 @@ describe("every certificate init writes passes openssl verify against its own CA
       writeFileSync(tmp, view.clientCert.pem);
       const ok = openssl(["verify", "-purpose", "sslclient", "-CAfile", join(root, PKI, "ca.crt"), tmp]);
       assert.equal(ok.status, 0, `${f}: ${ok.stdout}${ok.stderr}`);
-      const bad = openssl(["verify", "-purpose", "sslclient", "-CAfile", join(root, PKI, "etcd/ca.crt"), tmp]);
+      const bad = openssl([
+        "verify",
+        "-purpose",
+        "sslclient",
+        "-CAfile",
+        join(root, PKI, "etcd/ca.crt"),
+        tmp,
+      ]);
       assert.notEqual(bad.status, 0);
     }
   });

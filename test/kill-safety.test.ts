@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { commitFiles, recoverJournal } from "../src/fsx/transaction.js";
@@ -10,15 +10,25 @@ import { parseKubeconfig } from "../src/pki/kubeconfig.js";
 import { keysMatch } from "../src/x509/keys.js";
 import { parseCertificatePem } from "../src/x509/parse.js";
 import { verifyPath } from "../src/x509/verify.js";
-import { CLI, PKI, buildTree, kubepki, tempDir } from "./helpers.js";
+import { buildTree, CLI, kubepki, PKI, tempDir } from "./helpers.js";
 
 /** Every certificate/key pair and kubeconfig on disk matches and verifies against its CA. */
 async function assertConsistent(root: string): Promise<void> {
   const ca = (f: string) => parseCertificatePem(readFileSync(join(root, PKI, f), "utf8"), f);
   const cas = { ca: ca("ca.crt"), "front-proxy-ca": ca("front-proxy-ca.crt"), "etcd-ca": ca("etcd/ca.crt") };
   const pairs = [
-    ...LEAVES.map((l) => ({ id: l.id, ca: cas[l.ca], cert: join(root, PKI, `${l.baseName}.crt`), key: join(root, PKI, `${l.baseName}.key`) })),
-    { id: "kubelet", ca: cas.ca, cert: join(root, "var/lib/kubelet/pki/kubelet.crt"), key: join(root, "var/lib/kubelet/pki/kubelet.key") },
+    ...LEAVES.map((l) => ({
+      id: l.id,
+      ca: cas[l.ca],
+      cert: join(root, PKI, `${l.baseName}.crt`),
+      key: join(root, PKI, `${l.baseName}.key`),
+    })),
+    {
+      id: "kubelet",
+      ca: cas.ca,
+      cert: join(root, "var/lib/kubelet/pki/kubelet.crt"),
+      key: join(root, "var/lib/kubelet/pki/kubelet.key"),
+    },
   ];
   for (const p of pairs) {
     const pair = loadPair(p);
@@ -56,10 +66,14 @@ describe("kill-safety", () => {
     let killed = 0;
     let journalsLeft = 0;
     for (let trial = 0; trial < 30; trial++) {
-      const child = spawn(process.execPath, [CLI, "certs", "renew", "all", "--root", root], { stdio: "ignore" });
+      const child = spawn(process.execPath, [CLI, "certs", "renew", "all", "--root", root], {
+        stdio: "ignore",
+      });
       const delay = Math.random() * span * 1.1;
       const timer = setTimeout(() => child.kill("SIGKILL"), delay);
-      const [code, signal] = await new Promise<[number | null, string | null]>((r) => child.on("exit", (c, s) => r([c, s])));
+      const [code, signal] = await new Promise<[number | null, string | null]>((r) =>
+        child.on("exit", (c, s) => r([c, s])),
+      );
       clearTimeout(timer);
       if (signal === "SIGKILL") killed++;
       else assert.equal(code, 0);
@@ -96,7 +110,17 @@ describe("kill-safety", () => {
     const tb = join(dir, ".x.key.kubepki-tmp-abc");
     writeFileSync(ta, "newer-cert");
     writeFileSync(tb, "newer-key");
-    writeFileSync(journal, JSON.stringify({ version: 1, state: "committing", entries: [{ tmp: ta, path: a }, { tmp: tb, path: b }] }));
+    writeFileSync(
+      journal,
+      JSON.stringify({
+        version: 1,
+        state: "committing",
+        entries: [
+          { tmp: ta, path: a },
+          { tmp: tb, path: b },
+        ],
+      }),
+    );
     renameSync(ta, a);
     assert.equal(readFileSync(b, "utf8"), "new-key", "mismatched until recovery");
     assert.deepEqual(recoverJournal(journal), { state: "committing", files: 2 });

@@ -3,9 +3,9 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { CAS, KUBECONFIGS, LEAVES } from "../src/pki/catalog.js";
-import { parseKubeconfig } from "../src/pki/kubeconfig.js";
 import { initPki } from "../src/pki/init.js";
-import { KEY_ALGORITHMS, algorithmOfKey } from "../src/x509/algorithms.js";
+import { parseKubeconfig } from "../src/pki/kubeconfig.js";
+import { algorithmOfKey, KEY_ALGORITHMS } from "../src/x509/algorithms.js";
 import { parsePrivateKeyPem } from "../src/x509/keys.js";
 import { type CertInfo, parseCertificatePem } from "../src/x509/parse.js";
 import { x509 } from "../src/x509/provider.js";
@@ -16,21 +16,74 @@ const BACKDATE = 5 * 60_000;
 const EKU = { serverAuth: "1.3.6.1.5.5.7.3.1", clientAuth: "1.3.6.1.5.5.7.3.2" };
 
 /** reference/kubeadm-pki.md 1.1 and 1.4, for node cp1 at 10.0.0.10 with defaults and one extra SAN. */
-const EXPECTED: Record<string, { cn: string; o: string[]; issuer: string; eku: string[]; dns: string[]; ips: string[] }> = {
+const EXPECTED: Record<
+  string,
+  { cn: string; o: string[]; issuer: string; eku: string[]; dns: string[]; ips: string[] }
+> = {
   apiserver: {
     cn: "kube-apiserver",
     o: [],
     issuer: "kubernetes",
     eku: [EKU.serverAuth],
-    dns: ["api.example.com", "cp.example.com", "cp1", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
+    dns: [
+      "api.example.com",
+      "cp.example.com",
+      "cp1",
+      "kubernetes",
+      "kubernetes.default",
+      "kubernetes.default.svc",
+      "kubernetes.default.svc.cluster.local",
+    ],
     ips: ["10.96.0.1", "10.0.0.10", "192.0.2.7"],
   },
-  "apiserver-kubelet-client": { cn: "kube-apiserver-kubelet-client", o: ["kubeadm:cluster-admins"], issuer: "kubernetes", eku: [EKU.clientAuth], dns: [], ips: [] },
-  "front-proxy-client": { cn: "front-proxy-client", o: [], issuer: "front-proxy-ca", eku: [EKU.clientAuth], dns: [], ips: [] },
-  "etcd-server": { cn: "cp1", o: [], issuer: "etcd-ca", eku: [EKU.serverAuth, EKU.clientAuth], dns: ["cp1", "localhost"], ips: ["10.0.0.10", "127.0.0.1", "::1"] },
-  "etcd-peer": { cn: "cp1", o: [], issuer: "etcd-ca", eku: [EKU.serverAuth, EKU.clientAuth], dns: ["cp1", "localhost"], ips: ["10.0.0.10", "127.0.0.1", "::1"] },
-  "etcd-healthcheck-client": { cn: "kube-etcd-healthcheck-client", o: [], issuer: "etcd-ca", eku: [EKU.clientAuth], dns: [], ips: [] },
-  "apiserver-etcd-client": { cn: "kube-apiserver-etcd-client", o: [], issuer: "etcd-ca", eku: [EKU.clientAuth], dns: [], ips: [] },
+  "apiserver-kubelet-client": {
+    cn: "kube-apiserver-kubelet-client",
+    o: ["kubeadm:cluster-admins"],
+    issuer: "kubernetes",
+    eku: [EKU.clientAuth],
+    dns: [],
+    ips: [],
+  },
+  "front-proxy-client": {
+    cn: "front-proxy-client",
+    o: [],
+    issuer: "front-proxy-ca",
+    eku: [EKU.clientAuth],
+    dns: [],
+    ips: [],
+  },
+  "etcd-server": {
+    cn: "cp1",
+    o: [],
+    issuer: "etcd-ca",
+    eku: [EKU.serverAuth, EKU.clientAuth],
+    dns: ["cp1", "localhost"],
+    ips: ["10.0.0.10", "127.0.0.1", "::1"],
+  },
+  "etcd-peer": {
+    cn: "cp1",
+    o: [],
+    issuer: "etcd-ca",
+    eku: [EKU.serverAuth, EKU.clientAuth],
+    dns: ["cp1", "localhost"],
+    ips: ["10.0.0.10", "127.0.0.1", "::1"],
+  },
+  "etcd-healthcheck-client": {
+    cn: "kube-etcd-healthcheck-client",
+    o: [],
+    issuer: "etcd-ca",
+    eku: [EKU.clientAuth],
+    dns: [],
+    ips: [],
+  },
+  "apiserver-etcd-client": {
+    cn: "kube-apiserver-etcd-client",
+    o: [],
+    issuer: "etcd-ca",
+    eku: [EKU.clientAuth],
+    dns: [],
+    ips: [],
+  },
 };
 
 function ext(c: CertInfo, oid: string) {
@@ -114,7 +167,10 @@ describe("profiles match kubeadm's field by field", () => {
         assert.deepEqual(c.ipAddresses, e.ips, leaf.id);
         leafChecks(c, e.issuer);
         const keyPem = read(`${PKI}/${leaf.baseName}.key`);
-        assert.match(keyPem, alg.startsWith("RSA") ? /^-----BEGIN RSA PRIVATE KEY-----/ : /^-----BEGIN EC PRIVATE KEY-----/);
+        assert.match(
+          keyPem,
+          alg.startsWith("RSA") ? /^-----BEGIN RSA PRIVATE KEY-----/ : /^-----BEGIN EC PRIVATE KEY-----/,
+        );
         assert.equal(algorithmOfKey(parsePrivateKeyPem(keyPem, leaf.id)), alg);
         assert.equal(mode(`${PKI}/${leaf.baseName}.crt`), 0o644);
         assert.equal(mode(`${PKI}/${leaf.baseName}.key`), 0o600);
@@ -137,7 +193,9 @@ describe("profiles match kubeadm's field by field", () => {
         "scheduler.conf": "https://10.0.0.10:6443",
       };
       for (const entry of KUBECONFIGS) {
-        const path = entry.offline ? join(dir, "offline", entry.fileName) : join(root, "etc/kubernetes", entry.fileName);
+        const path = entry.offline
+          ? join(dir, "offline", entry.fileName)
+          : join(root, "etc/kubernetes", entry.fileName);
         const v = parseKubeconfig(readFileSync(path, "utf8"), entry.id);
         const user = entry.clientName(spec);
         assert.equal(v.userName, user);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
 import { privateKeyToPem } from "../src/x509/keys.js";
-import { PKI, buildTree } from "./helpers.js";
+import { buildTree, PKI } from "./helpers.js";
 
 interface Creds {
   cert: string;
@@ -46,7 +46,10 @@ function get(port: number, ca: string, creds: Creds, servername: string): Promis
 describe("real TLS handshakes with the PKI init wrote", () => {
   let root: string;
   const file = (p: string) => readFileSync(join(root, p), "utf8");
-  const pair = (base: string): Creds => ({ cert: file(`${PKI}/${base}.crt`), key: file(`${PKI}/${base}.key`) });
+  const pair = (base: string): Creds => ({
+    cert: file(`${PKI}/${base}.crt`),
+    key: file(`${PKI}/${base}.key`),
+  });
   const kubeconfigCreds = (name: string): Creds => {
     const v = parseKubeconfig(file(`etc/kubernetes/${name}`), name);
     assert.ok(v.clientCert && v.clientKey);
@@ -67,7 +70,10 @@ describe("real TLS handshakes with the PKI init wrote", () => {
     servers.push(server);
     const ca = file(`${PKI}/ca.crt`);
     // The server name is one of the apiserver's SANs, so hostname verification runs for real.
-    assert.equal(await get(port, ca, kubeconfigCreds("admin.conf"), "kubernetes.default.svc"), "kubernetes-admin");
+    assert.equal(
+      await get(port, ca, kubeconfigCreds("admin.conf"), "kubernetes.default.svc"),
+      "kubernetes-admin",
+    );
     await assert.rejects(get(port, ca, pair("apiserver-etcd-client"), "kubernetes.default.svc"));
   });
 
@@ -76,7 +82,10 @@ describe("real TLS handshakes with the PKI init wrote", () => {
     const { server, port } = await mtlsServer(etcd.cert, etcd.key, file(`${PKI}/etcd/ca.crt`));
     servers.push(server);
     const ca = file(`${PKI}/etcd/ca.crt`);
-    assert.equal(await get(port, ca, pair("apiserver-etcd-client"), "localhost"), "kube-apiserver-etcd-client");
+    assert.equal(
+      await get(port, ca, pair("apiserver-etcd-client"), "localhost"),
+      "kube-apiserver-etcd-client",
+    );
     await assert.rejects(get(port, ca, kubeconfigCreds("admin.conf"), "localhost"));
   });
 

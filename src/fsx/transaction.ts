@@ -72,7 +72,13 @@ export function commitFiles(writes: PendingWrite[], opts: CommitOptions): Commit
   const writeJournal = (state: Journal["state"]) =>
     writeFileAtomic(
       opts.journalPath,
-      JSON.stringify({ version: 1, state, entries, backups: backups.map((b) => b.target), tag } satisfies Journal),
+      JSON.stringify({
+        version: 1,
+        state,
+        entries,
+        backups: backups.map((b) => b.target),
+        tag,
+      } satisfies Journal),
       JOURNAL_MODE,
       STATE_DIR_MODE,
     );

@@ -31,7 +31,8 @@ export function readItemCertificate(
   item: { kind: TreeItem["kind"]; path: string },
 ): CertInfo | undefined {
   // Links are followed as the node would, and never out of the tree (or the offline folder) they sit in.
-  const base = paths.offlineDir && item.path.startsWith(paths.offlineDir + sep) ? paths.offlineDir : paths.root;
+  const base =
+    paths.offlineDir && item.path.startsWith(paths.offlineDir + sep) ? paths.offlineDir : paths.root;
   const real = resolveInRoot(base, item.path);
   if (real === undefined) throw new InputError(`${item.path} is a link that leads out of ${base}`);
   const text = readTextLimited(real);

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole suite: installs the real peers the tests use (openssl, Debian's etcd) when missing,
+# builds, type-checks, lints, then runs every test with Node's test runner.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v openssl >/dev/null || need+=(openssl)
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing ${need[*]} (apt)" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+npm run --silent build
+npx tsc --noEmit -p .
+npx biome ci .
+node --import tsx --test --test-concurrency=2 test/*.test.ts
