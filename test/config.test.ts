@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { parseConfig } from "../src/pki/config.js";
 import { resolveSpec } from "../src/pki/spec.js";
 import { parseCertificatePem } from "../src/x509/parse.js";
-import { PKI, kubepki, tempDir } from "./helpers.js";
+import { kubepki, PKI, tempDir } from "./helpers.js";
 
 const V1BETA4 = `apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
@@ -81,8 +81,14 @@ describe("kubeadm configuration files", () => {
     const admin = readFileSync(join(root, "etc/kubernetes/admin.conf"), "utf8");
     assert.match(admin, /server: https:\/\/api\.prod\.example:443/);
     assert.match(admin, /name: kubernetes-admin@prod/);
-    assert.match(readFileSync(join(root, "etc/kubernetes/scheduler.conf"), "utf8"), /server: https:\/\/192\.168\.10\.5:6444/);
-    const worker = parseCertificatePem(readFileSync(join(dir, "off/nodes/worker-1/kubelet.crt"), "utf8"), "w");
+    assert.match(
+      readFileSync(join(root, "etc/kubernetes/scheduler.conf"), "utf8"),
+      /server: https:\/\/192\.168\.10\.5:6444/,
+    );
+    const worker = parseCertificatePem(
+      readFileSync(join(dir, "off/nodes/worker-1/kubelet.crt"), "utf8"),
+      "w",
+    );
     assert.deepEqual(worker.dnsNames, ["worker-1", "worker-1.prod.example"]);
     assert.deepEqual(worker.ipAddresses, ["192.168.10.21"]);
     const written = readFileSync(join(root, "etc/kubernetes/kubepki/kubeadm-config.yaml"), "utf8");
@@ -97,10 +103,17 @@ kind: ClusterConfiguration
 featureGates:
   PublicKeysECDSA: false
 `;
-    const spec = resolveSpec([parseConfig(v3, "a.yaml"), { nodeName: { value: "n", where: "t" }, advertiseAddress: { value: "10.0.0.1", where: "t" } }]);
+    const spec = resolveSpec([
+      parseConfig(v3, "a.yaml"),
+      { nodeName: { value: "n", where: "t" }, advertiseAddress: { value: "10.0.0.1", where: "t" } },
+    ]);
     assert.equal(spec.algorithm, "RSA-2048");
     assert.throws(
-      () => parseConfig(`apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nencryptionAlgorithm: RSA-2048\n`, "b.yaml"),
+      () =>
+        parseConfig(
+          `apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nencryptionAlgorithm: RSA-2048\n`,
+          "b.yaml",
+        ),
       /b.yaml:3 ClusterConfiguration.encryptionAlgorithm: unknown field/,
     );
   });
@@ -109,13 +122,22 @@ featureGates:
     const cases: [string, RegExp][] = [
       ["apiVersion: v1\nkind: Pod\n", /c.yaml:2 Pod.kind: unsupported document v1 Pod/],
       ["kind: ClusterConfiguration\n", /every document needs apiVersion and kind/],
-      ["apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  bindPort: high\n", /c.yaml:4 InitConfiguration.localAPIEndpoint.bindPort: must be a number/],
-      ["apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nclusterName: a\nclusterName: b\n", /c.yaml:4: invalid YAML/],
+      [
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  bindPort: high\n",
+        /c.yaml:4 InitConfiguration.localAPIEndpoint.bindPort: must be a number/,
+      ],
+      [
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nclusterName: a\nclusterName: b\n",
+        /c.yaml:4: invalid YAML/,
+      ],
       [
         "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\netcd:\n  local: {}\n  external: {endpoints: []}\n",
         /c.yaml:\d+ ClusterConfiguration.etcd: local and external are exclusive/,
       ],
-      ["apiVersion: kubepki.io/v1alpha1\nkind: KubepkiConfiguration\nnodes:\n  - addresses: [10.0.0.2]\n", /c.yaml:4 KubepkiConfiguration.nodes.0: a node needs a name/],
+      [
+        "apiVersion: kubepki.io/v1alpha1\nkind: KubepkiConfiguration\nnodes:\n  - addresses: [10.0.0.2]\n",
+        /c.yaml:4 KubepkiConfiguration.nodes.0: a node needs a name/,
+      ],
       ["- just\n- a list\n", /every document needs apiVersion and kind|must be a mapping/],
     ];
     for (const [text, re] of cases) assert.throws(() => parseConfig(text, "c.yaml"), re, text);

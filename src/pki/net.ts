@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import { InputError } from "../errors.js";
-import { ipv6Groups } from "../x509/ip.js";
+import { canonicalIp, ipv6Groups } from "../x509/ip.js";
 
 /**
  * The first usable address (index 1) of the first CIDR in a comma-separated service subnet list:
@@ -26,7 +26,7 @@ export function firstServiceIp(serviceSubnet: string, field = "networking.servic
   const ip = (n & mask) + 1n;
   const groups: string[] = [];
   for (let s = 112n; s >= 0n; s -= 16n) groups.push(((ip >> s) & 0xffffn).toString(16));
-  return groups.join(":");
+  return canonicalIp(groups.join(":"));
 }
 
 /** "host:port" or "host" or "[v6]:port" -> parts; the port is optional. */
