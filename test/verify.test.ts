@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { type CertificateTemplate, issueCertificate } from "../src/x509/certificate.js";
-import { generateKeyPair, type KeyPair } from "../src/x509/keys.js";
+import { generateKeyPair, type KeyPair } from "../src/x509/keygen.js";
 import { type CertInfo, certInfoFromDer } from "../src/x509/parse.js";
 import { type VerifyOptions, verifyPath } from "../src/x509/verify.js";
 import { openssl, tempDir } from "./helpers.js";

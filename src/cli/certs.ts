@@ -4,7 +4,6 @@ import { recoverJournal } from "../fsx/transaction.js";
 import { humanDuration, kubeadmDate } from "../pki/duration.js";
 import { type CertificateExpirationInfo, checkExpiration, type ExpirationRow } from "../pki/expiry.js";
 import { treePaths } from "../pki/paths.js";
-import { renewCertificates } from "../pki/renew.js";
 import { parseDuration } from "../pki/validate.js";
 import { parseKeyAlgorithm } from "../x509/algorithms.js";
 import { type OutputFormat, outputFormat } from "./common.js";
@@ -27,9 +26,10 @@ Examples:
   kubepki certs check-expiration --root ./node
   kubepki certs check-expiration -o json | jq '.certificates[] | select(.residualTime < 2592000)'`,
     )
-    .action((flags: { root: string; certDir: string; offlineDir?: string; output: OutputFormat }) => {
+    .action(async (flags: { root: string; certDir: string; offlineDir?: string; output: OutputFormat }) => {
       const paths = treePaths(flags.root, flags.certDir, flags.offlineDir);
       recoverJournal(paths.journal);
+      const { checkExpiration } = await import("../pki/expiry.js");
       const result = checkExpiration(paths);
       if (flags.output === "json") out(JSON.stringify(result, null, 2));
       else if (flags.output === "yaml") out(stringify(result).trimEnd());
@@ -69,6 +69,7 @@ Examples:
         },
       ) => {
         const bar = progress("generating keys");
+        const { renewCertificates } = await import("../pki/renew.js");
         const result = await renewCertificates({
           paths: treePaths(flags.root, flags.certDir, flags.offlineDir),
           names,

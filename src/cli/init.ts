@@ -1,9 +1,12 @@
-import { relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 import type { Command } from "commander";
+import { exists } from "../fsx/read.js";
+import { plannedKeyCount } from "../pki/catalog.js";
 import { loadConfigFile } from "../pki/config.js";
-import { type ArtifactReport, type InitResult, initPki } from "../pki/init.js";
+import type { ArtifactReport, InitResult } from "../pki/init.js";
 import { parseNodeFlag, resolveSpec, type SpecInput } from "../pki/spec.js";
 import { KEY_ALGORITHMS } from "../x509/algorithms.js";
+import { KeyPool } from "../x509/keygen.js";
 import { collect, commaList, outputFormat } from "./common.js";
 import { info, out, paint, progress, table, warn } from "./output.js";
 
@@ -92,7 +95,12 @@ Examples:
       const inputs = flags.config ? [loadConfigFile(flags.config), fromFlags] : [fromFlags];
       const spec = resolveSpec(inputs);
       const bar = progress(`generating ${spec.algorithm} keys`);
-      const result = await initPki({ root: flags.root, spec, force: flags.force, onKey: bar.tick });
+      // A fresh tree needs every key: start them now, while the certificate code loads.
+      const fresh = !exists(join(resolve(flags.root), spec.certificatesDir));
+      const keyPool = new KeyPool(spec.algorithm, fresh ? plannedKeyCount(spec) : 0);
+      keyPool.onKey = bar.tick;
+      const { initPki } = await import("../pki/init.js");
+      const result = await initPki({ root: flags.root, spec, force: flags.force, keyPool, onKey: bar.tick });
       bar.end();
       for (const w of result.warnings) warn(w);
       if (flags.output === "json") out(JSON.stringify(result, null, 2));

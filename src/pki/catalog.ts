@@ -235,3 +235,8 @@ export function caEntry(id: CaId): CaEntry {
   if (!found) throw new Error(`unknown CA ${id}`);
   return found;
 }
+
+/** How many keys init makes for a tree that has none of its files yet (CAs, leaves, kubelets, kubeconfigs, sa). */
+export function plannedKeyCount(spec: ClusterSpec): number {
+  return casFor(spec).length + leavesFor(spec).length + spec.nodes.length + KUBECONFIGS.length + 1;
+}

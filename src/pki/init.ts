@@ -4,9 +4,8 @@ import { InputError } from "../errors.js";
 import { exists, readTextLimited } from "../fsx/read.js";
 import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transaction.js";
 import { issueCertificate } from "../x509/certificate.js";
+import { KeyPool } from "../x509/keygen.js";
 import {
-  generateKeyPair,
-  type KeyPair,
   keysMatch,
   parsePrivateKeyPem,
   parsePublicKeyPem,
@@ -70,6 +69,8 @@ export interface InitOptions {
   now?: Date;
   /** Called as each key is generated (keys dominate the run time with RSA). */
   onKey?: (done: number, total: number) => void;
+  /** Keys already being generated for this run (see plannedKeyCount). */
+  keyPool?: KeyPool;
 }
 
 export interface InitResult {
@@ -144,23 +145,16 @@ export async function initPki(opts: InitOptions): Promise<InitResult> {
   for (const job of jobs) await inspectLeaf(job, cas, now, !!opts.force);
   const sa = inspectSa(paths, !!opts.force);
 
-  // Phase 2: keys for everything new, generated in parallel on the thread pool.
+  // Phase 2: keys for everything new, from a pool that may already be generating them (the CLI
+  // starts a fresh tree's keys while code loads). Requested in order: CAs, leaves, sa.
   const casToMake = [...cas.values()].filter((c) => c.action !== "kept");
   const jobsToMake = jobs.filter((j) => j.action !== "kept");
-  const keyCount = casToMake.length + jobsToMake.length + (sa.action === "kept" ? 0 : 1);
-  let keysDone = 0;
-  const keys = await Promise.all(
-    Array.from({ length: keyCount }, () =>
-      generateKeyPair(spec.algorithm).then((kp) => {
-        opts.onKey?.(++keysDone, keyCount);
-        return kp;
-      }),
-    ),
-  );
-  const nextKey = (() => {
-    let i = 0;
-    return (): KeyPair => keys[i++] as KeyPair;
-  })();
+  const pool = opts.keyPool?.algorithm === spec.algorithm ? opts.keyPool : new KeyPool(spec.algorithm);
+  pool.expect(casToMake.length + jobsToMake.length + (sa.action === "kept" ? 0 : 1));
+  if (opts.onKey) pool.onKey = opts.onKey;
+  const caKeys = casToMake.map(() => pool.take());
+  const jobKeys = jobsToMake.map(() => pool.take());
+  const saKey = sa.action === "kept" ? undefined : pool.take();
 
   const writes: PendingWrite[] = [];
   const reports: ArtifactReport[] = [];
@@ -171,30 +165,32 @@ export async function initPki(opts: InitOptions): Promise<InitResult> {
     dirMode: path.startsWith(offlineDir) ? MODE_OFFLINE_DIR : undefined,
   });
 
-  // Phase 3: sign. CAs first, then every leaf against its (possibly new) CA.
-  for (const ca of casToMake) {
-    const kp = nextKey();
-    const issued = await issueCertificate(caTemplate(ca.entry, now, spec.caValidityMs), kp.publicKey, {
-      selfSigned: kp.privateKey,
-    });
-    ca.cert = certInfoFromDer(issued.der, ca.paths.cert);
-    ca.key = kp.privateKey;
-    writes.push({ path: ca.paths.cert, data: issued.pem, mode: MODE_CERT });
-    writes.push(offlineWrite(ca.keyPath, privateKeyToPem(kp.privateKey), MODE_KEY));
-  }
+  // Phase 3: sign, each certificate as soon as its key and its CA are ready.
+  const caReady = new Map<CaId, Promise<CaState>>();
   for (const ca of cas.values()) {
-    if (ca.removeNodeKey && ca.key) {
-      writes.push(offlineWrite(ca.keyPath, privateKeyToPem(ca.key), MODE_KEY));
-      writes.push({ path: ca.paths.key, data: undefined, mode: MODE_KEY });
+    const i = casToMake.indexOf(ca);
+    const keyPromise = caKeys[i];
+    if (i < 0 || !keyPromise) {
+      caReady.set(ca.entry.id, Promise.resolve(ca));
+      continue;
     }
-    reports.push(caReport(ca));
+    caReady.set(
+      ca.entry.id,
+      keyPromise.then(async (kp) => {
+        const tpl = caTemplate(ca.entry, now, spec.caValidityMs);
+        const issued = await issueCertificate(tpl, kp.publicKey, { selfSigned: kp.privateKey });
+        ca.cert = certInfoFromDer(issued.der, ca.paths.cert);
+        ca.key = kp.privateKey;
+        writes.push({ path: ca.paths.cert, data: issued.pem, mode: MODE_CERT });
+        writes.push(offlineWrite(ca.keyPath, privateKeyToPem(kp.privateKey), MODE_KEY));
+        return ca;
+      }),
+    );
   }
-
   const signed = await Promise.all(
-    jobsToMake.map(async (job) => {
-      const ca = cas.get(job.ca);
-      if (!ca?.cert || !ca.key) throw new Error(`internal: CA ${job.ca} not ready`);
-      const kp = nextKey();
+    jobsToMake.map(async (job, i) => {
+      const [ca, kp] = await Promise.all([caReady.get(job.ca), jobKeys[i]]);
+      if (!ca?.cert || !ca.key || !kp) throw new Error(`internal: CA ${job.ca} not ready`);
       const tpl = leafTemplate(job.profile, now, spec.certValidityMs, ca.cert.notAfter);
       const issued = await issueCertificate(tpl, kp.publicKey, {
         certificate: ca.cert.cert,
@@ -203,6 +199,14 @@ export async function initPki(opts: InitOptions): Promise<InitResult> {
       return { job, issued, key: kp.privateKey, ca };
     }),
   );
+  await Promise.all(caReady.values());
+  for (const ca of cas.values()) {
+    if (ca.removeNodeKey && ca.key) {
+      writes.push(offlineWrite(ca.keyPath, privateKeyToPem(ca.key), MODE_KEY));
+      writes.push({ path: ca.paths.key, data: undefined, mode: MODE_KEY });
+    }
+    reports.push(caReport(ca));
+  }
   for (const { job, issued, key, ca } of signed) {
     job.existing = certInfoFromDer(issued.der, job.pair?.cert ?? job.kubeconfig?.path ?? job.id);
     if (job.pair) {
@@ -223,7 +227,7 @@ export async function initPki(opts: InitOptions): Promise<InitResult> {
   for (const job of jobs) reports.push(leafReport(job));
 
   if (sa.action !== "kept" || sa.writePub) {
-    const kp = sa.action === "kept" ? undefined : nextKey();
+    const kp = await saKey;
     if (kp) writes.push({ path: sa.paths.key, data: privateKeyToPem(kp.privateKey), mode: MODE_KEY });
     const pub = kp?.publicKey ?? sa.publicKey;
     if (pub) writes.push({ path: sa.paths.pub, data: publicKeyToPem(pub), mode: MODE_KEY });

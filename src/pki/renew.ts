@@ -6,7 +6,8 @@ import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transacti
 import { algorithmOfKey, DEFAULT_KEY_ALGORITHM, type KeyAlgorithm } from "../x509/algorithms.js";
 import { issueCertificate } from "../x509/certificate.js";
 import { sha256Hex } from "../x509/fingerprint.js";
-import { generateKeyPair, privateKeyToPem } from "../x509/keys.js";
+import { generateKeyPair } from "../x509/keygen.js";
+import { privateKeyToPem } from "../x509/keys.js";
 import { type CertInfo, extKeyUsageNames } from "../x509/parse.js";
 import { backupStamp } from "./backup.js";
 import { type CaId, caEntry } from "./catalog.js";

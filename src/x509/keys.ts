@@ -1,38 +1,8 @@
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPair as genKeyPair,
-  type KeyObject,
-} from "node:crypto";
-import { promisify } from "node:util";
+import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { errorMessage, InputError } from "../errors.js";
-import { type KeyAlgorithm, webCryptoParams } from "./algorithms.js";
+import { webCryptoParams } from "./algorithms.js";
 import { decodePem, encodePem } from "./pem.js";
 import { subtle } from "./provider.js";
-
-const generate = promisify(genKeyPair);
-
-export interface KeyPair {
-  privateKey: KeyObject;
-  publicKey: KeyObject;
-}
-
-/**
- * Async key generation runs on libuv's thread pool, so several keys at once use every core
- * (RSA-2048 takes ~300 ms of one core; a sync call would block the event loop for it).
- */
-export async function generateKeyPair(alg: KeyAlgorithm): Promise<KeyPair> {
-  switch (alg) {
-    case "RSA-2048":
-    case "RSA-3072":
-    case "RSA-4096":
-      return generate("rsa", { modulusLength: Number(alg.slice(4)), publicExponent: 0x10001 });
-    case "ECDSA-P256":
-      return generate("ec", { namedCurve: "prime256v1" });
-    case "ECDSA-P384":
-      return generate("ec", { namedCurve: "secp384r1" });
-  }
-}
 
 /** kubeadm's encoding: PKCS#1 "RSA PRIVATE KEY" or SEC1 "EC PRIVATE KEY", never PKCS#8. */
 export function privateKeyToPem(key: KeyObject): string {
