@@ -19,6 +19,9 @@ export class InputError extends KubepkiError {
   }
 }
 
+/** A path that leads out of the tree it belongs to: refused even with --force. */
+export class UnsafePathError extends InputError {}
+
 /** The environment failed us (disk, permissions, missing tools): exit 3. */
 export class IoError extends KubepkiError {
   constructor(message: string) {

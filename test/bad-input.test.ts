@@ -166,3 +166,58 @@ describe("bad input gets a clear message, exit code 2, and leaves the tree as it
     assert.match(r.stderr, /inside the node tree/);
   });
 });
+
+describe("hostile trees", () => {
+  it("a 100 MB file named ca.crt is refused without reading it whole", async () => {
+    const { truncateSync } = await import("node:fs");
+    const { root, offline } = await buildTree();
+    truncateSync(join(root, PKI, "ca.crt"), 100 * 1024 * 1024);
+    const before = snapshot(root);
+    const r = kubepki([...BASE, "--root", root, "--offline-dir", offline]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /ca.crt is 104857600 bytes, over the 4194304-byte limit/);
+    assert.deepEqual(snapshot(root), before);
+  });
+
+  it("a second kubepki on the same tree waits its turn; a dead owner's lock is taken over", async () => {
+    const { mkdirSync } = await import("node:fs");
+    const { root, offline } = await buildTree();
+    mkdirSync(join(root, "var/lib/kubepki"), { recursive: true });
+    const lock = join(root, "var/lib/kubepki/lock");
+    writeFileSync(lock, String(process.pid));
+    const busy = kubepki([...BASE, "--root", root, "--offline-dir", offline]);
+    assert.equal(busy.status, 3);
+    assert.match(busy.stderr, new RegExp(`another kubepki process \\(pid ${process.pid}\\)`));
+    writeFileSync(lock, "2147483646");
+    const ok = kubepki([...BASE, "--root", root, "--offline-dir", offline]);
+    assert.equal(ok.status, 0, ok.stderr);
+  });
+});
+
+describe("links", () => {
+  it("a key that is a link out of the root is refused, not read", async () => {
+    const { rmSync, symlinkSync } = await import("node:fs");
+    const { root, offline } = await buildTree();
+    rmSync(join(root, PKI, "apiserver.key"));
+    // An absolute target would be read under the root, as the node sees it; this one climbs out.
+    symlinkSync("../../../../../../../../../../../../etc/hostname", join(root, PKI, "apiserver.key"));
+    const before = snapshot(root);
+    const r = kubepki([...BASE, "--root", root, "--offline-dir", offline, "--force"]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /apiserver.key is a link that leads out of/);
+    assert.deepEqual(snapshot(root), before);
+  });
+
+  it("a link inside the root is followed as the node would (absolute targets taken under the root)", async () => {
+    const { renameSync, symlinkSync } = await import("node:fs");
+    const { root, offline } = await buildTree();
+    renameSync(join(root, PKI, "apiserver.crt"), join(root, PKI, "apiserver-real.crt"));
+    symlinkSync("/etc/kubernetes/pki/apiserver-real.crt", join(root, PKI, "apiserver.crt"));
+    const r = kubepki([...BASE, "--root", root, "--offline-dir", offline, "-o", "json"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(
+      JSON.parse(r.stdout).artifacts.find((a: { id: string }) => a.id === "apiserver").action,
+      "kept",
+    );
+  });
+});

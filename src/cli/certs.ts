@@ -1,5 +1,7 @@
 import type { Command } from "commander";
 import { stringify } from "yaml";
+import { withTreeLock } from "../fsx/lock.js";
+import { exists } from "../fsx/read.js";
 import { recoverJournal } from "../fsx/transaction.js";
 import { humanDuration, kubeadmDate } from "../pki/duration.js";
 import { type CertificateExpirationInfo, checkExpiration, type ExpirationRow } from "../pki/expiry.js";
@@ -28,7 +30,8 @@ Examples:
     )
     .action(async (flags: { root: string; certDir: string; offlineDir?: string; output: OutputFormat }) => {
       const paths = treePaths(flags.root, flags.certDir, flags.offlineDir);
-      recoverJournal(paths.journal);
+      // Read-only unless a killed run left a group to finish.
+      if (exists(paths.journal)) await withTreeLock(paths.stateDir, () => recoverJournal(paths.journal));
       const { checkExpiration } = await import("../pki/expiry.js");
       const result = checkExpiration(paths);
       if (flags.output === "json") out(JSON.stringify(result, null, 2));

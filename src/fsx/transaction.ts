@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { renameSync, statSync, unlinkSync } from "node:fs";
+import { lstatSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { errorMessage, InputError, IoError } from "../errors.js";
 import {
@@ -129,10 +129,16 @@ function backupPlan(writes: PendingWrite[], backup: { dir: string; base: string 
 /** Copies each file that is about to be replaced, keeping its mode; each copy is itself atomic. */
 function copyBackups(plan: { source: string; target: string }[], tag: string): string[] {
   for (const { source, target } of plan) {
+    ensureDir(dirname(target), STATE_DIR_MODE);
+    if (lstatSync(source).isSymbolicLink()) {
+      // Keep the link itself; what it points to is not replaced.
+      safeUnlink(target);
+      symlinkSync(readlinkSync(source), target);
+      continue;
+    }
     const old = readFileLimited(source);
     if (old === undefined) continue;
     const tmp = tempPathFor(target, tag);
-    ensureDir(dirname(target), STATE_DIR_MODE);
     writeNewFileDurable(tmp, old, statSync(source).mode & 0o777);
     renameSync(tmp, target);
     fsyncDir(dirname(target));

@@ -1,7 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import { isIP } from "node:net";
-import { errorMessage } from "../errors.js";
-import { readTextLimited } from "../fsx/read.js";
+import { errorMessage, UnsafePathError } from "../errors.js";
 import { canonicalIp } from "../x509/ip.js";
 import { keysMatch, parsePrivateKeyPem } from "../x509/keys.js";
 import { type CertInfo, parseCertificatesPem } from "../x509/parse.js";
@@ -19,10 +18,14 @@ export interface LoadedPair {
   problems: string[];
 }
 
-export function loadPair(paths: PairPaths, keyPath = paths.key): LoadedPair {
+export function loadPair(
+  paths: PairPaths,
+  read: (path: string) => string | undefined,
+  keyPath = paths.key,
+): LoadedPair {
   const out: LoadedPair = { chain: [], certExists: false, keyExists: false, problems: [] };
   try {
-    const text = readTextLimited(paths.cert);
+    const text = read(paths.cert);
     if (text !== undefined) {
       out.certExists = true;
       const certs = parseCertificatesPem(text, paths.cert);
@@ -30,16 +33,18 @@ export function loadPair(paths: PairPaths, keyPath = paths.key): LoadedPair {
       out.chain = certs.slice(1);
     }
   } catch (err) {
+    if (err instanceof UnsafePathError) throw err;
     out.certExists = true;
     out.problems.push(errorMessage(err));
   }
   try {
-    const text = readTextLimited(keyPath);
+    const text = read(keyPath);
     if (text !== undefined) {
       out.keyExists = true;
       out.key = parsePrivateKeyPem(text, keyPath);
     }
   } catch (err) {
+    if (err instanceof UnsafePathError) throw err;
     out.keyExists = true;
     out.problems.push(errorMessage(err));
   }

@@ -1,10 +1,10 @@
-import { join, sep } from "node:path";
+import { join } from "node:path";
 import { errorMessage, InputError } from "../errors.js";
-import { exists, readTextLimited, resolveInRoot } from "../fsx/read.js";
+import { exists } from "../fsx/read.js";
 import { type CertInfo, parseCertificatePem } from "../x509/parse.js";
 import { caItems, type TreeItem, treeItems } from "./inventory.js";
 import { parseKubeconfig } from "./kubeconfig.js";
-import { caPaths, offlineCaKeyPath, type TreePaths } from "./paths.js";
+import { caPaths, offlineCaKeyPath, readTreeText, type TreePaths } from "./paths.js";
 
 /** One row, in kubeadm's output.kubeadm.k8s.io/v1alpha3 Certificate shape (+ path, error). */
 export interface ExpirationRow {
@@ -30,12 +30,7 @@ export function readItemCertificate(
   paths: TreePaths,
   item: { kind: TreeItem["kind"]; path: string },
 ): CertInfo | undefined {
-  // Links are followed as the node would, and never out of the tree (or the offline folder) they sit in.
-  const base =
-    paths.offlineDir && item.path.startsWith(paths.offlineDir + sep) ? paths.offlineDir : paths.root;
-  const real = resolveInRoot(base, item.path);
-  if (real === undefined) throw new InputError(`${item.path} is a link that leads out of ${base}`);
-  const text = readTextLimited(real);
+  const text = readTreeText(paths, item.path);
   if (text === undefined) return undefined;
   if (item.kind === "certificate") return parseCertificatePem(text, item.path);
   const view = parseKubeconfig(text, item.path);

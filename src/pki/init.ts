@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { join, relative, resolve, sep } from "node:path";
-import { InputError } from "../errors.js";
+import { InputError, UnsafePathError } from "../errors.js";
+import { withTreeLock } from "../fsx/lock.js";
 import { exists, readTextLimited } from "../fsx/read.js";
 import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transaction.js";
 import { issueCertificate } from "../x509/certificate.js";
@@ -34,6 +35,7 @@ import {
   leafPaths,
   offlineCaKeyPath,
   type PairPaths,
+  readTreeText,
   saPaths,
   type TreePaths,
   treePaths,
@@ -131,18 +133,26 @@ function refuse(what: string, problems: string[]): never {
 }
 
 export async function initPki(opts: InitOptions): Promise<InitResult> {
+  const offlineDir = resolveOfflineDir(opts.root, opts.spec.offlineDir);
+  const paths = treePaths(opts.root, opts.spec.certificatesDir, offlineDir);
+  return withTreeLock(paths.stateDir, () => initLocked(opts, paths, offlineDir));
+}
+
+async function initLocked(opts: InitOptions, paths: TreePaths, offlineDir: string): Promise<InitResult> {
   const { spec } = opts;
   const now = opts.now ?? new Date();
-  const offlineDir = resolveOfflineDir(opts.root, spec.offlineDir);
-  const paths = treePaths(opts.root, spec.certificatesDir, offlineDir);
   recoverJournal(paths.journal);
   const warnings = [...spec.warnings];
+  if (exists(join(paths.kubeconfigDir, "super-admin.conf")))
+    warnings.push(
+      `${join(paths.kubeconfigDir, "super-admin.conf")} is on the node: its system:masters credential can never be revoked; move it off the host`,
+    );
 
   // Phase 1: look at what exists and decide; nothing is written or generated yet.
   const cas = new Map<CaId, CaState>();
   for (const entry of casFor(spec)) cas.set(entry.id, inspectCa(entry, paths, spec, !!opts.force));
   const jobs = planLeafJobs(spec, paths);
-  for (const job of jobs) await inspectLeaf(job, cas, now, !!opts.force);
+  for (const job of jobs) await inspectLeaf(job, cas, paths, now, !!opts.force);
   const sa = inspectSa(paths, !!opts.force);
 
   // Phase 2: keys for everything new, from a pool that may already be generating them (the CLI
@@ -278,7 +288,7 @@ function inspectCa(entry: CaEntry, paths: TreePaths, spec: ClusterSpec, force: b
     action: "kept",
     external: false,
   };
-  const pair = loadPair(p, keyPath);
+  const pair = loadPair(p, (f) => readTreeText(paths, f), keyPath);
   const problems = [...pair.problems];
   if (pair.cert && !pair.cert.isCA) problems.push(`${p.cert} is not a CA certificate`);
   if (!pair.certExists && pair.keyExists)
@@ -376,19 +386,25 @@ function planLeafJobs(spec: ClusterSpec, paths: TreePaths): LeafJob[] {
   return jobs;
 }
 
-async function inspectLeaf(job: LeafJob, cas: Map<CaId, CaState>, now: Date, force: boolean): Promise<void> {
+async function inspectLeaf(
+  job: LeafJob,
+  cas: Map<CaId, CaState>,
+  paths: TreePaths,
+  now: Date,
+  force: boolean,
+): Promise<void> {
   const ca = cas.get(job.ca);
   if (!ca) throw new Error(`internal: no CA ${job.ca}`);
   const path = job.pair?.cert ?? job.kubeconfig?.path ?? job.id;
   let problems: string[];
   let present: boolean;
   if (job.pair) {
-    const pair = loadPair(job.pair);
+    const pair = loadPair(job.pair, (f) => readTreeText(paths, f));
     present = pair.certExists || pair.keyExists;
     problems = present && ca.cert ? await leafProblems(pair, ca.cert, job.profile.sans, now) : pair.problems;
     job.existing = pair.cert;
   } else {
-    const kc = inspectKubeconfig(job.kubeconfig?.path ?? "", ca);
+    const kc = inspectKubeconfig(paths, job.kubeconfig?.path ?? "", ca);
     present = kc.present;
     problems = kc.problems;
     job.existing = kc.cert;
@@ -419,13 +435,15 @@ async function inspectLeaf(job: LeafJob, cas: Map<CaId, CaState>, now: Date, for
 }
 
 function inspectKubeconfig(
+  paths: TreePaths,
   path: string,
   ca: CaState,
 ): { present: boolean; problems: string[]; cert?: CertInfo } {
   const text = (() => {
     try {
-      return readTextLimited(path);
+      return readTreeText(paths, path);
     } catch (err) {
+      if (err instanceof UnsafePathError) throw err;
       return err as Error;
     }
   })();
@@ -441,11 +459,12 @@ function inspectKubeconfig(
     if (
       ca.cert &&
       view.caPem?.trim() !== ca.cert.pem.trim() &&
-      view.caPem?.trim() !== readTextLimited(ca.paths.cert)?.trim()
+      view.caPem?.trim() !== readTreeText(paths, ca.paths.cert)?.trim()
     )
       problems.push(`${path} embeds a different CA than ${ca.paths.cert}`);
     return { present: true, problems, cert: view.clientCert };
   } catch (err) {
+    if (err instanceof UnsafePathError) throw err;
     return { present: true, problems: [(err as Error).message] };
   }
 }
@@ -462,19 +481,20 @@ function inspectSa(paths: TreePaths, force: boolean): SaState {
   const p = saPaths(paths);
   const state: SaState = { paths: p, action: "kept", writePub: false };
   try {
-    const keyText = readTextLimited(p.key);
+    const keyText = readTreeText(paths, p.key);
     if (keyText === undefined) {
       state.action = "generated";
       return state;
     }
     const key = parsePrivateKeyPem(keyText, p.key);
-    const pubText = readTextLimited(p.pub);
+    const pubText = readTreeText(paths, p.pub);
     const pub = pubText === undefined ? undefined : parsePublicKeyPem(pubText, p.pub);
     state.writePub = !pub || !keysMatch(key, pub);
     state.publicKey = createPublicKey(key);
     return state;
   } catch (err) {
-    if (!force) refuse("the service-account key pair", [(err as Error).message]);
+    if (err instanceof UnsafePathError || !force)
+      refuse("the service-account key pair", [(err as Error).message]);
     state.action = "replaced";
     return state;
   }

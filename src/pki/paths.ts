@@ -1,4 +1,6 @@
-import { join, resolve } from "node:path";
+import { join, resolve, sep } from "node:path";
+import { UnsafePathError } from "../errors.js";
+import { readTextLimited, resolveInRoot } from "../fsx/read.js";
 import { type CaId, caEntry, type KubeconfigEntry, type LeafEntry } from "./catalog.js";
 
 /**
@@ -72,4 +74,15 @@ export function kubeconfigPath(p: TreePaths, entry: KubeconfigEntry): string | u
 
 export function saPaths(p: TreePaths): { key: string; pub: string } {
   return { key: join(p.pkiDir, "sa.key"), pub: join(p.pkiDir, "sa.pub") };
+}
+
+/**
+ * Reads a file of the tree (or of the offline folder) as the node would see it: links are
+ * followed inside it and refused when they lead out of it.
+ */
+export function readTreeText(p: TreePaths, path: string): string | undefined {
+  const base = p.offlineDir && path.startsWith(p.offlineDir + sep) ? p.offlineDir : p.root;
+  const real = resolveInRoot(base, path);
+  if (real === undefined) throw new UnsafePathError(`${path} is a link that leads out of ${base}`);
+  return readTextLimited(real);
 }

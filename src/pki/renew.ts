@@ -1,7 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import { join } from "node:path";
 import { InputError } from "../errors.js";
-import { readTextLimited } from "../fsx/read.js";
+import { withTreeLock } from "../fsx/lock.js";
 import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transaction.js";
 import { algorithmOfKey, DEFAULT_KEY_ALGORITHM, type KeyAlgorithm } from "../x509/algorithms.js";
 import { issueCertificate } from "../x509/certificate.js";
@@ -16,7 +16,7 @@ import { readItemCertificate } from "./expiry.js";
 import { MODE_CERT, MODE_KEY } from "./init.js";
 import { type TreeItem, treeItems } from "./inventory.js";
 import { replaceKubeconfigCredentials } from "./kubeconfig.js";
-import { caPaths, offlineCaKeyPath, type TreePaths } from "./paths.js";
+import { caPaths, offlineCaKeyPath, readTreeText, type TreePaths } from "./paths.js";
 import { leafTemplate } from "./profiles.js";
 import { KUBEADM_DEFAULTS } from "./spec.js";
 import { parseDuration } from "./validate.js";
@@ -60,6 +60,10 @@ interface Signer {
  * replaces everything in one journaled transaction and keeps a timestamped backup.
  */
 export async function renewCertificates(opts: RenewOptions): Promise<RenewResult> {
+  return withTreeLock(opts.paths.stateDir, () => renewLocked(opts));
+}
+
+async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
   const { paths } = opts;
   const now = opts.now ?? new Date();
   recoverJournal(paths.journal);
@@ -138,7 +142,7 @@ export async function renewCertificates(opts: RenewOptions): Promise<RenewResult
       writes.push({ path: s.item.path, data: s.issued.pem, mode: MODE_CERT });
       writes.push({ path: s.item.keyPath ?? "", data: keyPem, mode: MODE_KEY });
     } else {
-      const text = readTextLimited(s.item.path) ?? "";
+      const text = readTreeText(paths, s.item.path) ?? "";
       const updated = replaceKubeconfigCredentials(text, s.item.path, {
         caPem: s.signer.pem,
         clientCertPem: s.issued.pem,
@@ -177,12 +181,13 @@ function findItem(items: TreeItem[], name: string): TreeItem {
 function loadSigner(paths: TreePaths, id: CaId): Signer | string {
   const p = caPaths(paths, id);
   const offline = offlineCaKeyPath(paths, id);
-  const nodePair = loadPair(p);
-  const pair = !nodePair.keyExists && offline ? loadPair(p, offline) : nodePair;
+  const read = (f: string) => readTreeText(paths, f);
+  const nodePair = loadPair(p, read);
+  const pair = !nodePair.keyExists && offline ? loadPair(p, read, offline) : nodePair;
   if (pair.problems.length > 0) throw new InputError(pair.problems.join("; "));
   if (!pair.cert) throw new InputError(`the ${caEntry(id).longName} certificate ${p.cert} is missing`);
   if (!pair.key)
     return `Detected external ${id}: the CA key ${p.key} is absent, so this certificate can't be renewed here (pass --offline-dir where the key is kept, or renew with the external signer)`;
   // Kubeconfigs get ca.crt as it is on disk (it may be a bundle during a CA rotation).
-  return { cert: pair.cert, key: pair.key, pem: readTextLimited(p.cert) ?? pair.cert.pem };
+  return { cert: pair.cert, key: pair.key, pem: readTreeText(paths, p.cert) ?? pair.cert.pem };
 }

@@ -64,3 +64,24 @@ export async function toPublicCryptoKey(key: KeyObject): Promise<CryptoKey> {
   const der = key.export({ type: "spki", format: "der" });
   return subtle.importKey("spki", der, webCryptoParams(key).importParams, true, ["verify"]);
 }
+
+/** The DER form of what privateKeyToPem writes (PKCS#1 for RSA, SEC1 for EC). */
+export function privateKeyToDer(key: KeyObject): Buffer {
+  if (key.asymmetricKeyType === "rsa") return key.export({ type: "pkcs1", format: "der" });
+  if (key.asymmetricKeyType === "ec") return key.export({ type: "sec1", format: "der" });
+  return key.export({ type: "pkcs8", format: "der" });
+}
+
+/** A private key as PEM (any of the three labels) or as DER (PKCS#8, PKCS#1 or SEC1). */
+export function parsePrivateKey(data: Buffer, source: string): KeyObject {
+  const head = data.subarray(0, 64).toString("latin1");
+  if (head.includes("-----BEGIN")) return parsePrivateKeyPem(data.toString("utf8"), source);
+  for (const type of ["pkcs8", "pkcs1", "sec1"] as const) {
+    try {
+      return createPrivateKey({ key: data, format: "der", type });
+    } catch {
+      // try the next encoding
+    }
+  }
+  throw new InputError(`${source}: not a private key in PEM or DER (PKCS#8, PKCS#1 or SEC1)`);
+}
