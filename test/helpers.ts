@@ -74,3 +74,19 @@ export function snapshot(dir: string): Record<string, string> {
 }
 
 export const PKI = "etc/kubernetes/pki";
+
+/** `kubepki init` for node cp1 at 10.0.0.10, the node every test tree describes. */
+export function initArgs(root: string, offline: string, ...extra: string[]): string[] {
+  return [
+    "init",
+    "--root",
+    root,
+    "--offline-dir",
+    offline,
+    "--node-name",
+    "cp1",
+    "--advertise-address",
+    "10.0.0.10",
+    ...extra,
+  ];
+}

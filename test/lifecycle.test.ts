@@ -4,24 +4,14 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
 import { parseCertificatePem } from "../src/x509/parse.js";
-import { buildTree, kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
+import { buildTree, initArgs, kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
 
 const cert = (root: string, p: string) => parseCertificatePem(readFileSync(join(root, p), "utf8"), p);
 
 describe("init reuse", () => {
   it("a second init keeps every file byte for byte; a missing leaf is made alone", async () => {
     const { root, offline } = await buildTree();
-    const args = [
-      "init",
-      "--root",
-      root,
-      "--offline-dir",
-      offline,
-      "--node-name",
-      "cp1",
-      "--advertise-address",
-      "10.0.0.10",
-    ];
+    const args = initArgs(root, offline);
     const before = snapshot(root);
     const again = kubepki([...args, "-o", "json"]);
     assert.equal(again.status, 0, again.stderr);
@@ -55,17 +45,7 @@ describe("init reuse", () => {
 
   it("a new SAN the existing apiserver certificate lacks is refused without --force", async () => {
     const { root, offline } = await buildTree();
-    const base = [
-      "init",
-      "--root",
-      root,
-      "--offline-dir",
-      offline,
-      "--node-name",
-      "cp1",
-      "--advertise-address",
-      "10.0.0.10",
-    ];
+    const base = initArgs(root, offline);
     const r = kubepki([...base, "--apiserver-cert-extra-sans", "new.example.com"]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /apiserver.crt does not cover the required SANs new.example.com/);
@@ -138,18 +118,7 @@ describe("--external-ca", () => {
     const dir = tempDir();
     const root = join(dir, "node");
     const off = join(dir, "off");
-    const r = kubepki([
-      "init",
-      "--root",
-      root,
-      "--offline-dir",
-      off,
-      "--external-ca",
-      "--node-name",
-      "cp1",
-      "--advertise-address",
-      "10.0.0.10",
-    ]);
+    const r = kubepki(initArgs(root, off, "--external-ca"));
     assert.equal(r.status, 0, r.stderr);
     for (const k of ["ca.key", "front-proxy-ca.key", "etcd/ca.key"]) {
       assert.equal(existsSync(join(root, PKI, k)), false, `${k} must not be on the node`);
@@ -174,17 +143,7 @@ describe("--external-ca", () => {
     const dir2 = tempDir();
     const r2 = join(dir2, "node");
     const o2 = join(dir2, "off");
-    const base = [
-      "init",
-      "--root",
-      r2,
-      "--offline-dir",
-      o2,
-      "--node-name",
-      "cp1",
-      "--advertise-address",
-      "10.0.0.10",
-    ];
+    const base = initArgs(r2, o2);
     assert.equal(kubepki(base).status, 0);
     const caKey = readFileSync(join(r2, PKI, "ca.key"));
     assert.equal(kubepki([...base, "--external-ca"]).status, 0);

@@ -105,7 +105,7 @@ Examples:
     );
 }
 
-function printExpiration(info: CertificateExpirationInfo): void {
+function printExpiration(report: CertificateExpirationInfo): void {
   const fmt = (r: ExpirationRow, withCa: boolean) => {
     if (r.missing) return [`!MISSING! ${r.name}`];
     if (r.error) {
@@ -125,17 +125,17 @@ function printExpiration(info: CertificateExpirationInfo): void {
   out(
     table([
       ["CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY", "EXTERNALLY MANAGED"],
-      ...info.certificates.map((r) => fmt(r, true)),
+      ...report.certificates.map((r) => fmt(r, true)),
     ]),
   );
   out("");
   out(
     table([
       ["CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME", "EXTERNALLY MANAGED"],
-      ...info.certificateAuthorities.map((r) => fmt(r, false)),
+      ...report.certificateAuthorities.map((r) => fmt(r, false)),
     ]),
   );
-  const expiring = info.certificates.filter((r) => !r.missing && !r.error && r.residualTime < 30 * 86400);
+  const expiring = report.certificates.filter((r) => !r.missing && !r.error && r.residualTime < 30 * 86400);
   if (expiring.length > 0)
     warn(paint(`${expiring.length} certificate(s) expire within 30 days`, "yellow", process.stderr));
 }
