@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve, sep } from "node:path";
 import { errorMessage, InputError, IoError } from "../errors.js";
 
@@ -18,7 +18,8 @@ export function exists(path: string): boolean {
 export function readFileLimited(path: string, limit = MAX_PKI_FILE_BYTES): Buffer | undefined {
   let fd: number;
   try {
-    fd = openSync(path, "r");
+    // O_NONBLOCK: a FIFO planted under a certificate's name must not hang the reader.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw new IoError(`cannot open ${path}: ${errorMessage(err)}`);

@@ -1,0 +1,40 @@
+import { type NodeSnapshot, type SnapshotOptions, takeSnapshot } from "../node/snapshot.js";
+import { type AuditOptions, DEFAULT_AUDIT_OPTIONS, finding, type Rule } from "./context.js";
+import { type Finding, severityRank } from "./finding.js";
+import { certificateRules } from "./rules/certificates.js";
+import { componentRules } from "./rules/components.js";
+import { custodyRules } from "./rules/custody.js";
+
+export const ALL_RULES: Rule[] = [...custodyRules, ...certificateRules, ...componentRules];
+
+export interface AuditResult {
+  snapshot: NodeSnapshot;
+  findings: Finding[];
+}
+
+/** Rules are pure functions of the snapshot; the snapshot's warnings become info findings. */
+export function auditSnapshot(snap: NodeSnapshot, opts: AuditOptions = DEFAULT_AUDIT_OPTIONS): Finding[] {
+  const findings = ALL_RULES.flatMap((rule) => rule({ snap, opts }));
+  for (const w of snap.warnings)
+    findings.push(finding("node.unreadable", `${w.path}: ${w.message}`, w.path, { file: w.path }));
+  return findings.sort(
+    (a, b) =>
+      severityRank(b.severity) - severityRank(a.severity) ||
+      a.ruleId.localeCompare(b.ruleId) ||
+      (a.path ?? "").localeCompare(b.path ?? ""),
+  );
+}
+
+export function auditNode(opts: SnapshotOptions & Partial<AuditOptions>): AuditResult {
+  const snapshot = takeSnapshot(opts);
+  const findings = auditSnapshot(snapshot, { ...DEFAULT_AUDIT_OPTIONS, ...stripUndefined(opts) });
+  return { snapshot, findings };
+}
+
+function stripUndefined(o: Partial<AuditOptions>): Partial<AuditOptions> {
+  const out: Partial<AuditOptions> = {};
+  if (o.profile) out.profile = o.profile;
+  if (o.expiringDays !== undefined) out.expiringDays = o.expiringDays;
+  if (o.clientMaxDays !== undefined) out.clientMaxDays = o.clientMaxDays;
+  return out;
+}

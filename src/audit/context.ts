@@ -1,0 +1,39 @@
+import type { NodeSnapshot } from "../node/snapshot.js";
+import type { Finding, Severity } from "./finding.js";
+import { ruleInfo } from "./taxonomy.js";
+
+export interface AuditOptions {
+  /** "cis": CIS 1.11/1.12 modes (certificates 644); "strict": certificates 600 too. */
+  profile: "cis" | "strict";
+  /** A leaf expiring within this many days is reported (CAs: a year). */
+  expiringDays: number;
+  /** Client certificates valid longer than this are long-lived. */
+  clientMaxDays: number;
+}
+
+export const DEFAULT_AUDIT_OPTIONS: AuditOptions = { profile: "cis", expiringDays: 30, clientMaxDays: 366 };
+
+export interface AuditContext {
+  snap: NodeSnapshot;
+  opts: AuditOptions;
+}
+
+export type Rule = (ctx: AuditContext) => Finding[];
+
+export function finding(
+  ruleId: string,
+  message: string,
+  path: string | undefined,
+  evidence: Finding["evidence"] = {},
+  severity?: Severity,
+): Finding {
+  const info = ruleInfo(ruleId);
+  return { ruleId, severity: severity ?? info.severity, title: info.title, message, path, evidence };
+}
+
+/** kube-bench's bitmask test: the mode may hold no bit outside `allowed`. */
+export function modeExceeds(mode: number, allowed: number): boolean {
+  return (mode & 0o777 & ~allowed) !== 0;
+}
+
+export const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, "0");
