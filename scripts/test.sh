@@ -18,5 +18,5 @@ fi
 
 npm run --silent build
 npx tsc --noEmit -p .
-npx biome ci .
+npx biome ci --error-on-warnings .
 node --import tsx --test --test-concurrency=2 test/*.test.ts

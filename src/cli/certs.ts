@@ -4,7 +4,7 @@ import { withTreeLock } from "../fsx/lock.js";
 import { exists } from "../fsx/read.js";
 import { recoverJournal } from "../fsx/transaction.js";
 import { humanDuration, kubeadmDate } from "../pki/duration.js";
-import { type CertificateExpirationInfo, checkExpiration, type ExpirationRow } from "../pki/expiry.js";
+import type { CertificateExpirationInfo, ExpirationRow } from "../pki/expiry.js";
 import { treePaths } from "../pki/paths.js";
 import { parseDuration } from "../pki/validate.js";
 import { parseKeyAlgorithm } from "../x509/algorithms.js";

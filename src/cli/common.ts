@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from "commander";
 
-export type OutputFormat = "text" | "json" | "yaml";
+export type OutputFormat = "text" | "json" | "yaml" | "sarif" | "html";
 
 export function outputFormat(allowed: OutputFormat[]) {
   return (value: string): OutputFormat => {

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { errorMessage, KubepkiError } from "../errors.js";
+import { registerAudit } from "./audit.js";
 import { registerCerts } from "./certs.js";
 import { registerInit } from "./init.js";
 import { paint } from "./output.js";
@@ -16,11 +17,13 @@ const program = new Command("kubepki")
 Examples:
   kubepki init --root ./node --offline-dir ./offline
   kubepki certs check-expiration --root ./node
-  kubepki certs renew all --root ./node`,
+  kubepki certs renew all --root ./node
+  kubepki audit --root ./node -o html --out report.html`,
   );
 
 registerInit(program);
 registerCerts(program);
+registerAudit(program);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

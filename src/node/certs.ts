@@ -12,6 +12,8 @@ export interface CertFact {
   /** Position in its file (chains), or the kubeconfig field it came from. */
   index: number;
   origin: "file" | "kubeconfig";
+  /** For a certificate embedded in a kubeconfig: which field ("users[admin].client-certificate-data"). */
+  field?: string;
   commonName: string;
   organizations: string[];
   issuerCommonName: string;

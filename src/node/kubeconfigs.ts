@@ -76,7 +76,10 @@ export function readKubeconfig(text: string, path: string): { fact?: KubeconfigF
   const current = contexts.find((c) => c.name === doc["current-context"]);
   const currentUser = isRecord(current?.context) ? String(current.context.user ?? "") : undefined;
   for (const u of users) {
-    if (u.clientCert) u.clientCert.origin = "kubeconfig";
+    if (!u.clientCert) continue;
+    u.clientCert.origin = "kubeconfig";
+    u.clientCert.field = `users[${u.name}].client-certificate-data`;
+    u.clientCert.path = path;
   }
   return { fact: { path, currentUser, clusters, users } };
 }

@@ -2,7 +2,7 @@ import { createPublicKey, type KeyObject } from "node:crypto";
 import { join, relative, resolve, sep } from "node:path";
 import { InputError, UnsafePathError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
-import { exists, readTextLimited } from "../fsx/read.js";
+import { exists } from "../fsx/read.js";
 import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transaction.js";
 import { issueCertificate } from "../x509/certificate.js";
 import { KeyPool } from "../x509/keygen.js";

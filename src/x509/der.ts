@@ -38,13 +38,13 @@ function oidToString(bytes: Uint8Array): string {
 /** OID of Certificate.signatureAlgorithm. */
 export function signatureAlgorithmOid(der: Uint8Array): string | undefined {
   const cert = tlv(der, 0);
-  if (!cert || cert.tag !== 0x30) return undefined;
+  if (cert?.tag !== 0x30) return undefined;
   const tbs = tlv(der, cert.start);
   if (!tbs) return undefined;
   const alg = tlv(der, tbs.end);
-  if (!alg || alg.tag !== 0x30) return undefined;
+  if (alg?.tag !== 0x30) return undefined;
   const oid = tlv(der, alg.start);
-  if (!oid || oid.tag !== 0x06) return undefined;
+  if (oid?.tag !== 0x06) return undefined;
   return oidToString(der.subarray(oid.start, oid.end));
 }
 

@@ -12,7 +12,7 @@ const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 function unique(certs: CertFact[]): CertFact[] {
   const seen = new Set<string>();
   return certs.filter((c) => {
-    const k = `${c.path}#${c.sha256}`;
+    const k = `${c.path}#${c.field ?? c.index}#${c.sha256}`;
     if (seen.has(k)) return false;
     seen.add(k);
     return true;
@@ -35,7 +35,7 @@ const content: Rule = ({ snap, opts }) => {
   const certs = unique(snap.certs);
   for (const c of certs) if (c.isCA) cas.set(c.subject, [...(cas.get(c.subject) ?? []), c]);
   for (const c of certs) {
-    const where = c.origin === "kubeconfig" ? `${c.path}` : `${c.path}${c.index > 0 ? ` [${c.index}]` : ""}`;
+    const where = c.field ? `${c.path} ${c.field}` : `${c.path}${c.index > 0 ? ` [${c.index}]` : ""}`;
     const left = c.notAfter.getTime() - now;
     if (left < 0)
       out.push(
