@@ -46,7 +46,8 @@ const content: Rule = ({ snap, opts }) => {
           ev(c),
         ),
       );
-    else if (left < (c.isCA ? 365 : opts.expiringDays) * DAY)
+    // A year's notice for a CA file; chain members inside a leaf's file (the kubelet's throwaway CA) count as the leaf.
+    else if (left < (c.isCA && c.index === 0 ? 365 : opts.expiringDays) * DAY)
       out.push(
         finding(
           "cert.expiring",
