@@ -18,6 +18,12 @@ export function microk8sLayout(): Layout {
     saKeys: [`${SNAP}/certs/serviceaccount.key`],
     adminKubeconfigs: [`${SNAP}/credentials/client.config`],
     expectedKeyMode: 0o660,
+    componentArgs: {
+      "kube-apiserver": `${SNAP}/args/kube-apiserver`,
+      "kube-controller-manager": `${SNAP}/args/kube-controller-manager`,
+      "kube-scheduler": `${SNAP}/args/kube-scheduler`,
+    },
+    vars: { SNAP_DATA: SNAP, SNAP: "/snap/microk8s/current" },
     controlPlaneMarkers: [`${SNAP}/certs/ca.key`, `${SNAP}/args/kube-apiserver`],
     fingerprints: [SNAP],
     notes: [

@@ -48,6 +48,12 @@ export interface Layout {
   adminKubeconfigs: string[];
   /** Mode a private key is expected to have here (k0s writes 0640, MicroK8s 0660: not findings there). */
   expectedKeyMode: number;
+  /** Files holding a component's arguments, one per line or shell-quoted (MicroK8s args/). */
+  componentArgs: Partial<
+    Record<"kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "etcd", string>
+  >;
+  /** Variables the distribution's argument files use (${SNAP_DATA}). */
+  vars: Record<string, string>;
   /** Paths whose presence marks a control-plane node. */
   controlPlaneMarkers: string[];
   /** Paths whose presence identifies the distribution, most specific first. */
@@ -79,6 +85,8 @@ export function baseLayout(distro: Distro, over: Partial<Layout>): Layout {
     superAdmin: [],
     adminKubeconfigs: [],
     expectedKeyMode: 0o600,
+    componentArgs: {},
+    vars: {},
     controlPlaneMarkers: [],
     fingerprints: [],
     notes: [],

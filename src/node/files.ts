@@ -39,7 +39,12 @@ export class NodeFiles {
     return real;
   }
 
+  private readonly warned = new Set<string>();
+
   warn(path: string, message: string): void {
+    const key = `${path}\0${message}`;
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
     this.warnings.push({ path, message });
   }
 
@@ -143,6 +148,7 @@ export class NodeFiles {
         }
         if (l.isDirectory()) visit(p, depth + 1);
         else if (l.isFile() || l.isSymbolicLink()) out.push(p);
+        else this.warn(p, "not a regular file (FIFO, socket or device): not read");
       }
     };
     visit(nodeDir, 0);

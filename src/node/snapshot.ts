@@ -123,6 +123,14 @@ function readComponents(snap: NodeSnapshot, processes: boolean): void {
       for (const f of found) if (!snap.components.has(f.component)) snap.components.set(f.component, f);
     }
   }
+  for (const [component, path] of Object.entries(layout.componentArgs)) {
+    if (snap.components.has(component as Component)) continue;
+    const data = files.read(path, 1024 * 1024);
+    if (!data) continue;
+    files.stat(path);
+    const flags = parseFlags(flagsInText(expandVars(data.toString("utf8"), layout.vars)));
+    snap.components.set(component as Component, { component: component as Component, source: path, flags });
+  }
   if (processes) {
     if (snap.root !== "/") files.warn("/proc", "--processes reads running processes only with --root /");
     else {
@@ -176,7 +184,7 @@ function readKubelet(snap: NodeSnapshot): void {
       if (!data) continue;
       files.stat(p);
       kubelet.flagSources.push(p);
-      tokens.push(...flagsInText(data.toString("utf8")));
+      tokens.push(...flagsInText(expandVars(data.toString("utf8"), layout.vars)));
     }
   }
   kubelet.flags = parseFlags(tokens);
@@ -233,6 +241,11 @@ function readKubeconfigs(snap: NodeSnapshot): void {
     if (fact) snap.kubeconfigs.push(fact);
     else if (explicit) files.warn(path, `kubeconfig not readable: ${error}`);
   }
+}
+
+/** ${NAME} and $NAME of the distribution's own variables; anything else is left as written. */
+function expandVars(text: string, vars: Record<string, string>): string {
+  return text.replace(/\$\{?([A-Z_][A-Z0-9_]*)\}?/g, (m, name: string) => vars[name] ?? m);
 }
 
 function safeReaddir(dir: string): string[] {

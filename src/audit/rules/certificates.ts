@@ -177,6 +177,8 @@ const pairs: Rule = ({ snap }) => {
 interface Wiring {
   leaf?: string;
   ca?: string;
+  /** CA certificates given directly (a kubeconfig's certificate-authority-data). */
+  caCerts?: CertFact[];
   role: "server" | "client" | "peer";
   who: string;
   sans?: { dns: string[]; ips: string[] };
@@ -192,11 +194,18 @@ function wirings(snap: Parameters<Rule>[0]["snap"]): Wiring[] {
       ?.clientCAFile;
   const w: Wiring[] = [];
   if (api) {
+    // Clients of the API server trust the CA in their kubeconfig: the node's admin kubeconfig if any.
+    const admin = snap.kubeconfigs.find(
+      (k) => snap.layout.adminKubeconfigs.includes(k.path) && (k.clusters[0]?.caCerts.length ?? 0) > 0,
+    );
     w.push({
       leaf: api.get("tls-cert-file"),
-      ca: api.get("client-ca-file"),
+      ca: admin ? admin.path : api.get("client-ca-file"),
+      caCerts: admin?.clusters[0]?.caCerts,
       role: "server",
-      who: "kube-apiserver --tls-cert-file (clients trust --client-ca-file)",
+      who: admin
+        ? `kube-apiserver --tls-cert-file (clients of ${admin.path} trust its CA)`
+        : "kube-apiserver --tls-cert-file (--client-ca-file)",
       sans: { dns: ["kubernetes", "kubernetes.default", "kubernetes.default.svc"], ips: [] },
     });
     w.push({
@@ -272,7 +281,7 @@ const wiringRule: Rule = ({ snap }) => {
     const certs = certsAt(snap, w.leaf);
     const leaf = certs[0];
     if (!leaf || !w.leaf) continue;
-    const cas = certsAt(snap, w.ca);
+    const cas = w.caCerts ?? certsAt(snap, w.ca);
     if (w.ca && cas.length > 0) {
       const res = chainsTo(leaf, certs.slice(1), cas, snap.now);
       if (!res.ok)
