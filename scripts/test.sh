@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole suite: installs the real peers the tests use (openssl, Debian's etcd) when missing,
+# The whole suite: installs the real peers the tests use (openssl, Debian's etcd, Chromium) when missing,
 # builds, type-checks, lints, then runs every test with Node's test runner.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,7 @@ need=()
 command -v openssl >/dev/null || need+=(openssl)
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v etcdctl >/dev/null || need+=(etcd-client)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

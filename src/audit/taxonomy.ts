@@ -444,7 +444,7 @@ export const RULES: RuleInfo[] = [
     [],
     [],
     "etcd can refuse revoked client certificates with --client-crl-file; without it a leaked etcd client certificate works until it expires.",
-    "Publish a CRL (kubepki crl --ca etcd-ca) and set --client-crl-file.",
+    "Publish a CRL signed by the etcd CA and point --client-crl-file at it (etcd re-reads it at every handshake).",
   ),
 
   // Kubelet
