@@ -239,7 +239,8 @@ export async function microk8sNode(): Promise<Laid> {
   put(
     laid.root,
     "/var/snap/microk8s/current/args/kube-apiserver",
-    "--client-ca-file=${SNAP_DATA}/certs/ca.crt\n",
+    // MicroK8s' own variable syntax, expanded by the reader, not by JavaScript.
+    ["--client-ca-file=$", "{SNAP_DATA}/certs/ca.crt\n"].join(""),
     0o660,
   );
   return laid;
