@@ -169,3 +169,32 @@ describe("hostile trees: findings or warnings, never a crash or an unbounded rea
     assert.ok(!r.snapshot.certs.some((c) => c.path.includes("ssl")));
   });
 });
+
+describe("--processes", () => {
+  it("reads the flags of a running component from /proc, as kube-bench does", async () => {
+    const { spawn } = await import("node:child_process");
+    const { tempDir } = await import("./helpers.js");
+    const script = join(tempDir(), "idle.cjs");
+    writeFileSync(script, "setTimeout(() => {}, 30000);\n");
+    // A stand-in process whose argv[0] is "etcd", started with etcd's flags.
+    const child = spawn(process.execPath, [script, "--client-cert-auth=false", "--cert-file=/x/server.crt"], {
+      argv0: "etcd",
+      stdio: "ignore",
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const r = auditNode({ root: "/", processes: true, distro: "kubeadm" });
+      assert.ok(r.snapshot.processesRead);
+      const etcd = r.snapshot.components.get("etcd");
+      assert.equal(etcd?.source, `/proc/${child.pid}/cmdline`);
+      assert.equal(etcd?.flags.get("client-cert-auth"), "false");
+      assert.ok(
+        r.findings.some(
+          (f) => f.ruleId === "etcd.client-cert-auth.off" && f.path === `/proc/${child.pid}/cmdline`,
+        ),
+      );
+    } finally {
+      child.kill();
+    }
+  });
+});
