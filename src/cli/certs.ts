@@ -49,6 +49,7 @@ Examples:
     .option("--algorithm <alg>", "key algorithm of the new keys (default: that of each old key)")
     .option("--cert-validity <duration>", "validity of the renewed certificates (default: 8760h)")
     .option("--dry-run", "show what would be renewed; write nothing")
+    .option("--state <dir>", "folder of the issuance ledger (default: <root>/var/lib/kubepki)")
     .option("-o, --output <format>", "text | json", outputFormat(["text", "json"]), "text")
     .addHelpText(
       "after",
@@ -68,13 +69,15 @@ Examples:
           algorithm?: string;
           certValidity?: string;
           dryRun?: boolean;
+          state?: string;
           output: OutputFormat;
         },
       ) => {
         const bar = progress("generating keys");
         const { renewCertificates } = await import("../pki/renew.js");
+        const paths = treePaths(flags.root, flags.certDir, flags.offlineDir, flags.state);
         const result = await renewCertificates({
-          paths: treePaths(flags.root, flags.certDir, flags.offlineDir),
+          paths,
           names,
           dryRun: flags.dryRun,
           algorithm: flags.algorithm ? parseKeyAlgorithm(flags.algorithm, "--algorithm") : undefined,
@@ -84,8 +87,15 @@ Examples:
           onKey: bar.tick,
         });
         bar.end();
+        if (result.issued.length > 0) {
+          const { withLedger, recordIssued } = await import("../ledger/record.js");
+          await withLedger(paths.ledgerFile, (store) =>
+            recordIssued(store, result.issued, result.superseded),
+          );
+        }
         if (flags.output === "json") {
-          out(JSON.stringify(result, null, 2));
+          const { issued: _issued, ...printable } = result;
+          out(JSON.stringify(printable, null, 2));
           return;
         }
         for (const item of result.items) {

@@ -25,6 +25,7 @@ interface InitFlags {
   caValidity?: string;
   node?: string[];
   offlineDir?: string;
+  state?: string;
   externalCa?: boolean;
   force?: boolean;
   output: "text" | "json";
@@ -64,6 +65,7 @@ export function registerInit(program: Command): void {
     )
     .option("--external-ca", "keep the three CA private keys in --offline-dir only")
     .option("--force", "replace inconsistent existing files (a timestamped backup is kept)")
+    .option("--state <dir>", "folder of the issuance ledger (default: <root>/var/lib/kubepki)")
     .option("-o, --output <format>", "text | json", outputFormat(["text", "json"]), "text")
     .addHelpText(
       "after",
@@ -102,8 +104,23 @@ Examples:
       const { initPki } = await import("../pki/init.js");
       const result = await initPki({ root: flags.root, spec, force: flags.force, keyPool, onKey: bar.tick });
       bar.end();
+      // Every certificate signed goes into the ledger; each CA gets a first (empty) CRL, which etcd's
+      // --client-crl-file needs to exist (it fails closed without it).
+      const [{ withLedger, recordIssued }, { publishCrls }, { treePaths }] = await Promise.all([
+        import("../ledger/record.js"),
+        import("../revoke/crl.js"),
+        import("../pki/paths.js"),
+      ]);
+      const paths = treePaths(flags.root, spec.certificatesDir, result.offlineDir, flags.state);
+      const crls = await withLedger(paths.ledgerFile, async (store) => {
+        recordIssued(store, result.issued);
+        return publishCrls(paths, store, { missingOnly: true });
+      });
+      for (const s of crls.skipped) warn(`no CRL for ${s.ca}: ${s.reason}`);
       for (const w of result.warnings) warn(w);
-      if (flags.output === "json") out(JSON.stringify(result, null, 2));
+      const { issued: _issued, ...printable } = result;
+      if (flags.output === "json")
+        out(JSON.stringify({ ...printable, crls: crls.published.map((c) => c.path) }, null, 2));
       else printInit(result, spec.algorithm);
       warn(
         `super-admin.conf (group system:masters: bypasses RBAC and can never be revoked) is in ${result.offlineDir}. ` +

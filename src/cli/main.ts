@@ -4,6 +4,7 @@ import { registerAudit } from "./audit.js";
 import { registerCerts } from "./certs.js";
 import { registerInit } from "./init.js";
 import { paint } from "./output.js";
+import { registerRevocation } from "./revocation.js";
 
 const program = new Command("kubepki")
   .description("Builds, audits and guards the PKI of Kubernetes clusters")
@@ -24,6 +25,7 @@ Examples:
 registerInit(program);
 registerCerts(program);
 registerAudit(program);
+registerRevocation(program);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();

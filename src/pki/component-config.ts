@@ -38,6 +38,8 @@ export function kubeadmConfigYaml(spec: ClusterSpec): string {
   if (!spec.externalEtcd)
     cluster.etcd = {
       local: {
+        // etcd refuses client certificates listed here (re-read at every handshake); kubepki revoke rewrites it.
+        extraArgs: [{ name: "client-crl-file", value: `${pki}/etcd/ca.crl` }],
         serverCertSANs: [...spec.etcdServerCertSANs.dns, ...spec.etcdServerCertSANs.ips],
         peerCertSANs: [...spec.etcdPeerCertSANs.dns, ...spec.etcdPeerCertSANs.ips],
       },

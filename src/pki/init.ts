@@ -81,6 +81,16 @@ export interface InitResult {
   artifacts: ArtifactReport[];
   warnings: string[];
   backedUp: string[];
+  /** Every certificate this run signed, for the ledger. */
+  issued: IssuedCert[];
+}
+
+/** A certificate signed by a run, with its issuer, for the issuance ledger (one layer up). */
+export interface IssuedCert {
+  der: Buffer;
+  issuerDer: Buffer;
+  profile: string;
+  path?: string;
 }
 
 interface CaState {
@@ -176,6 +186,7 @@ async function initLocked(opts: InitOptions, paths: TreePaths, offlineDir: strin
   });
 
   // Phase 3: sign, each certificate as soon as its key and its CA are ready.
+  const issuedCerts: IssuedCert[] = [];
   const caReady = new Map<CaId, Promise<CaState>>();
   for (const ca of cas.values()) {
     const i = casToMake.indexOf(ca);
@@ -190,6 +201,7 @@ async function initLocked(opts: InitOptions, paths: TreePaths, offlineDir: strin
         const tpl = caTemplate(ca.entry, now, spec.caValidityMs);
         const issued = await issueCertificate(tpl, kp.publicKey, { selfSigned: kp.privateKey });
         ca.cert = certInfoFromDer(issued.der, ca.paths.cert);
+        issuedCerts.push({ der: issued.der, issuerDer: issued.der, profile: "ca", path: ca.paths.cert });
         ca.key = kp.privateKey;
         writes.push({ path: ca.paths.cert, data: issued.pem, mode: MODE_CERT });
         writes.push(offlineWrite(ca.keyPath, privateKeyToPem(kp.privateKey), MODE_KEY));
@@ -219,6 +231,12 @@ async function initLocked(opts: InitOptions, paths: TreePaths, offlineDir: strin
   }
   for (const { job, issued, key, ca } of signed) {
     job.existing = certInfoFromDer(issued.der, job.pair?.cert ?? job.kubeconfig?.path ?? job.id);
+    issuedCerts.push({
+      der: issued.der,
+      issuerDer: ca.cert?.der ?? issued.der,
+      profile: job.kind === "kubeconfig" ? `kubeconfig:${job.id}` : job.id,
+      path: job.pair?.cert ?? job.kubeconfig?.path,
+    });
     if (job.pair) {
       writes.push(offlineWrite(job.pair.cert, issued.pem, MODE_CERT));
       writes.push(offlineWrite(job.pair.key, privateKeyToPem(key), MODE_KEY));
@@ -270,7 +288,14 @@ async function initLocked(opts: InitOptions, paths: TreePaths, offlineDir: strin
     warnings.push(
       "a backup of super-admin.conf was kept under var/lib/kubepki/backups: remove it from the node",
     );
-  return { root: paths.root, offlineDir, artifacts: reports, warnings, backedUp: result.backedUp };
+  return {
+    root: paths.root,
+    offlineDir,
+    artifacts: reports,
+    warnings,
+    backedUp: result.backedUp,
+    issued: issuedCerts,
+  };
 }
 
 function inspectCa(entry: CaEntry, paths: TreePaths, spec: ClusterSpec, force: boolean): CaState {

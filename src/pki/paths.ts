@@ -15,6 +15,8 @@ export interface TreePaths {
   stateDir: string;
   journal: string;
   backupsDir: string;
+  /** The issuance ledger (SQLite), shared by every command given the same root; --state moves it. */
+  ledgerFile: string;
   /** Configuration kubepki writes for kubeadm and the components. */
   configDir: string;
   offlineDir?: string;
@@ -26,6 +28,7 @@ export function treePaths(
   root: string,
   certificatesDir = DEFAULT_CERTIFICATES_DIR,
   offlineDir?: string,
+  ledgerDir?: string,
 ): TreePaths {
   const r = resolve(root);
   const stateDir = join(r, "var/lib/kubepki");
@@ -37,6 +40,7 @@ export function treePaths(
     stateDir,
     journal: join(stateDir, "journal.json"),
     backupsDir: join(stateDir, "backups"),
+    ledgerFile: join(ledgerDir ? resolve(ledgerDir) : stateDir, "ledger.db"),
     configDir: join(r, "etc/kubernetes/kubepki"),
     offlineDir: offlineDir ? resolve(offlineDir) : undefined,
   };
@@ -85,4 +89,9 @@ export function readTreeText(p: TreePaths, path: string): string | undefined {
   const real = resolveInRoot(base, path);
   if (real === undefined) throw new UnsafePathError(`${path} is a link that leads out of ${base}`);
   return readTextLimited(real);
+}
+
+/** Where each CA's published CRL lives: DER, next to the CA, inside the folder etcd's pod mounts. */
+export function crlPath(p: TreePaths, id: CaId): string {
+  return join(p.pkiDir, `${caEntry(id).baseName}.crl`);
 }

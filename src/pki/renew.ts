@@ -1,4 +1,3 @@
-import type { KeyObject } from "node:crypto";
 import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
@@ -10,14 +9,14 @@ import { generateKeyPair } from "../x509/keygen.js";
 import { privateKeyToPem } from "../x509/keys.js";
 import { type CertInfo, extKeyUsageNames } from "../x509/parse.js";
 import { backupStamp } from "./backup.js";
-import { type CaId, caEntry } from "./catalog.js";
-import { loadPair } from "./existing.js";
+import type { CaId } from "./catalog.js";
 import { readItemCertificate } from "./expiry.js";
-import { MODE_CERT, MODE_KEY } from "./init.js";
+import { type IssuedCert, MODE_CERT, MODE_KEY } from "./init.js";
 import { type TreeItem, treeItems } from "./inventory.js";
 import { replaceKubeconfigCredentials } from "./kubeconfig.js";
-import { caPaths, offlineCaKeyPath, readTreeText, type TreePaths } from "./paths.js";
+import { readTreeText, type TreePaths } from "./paths.js";
 import { leafTemplate } from "./profiles.js";
+import { type CaSigner, loadCaSigner } from "./signer.js";
 import { KUBEADM_DEFAULTS } from "./spec.js";
 import { parseDuration } from "./validate.js";
 
@@ -46,12 +45,9 @@ export interface RenewedItem {
 export interface RenewResult {
   items: RenewedItem[];
   backedUp: string[];
-}
-
-interface Signer {
-  cert: CertInfo;
-  key: KeyObject;
-  pem: string;
+  /** The new certificates, and the fingerprints they replace, for the ledger. */
+  issued: IssuedCert[];
+  superseded: string[];
 }
 
 /**
@@ -73,17 +69,17 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
   const all = opts.names.includes("all");
   const chosen = all ? renewable : opts.names.map((n) => findItem(renewable, n));
 
-  const signers = new Map<CaId, Signer | string>();
-  const signerFor = (id: CaId): Signer | string => {
+  const signers = new Map<CaId, CaSigner | string>();
+  const signerFor = (id: CaId): CaSigner | string => {
     let s = signers.get(id);
     if (!s) {
-      s = loadSigner(paths, id);
+      s = loadCaSigner(paths, id, "renewed");
       signers.set(id, s);
     }
     return s;
   };
 
-  const plans: { item: TreeItem; old: CertInfo; signer: Signer }[] = [];
+  const plans: { item: TreeItem; old: CertInfo; signer: CaSigner }[] = [];
   const items: RenewedItem[] = [];
   for (const item of chosen) {
     const signer = signerFor(item.caId);
@@ -160,12 +156,22 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
     });
   }
   items.sort((a, b) => a.name.localeCompare(b.name));
-  if (opts.dryRun || writes.length === 0) return { items, backedUp: [] };
+  if (opts.dryRun || writes.length === 0) return { items, backedUp: [], issued: [], superseded: [] };
   const result = commitFiles(writes, {
     journalPath: paths.journal,
     backup: { dir: join(paths.backupsDir, backupStamp(now)), base: paths.root },
   });
-  return { items, backedUp: result.backedUp };
+  return {
+    items,
+    backedUp: result.backedUp,
+    issued: signed.map((s) => ({
+      der: s.issued.der,
+      issuerDer: s.signer.cert.der,
+      profile: s.item.kind === "kubeconfig" ? `kubeconfig:${s.item.name}` : s.item.name,
+      path: s.item.path,
+    })),
+    superseded: signed.map((s) => s.old.sha256),
+  };
 }
 
 function findItem(items: TreeItem[], name: string): TreeItem {
@@ -175,19 +181,4 @@ function findItem(items: TreeItem[], name: string): TreeItem {
       `"${name}" cannot be renewed here; renewable: all, ${items.map((i) => i.name).join(", ")}`,
     );
   return found;
-}
-
-/** The CA certificate and key, or the reason it cannot sign. */
-function loadSigner(paths: TreePaths, id: CaId): Signer | string {
-  const p = caPaths(paths, id);
-  const offline = offlineCaKeyPath(paths, id);
-  const read = (f: string) => readTreeText(paths, f);
-  const nodePair = loadPair(p, read);
-  const pair = !nodePair.keyExists && offline ? loadPair(p, read, offline) : nodePair;
-  if (pair.problems.length > 0) throw new InputError(pair.problems.join("; "));
-  if (!pair.cert) throw new InputError(`the ${caEntry(id).longName} certificate ${p.cert} is missing`);
-  if (!pair.key)
-    return `Detected external ${id}: the CA key ${p.key} is absent, so this certificate can't be renewed here (pass --offline-dir where the key is kept, or renew with the external signer)`;
-  // Kubeconfigs get ca.crt as it is on disk (it may be a bundle during a CA rotation).
-  return { cert: pair.cert, key: pair.key, pem: readTreeText(paths, p.cert) ?? pair.cert.pem };
 }

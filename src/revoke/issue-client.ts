@@ -1,0 +1,124 @@
+import { join } from "node:path";
+import { InputError } from "../errors.js";
+import { writeFileAtomic } from "../fsx/atomic.js";
+import { recordIssued } from "../ledger/record.js";
+import type { LedgerStore } from "../ledger/store.js";
+import { buildKubeconfig, parseKubeconfig } from "../pki/kubeconfig.js";
+import { readTreeText, type TreePaths } from "../pki/paths.js";
+import { BACKDATE_MS, leafTemplate } from "../pki/profiles.js";
+import { requireCaSigner } from "../pki/signer.js";
+import { DEFAULT_KEY_ALGORITHM, type KeyAlgorithm } from "../x509/algorithms.js";
+import { issueCertificate } from "../x509/certificate.js";
+import { credentialId, sha256Hex } from "../x509/fingerprint.js";
+import { generateKeyPair } from "../x509/keygen.js";
+import { privateKeyToPem } from "../x509/keys.js";
+
+export const DEFAULT_CLIENT_TTL_MS = 8 * 3_600_000;
+export const DEFAULT_CLIENT_MAX_TTL_MS = 7 * 86_400_000;
+export const SYSTEM_MASTERS = "system:masters";
+
+export interface IssueClientOptions {
+  paths: TreePaths;
+  store: LedgerStore;
+  user: string;
+  groups: string[];
+  ttlMs: number;
+  maxTtlMs: number;
+  breakGlass: boolean;
+  out: string;
+  server?: string;
+  algorithm?: KeyAlgorithm;
+  now?: Date;
+}
+
+export interface IssuedClient {
+  out: string;
+  user: string;
+  groups: string[];
+  serial: string;
+  sha256: string;
+  credentialId: string;
+  notAfter: string;
+  breakGlass: boolean;
+}
+
+/**
+ * A short-lived kubeconfig for a person or a tool: a fresh key and a client certificate from the
+ * cluster CA, recorded in the ledger so it can be revoked. system:masters is refused unless
+ * break-glass, because no authorizer can stop such a certificate.
+ */
+export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> {
+  if (!o.user.trim() || /[\n\r]/.test(o.user))
+    throw new InputError("--user: a non-empty user name is required");
+  if (o.user.startsWith("system:"))
+    throw new InputError(
+      `--user: "${o.user}" is a system identity; issue it with kubepki init or certs renew`,
+    );
+  for (const g of o.groups) if (!g.trim()) throw new InputError("--group: empty group name");
+  if (o.groups.includes(SYSTEM_MASTERS) && !o.breakGlass)
+    throw new InputError(
+      "--group system:masters refused: members bypass every authorizer, so this certificate could never be revoked before it expires. Bind an RBAC role to an ordinary group instead, or pass --break-glass for an emergency credential.",
+    );
+  if (o.ttlMs > o.maxTtlMs)
+    throw new InputError(`--ttl exceeds the maximum of ${Math.round(o.maxTtlMs / 3_600_000)}h (--max-ttl)`);
+  const ca = requireCaSigner(o.paths, "ca", "issued");
+  const server = o.server ?? serverOfAdmin(o.paths);
+  if (!server) throw new InputError("no API server URL: pass --server (no admin.conf to take it from)");
+  const now = o.now ?? new Date();
+  const kp = await generateKeyPair(o.algorithm ?? DEFAULT_KEY_ALGORITHM);
+  // The backdate covers clock skew; the lifetime counts from now.
+  const tpl = leafTemplate(
+    { commonName: o.user, organizations: o.groups, extKeyUsage: ["clientAuth"], sans: { dns: [], ips: [] } },
+    now,
+    o.ttlMs,
+    ca.cert.notAfter,
+  );
+  tpl.notBefore = new Date(now.getTime() - BACKDATE_MS);
+  const issued = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert.cert, privateKey: ca.key });
+  const kubeconfig = buildKubeconfig({
+    clusterName: clusterNameOfAdmin(o.paths) ?? "kubernetes",
+    server,
+    caPem: ca.pem,
+    userName: o.user,
+    clientCertPem: issued.pem,
+    clientKeyPem: privateKeyToPem(kp.privateKey),
+  });
+  writeFileAtomic(o.out, kubeconfig, 0o600);
+  recordIssued(
+    o.store,
+    [
+      {
+        der: issued.der,
+        issuerDer: ca.cert.der,
+        profile: o.breakGlass ? "client:break-glass" : "client",
+        path: o.out,
+        breakGlass: o.breakGlass,
+      },
+    ],
+    [],
+    now,
+  );
+  return {
+    out: o.out,
+    user: o.user,
+    groups: o.groups,
+    serial: issued.cert.serialNumber.toLowerCase(),
+    sha256: sha256Hex(issued.der),
+    credentialId: credentialId(issued.der),
+    notAfter: issued.cert.notAfter.toISOString(),
+    breakGlass: o.groups.includes(SYSTEM_MASTERS),
+  };
+}
+
+function adminView(paths: TreePaths) {
+  const text = readTreeText(paths, join(paths.kubeconfigDir, "admin.conf"));
+  return text ? parseKubeconfig(text, "admin.conf") : undefined;
+}
+
+function serverOfAdmin(paths: TreePaths): string | undefined {
+  return adminView(paths)?.server;
+}
+
+function clusterNameOfAdmin(paths: TreePaths): string | undefined {
+  return adminView(paths)?.clusterName;
+}
