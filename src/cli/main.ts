@@ -4,7 +4,7 @@ import { registerAudit } from "./audit.js";
 import { registerCerts } from "./certs.js";
 import { registerInit } from "./init.js";
 import { paint } from "./output.js";
-import { registerRevocation } from "./revocation.js";
+import { registerRevocation, registerServe } from "./revocation.js";
 
 const program = new Command("kubepki")
   .description("Builds, audits and guards the PKI of Kubernetes clusters")
@@ -26,6 +26,7 @@ registerInit(program);
 registerCerts(program);
 registerAudit(program);
 registerRevocation(program);
+registerServe(program);
 for (const cmd of program.commands) {
   cmd.exitOverride();
   for (const sub of cmd.commands) sub.exitOverride();
