@@ -240,6 +240,10 @@ describe("etcd enforces the CRL kubepki writes", () => {
     ]);
     assert.equal(revoked.status, 0, revoked.stderr);
     assert.match(revoked.stderr, /rewrote .*etcd\/ca\.crl/);
+    // Republishing by hand (as after a CA-key mount) keeps the entry and raises the CRL number.
+    const crl = kubepki(["crl", "--root", root, "--ca", "etcd-ca"]);
+    assert.equal(crl.status, 0, crl.stderr);
+    assert.match(crl.stdout, /CRL number 3, 1 revoked/);
     const after = etcdctl(etcd.endpoint, ca, ...pair("etcd/healthcheck-client"), ["get", "/k"]);
     assert.notEqual(after.status, 0, "the revoked certificate is refused");
     const other = etcdctl(etcd.endpoint, ca, ...pair("apiserver-etcd-client"), [
