@@ -6,30 +6,20 @@
  *   node --import tsx bench/audit.ts [count]
  */
 import { X509Certificate } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { auditNode } from "../src/audit/audit.js";
-import { initPki } from "../src/pki/init.js";
-import { resolveSpec } from "../src/pki/spec.js";
 import { issueCertificate } from "../src/x509/certificate.js";
 import { generateKeyPair } from "../src/x509/keygen.js";
 import { parsePrivateKeyPem } from "../src/x509/keys.js";
 import { parseCertificatePem } from "../src/x509/parse.js";
+import { buildTree } from "../test/helpers.js";
 
 const COUNT = Number(process.argv[2] ?? 20_000);
 const DISTINCT = 250;
 const DAY = 86_400_000;
 
-const dir = mkdtempSync(join(tmpdir(), "kubepki-bench-audit-"));
-const root = join(dir, "node");
-const w = (value: string) => ({ value, where: "bench" });
-await initPki({
-  root,
-  spec: resolveSpec([
-    { nodeName: w("cp1"), advertiseAddress: w("10.0.0.10"), offlineDir: w(join(dir, "offline")) },
-  ]),
-});
+const { root, dir } = await buildTree();
 const pki = join(root, "etc/kubernetes/pki");
 const ca = parseCertificatePem(readFileSync(join(pki, "ca.crt"), "utf8"), "ca.crt");
 const caKey = parsePrivateKeyPem(readFileSync(join(pki, "ca.key"), "utf8"), "ca.key");

@@ -8,29 +8,18 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { Agent, request } from "node:https";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openLedger } from "../src/ledger/record.js";
 import type { LedgerEntry } from "../src/ledger/store.js";
-import { initPki } from "../src/pki/init.js";
 import { treePaths } from "../src/pki/paths.js";
-import { resolveSpec } from "../src/pki/spec.js";
 import { setupWebhook } from "../src/revoke/webhook-setup.js";
+import { buildTree, freePort } from "../test/helpers.js";
 
 const SECONDS = Number(process.argv[2] ?? 5);
 const CONCURRENCY = 32;
 const repo = new URL("..", import.meta.url).pathname;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const p = (s.address() as import("node:net").AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 async function start(args: string[]): Promise<ChildProcess> {
   const proc = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -99,15 +88,7 @@ async function load(
   return { rps: latencies.length / secs, p50: q(0.5), p99: q(0.99) };
 }
 
-const dir = mkdtempSync(join(tmpdir(), "kubepki-bench-webhook-"));
-const root = join(dir, "node");
-const w = (value: string) => ({ value, where: "bench" });
-await initPki({
-  root,
-  spec: resolveSpec([
-    { nodeName: w("cp1"), advertiseAddress: w("10.0.0.10"), offlineDir: w(join(dir, "offline")) },
-  ]),
-});
+const { root, dir } = await buildTree();
 const paths = treePaths(root);
 const store = openLedger(paths.ledgerFile);
 const port = await freePort();

@@ -1,17 +1,8 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { buildTree, PKI, run, tempDir } from "./helpers.js";
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as import("node:net").AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
+import { buildTree, freePort, PKI, run, tempDir } from "./helpers.js";
 
 export interface EtcdHandle {
   proc: ChildProcess;

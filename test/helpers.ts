@@ -90,3 +90,23 @@ export function initArgs(root: string, offline: string, ...extra: string[]): str
     ...extra,
   ];
 }
+
+/** A TCP port free on loopback right now (the OS picks it). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as import("node:net").AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** `kubepki init` through the CLI (so the ledger and the first CRLs exist too). */
+export function initCli(): { root: string; offline: string } {
+  const dir = tempDir();
+  const root = join(dir, "node");
+  const offline = join(dir, "offline");
+  const r = kubepki(initArgs(root, offline));
+  if (r.status !== 0) throw new Error(`kubepki init failed: ${r.stderr}`);
+  return { root, offline };
+}

@@ -5,16 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
 import { type EtcdHandle, etcdctl, startEtcd } from "./etcd.test.js";
 import { signWith } from "./fixtures.js";
-import { initArgs, kubepki, openssl, PKI, tempDir } from "./helpers.js";
-
-function init(): { root: string; offline: string } {
-  const dir = tempDir();
-  const root = join(dir, "node");
-  const offline = join(dir, "offline");
-  const r = kubepki(initArgs(root, offline));
-  assert.equal(r.status, 0, r.stderr);
-  return { root, offline };
-}
+import { initCli, kubepki, openssl, PKI, tempDir } from "./helpers.js";
 
 const json = (args: string[]) => {
   const r = kubepki([...args, "-o", "json"]);
@@ -24,7 +15,7 @@ const json = (args: string[]) => {
 
 describe("ledger, short-lived clients and revocation", () => {
   it("init records every certificate it signs; the ledger is 0600", () => {
-    const { root } = init();
+    const { root } = initCli();
     const rows = json(["ledger", "list", "--root", root]);
     assert.equal(rows.length, 16, rows.map((r: { profile: string }) => r.profile).join(","));
     assert.ok(
@@ -40,7 +31,7 @@ describe("ledger, short-lived clients and revocation", () => {
   });
 
   it("issue client: short-lived kubeconfig recorded; system:masters refused without --break-glass", () => {
-    const { root } = init();
+    const { root } = initCli();
     const out = join(tempDir(), "jane.conf");
     const r = json([
       "issue",
@@ -127,7 +118,7 @@ describe("ledger, short-lived clients and revocation", () => {
   });
 
   it("openssl crl -text and openssl verify -crl_check agree with the ledger on every revoked serial", () => {
-    const { root } = init();
+    const { root } = initCli();
     const dir = tempDir();
     const users = ["a", "b", "c", "d"];
     for (const u of users)
@@ -200,7 +191,7 @@ describe("ledger, short-lived clients and revocation", () => {
   });
 
   it("ledger import records a node's existing certificates so they can be revoked", async () => {
-    const { root } = init();
+    const { root } = initCli();
     const c = await signWith(root, `/${PKI}/ca`, { commonName: "legacy-tool" });
     writeFileSync(join(root, PKI, "legacy-tool.crt"), c.crt);
     const r = kubepki(["ledger", "import", "--root", root]);
@@ -217,7 +208,7 @@ describe("etcd enforces the CRL kubepki writes", () => {
   let root: string;
   let etcd: EtcdHandle;
   before(async () => {
-    ({ root } = init());
+    ({ root } = initCli());
     etcd = await startEtcd(root, [`--client-crl-file=${join(root, PKI, "etcd/ca.crl")}`]);
   });
   after(async () => {

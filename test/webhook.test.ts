@@ -2,22 +2,13 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
 import { privateKeyToPem } from "../src/x509/keys.js";
 import { signWith } from "./fixtures.js";
-import { CLI, initArgs, kubepki, PKI, tempDir } from "./helpers.js";
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as import("node:net").AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
+import { CLI, freePort, initCli, kubepki, PKI, tempDir } from "./helpers.js";
 
 interface Client {
   url: URL;
@@ -111,10 +102,8 @@ describe("kubepki serve, seen from kube-apiserver", () => {
   let logs = "";
 
   before(async () => {
-    const dir = tempDir();
-    root = join(dir, "node");
-    assert.equal(kubepki(initArgs(root, join(dir, "offline"))).status, 0);
-    const out = join(dir, "jane.conf");
+    ({ root } = initCli());
+    const out = join(tempDir(), "jane.conf");
     const issued = kubepki([
       "issue",
       "client",

@@ -1,5 +1,5 @@
 import type { AuditResult } from "../audit/audit.js";
-import { SEVERITIES, type Severity } from "../audit/finding.js";
+import { type Finding, SEVERITIES, type Severity } from "../audit/finding.js";
 import { ruleInfo } from "../audit/taxonomy.js";
 
 export const AUDIT_SCHEMA = "kubepki.io/audit/v1";
@@ -27,13 +27,8 @@ export interface AuditReport {
   warnings: { path: string; message: string }[];
 }
 
-export interface ReportFinding {
-  ruleId: string;
-  severity: Severity;
-  title: string;
-  message: string;
-  path?: string;
-  evidence: Record<string, string | number | boolean>;
+/** A finding with its rule's metadata, so a report stands on its own. */
+export interface ReportFinding extends Finding {
   cis: string[];
   attack: string[];
   why: string;
