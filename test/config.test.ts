@@ -154,3 +154,18 @@ featureGates:
     assert.equal(spec.externalEtcd, true);
   });
 });
+
+describe("the kubeadm configuration kubepki writes", () => {
+  it("reads back: init --config with it keeps every file", async () => {
+    const { initCli } = await import("./helpers.js");
+    const { root, offline } = initCli();
+    const cfg = join(root, "etc/kubernetes/kubepki/kubeadm-config.yaml");
+    const r = kubepki(["init", "--root", root, "--offline-dir", offline, "--config", cfg, "-o", "json"]);
+    assert.equal(r.status, 0, r.stderr);
+    const actions = JSON.parse(r.stdout).artifacts.map((a: { action: string }) => a.action);
+    assert.ok(
+      actions.every((a: string) => a === "kept" || a === "written"),
+      actions.join(","),
+    );
+  });
+});
