@@ -1,11 +1,21 @@
 import { type NodeSnapshot, type SnapshotOptions, takeSnapshot } from "../node/snapshot.js";
 import { type AuditOptions, DEFAULT_AUDIT_OPTIONS, finding, type Rule } from "./context.js";
 import { type Finding, severityRank } from "./finding.js";
+import { apiserverRule } from "./rules/apiserver.js";
 import { certificateRules } from "./rules/certificates.js";
-import { componentRules } from "./rules/components.js";
 import { custodyRules } from "./rules/custody.js";
+import { etcdRule } from "./rules/etcd.js";
+import { kubeconfigRule } from "./rules/kubeconfig.js";
+import { kubeletRule } from "./rules/kubelet.js";
 
-export const ALL_RULES: Rule[] = [...custodyRules, ...certificateRules, ...componentRules];
+export const ALL_RULES: Rule[] = [
+  ...custodyRules,
+  kubeconfigRule,
+  ...certificateRules,
+  apiserverRule,
+  etcdRule,
+  kubeletRule,
+];
 
 export interface AuditResult {
   snapshot: NodeSnapshot;

@@ -1,7 +1,5 @@
-import { type AuditContext, finding, modeExceeds, octal, type Rule } from "../context.js";
+import { finding, modeExceeds, octal, type Rule } from "../context.js";
 import type { Finding } from "../finding.js";
-
-const ADMIN_GROUPS = ["system:masters", "kubeadm:cluster-admins"];
 
 function caKeyRule(name: string): string {
   if (/etcd/i.test(name)) return "pki.etcd-ca-key.present";
@@ -105,76 +103,6 @@ const pkiModes: Rule = ({ snap, opts }) => {
   }
   return out;
 };
-
-/** Kubeconfigs: modes of admin and component files, admin credentials where people can read them. */
-const kubeconfigFiles: Rule = ({ snap }) => {
-  const out: Finding[] = [];
-  const admin = new Set(snap.layout.adminKubeconfigs);
-  for (const k of snap.kubeconfigs) {
-    const f = snap.files.stat(k.path);
-    if (!f) continue;
-    const ev = { file: k.path, mode: octal(f.mode), owner: `${f.uid}:${f.gid}` };
-    const badMode = modeExceeds(f.mode, 0o600) || f.uid !== 0;
-    const adminUsers = k.users.filter((u) =>
-      u.clientCert?.organizations.some((o) => ADMIN_GROUPS.includes(o)),
-    );
-    const home = k.path.startsWith("/home/") || k.path.startsWith("/root/");
-    if (admin.has(k.path)) {
-      if (badMode)
-        out.push(
-          finding(
-            "kubeconfig.admin.mode",
-            `${k.path} has mode ${octal(f.mode)}, owner ${f.uid}:${f.gid} (required: 0600 root:root).`,
-            k.path,
-            ev,
-          ),
-        );
-    } else if (adminUsers.length > 0 && (modeExceeds(f.mode, 0o600) || (f.uid !== 0 && !home))) {
-      out.push(
-        finding(
-          "kubeconfig.user.exposed",
-          `${k.path} embeds an admin credential (${adminUsers.map((u) => u.clientCert?.organizations.join(",")).join("; ")}) and has mode ${octal(f.mode)}, owner ${f.uid}:${f.gid}.`,
-          k.path,
-          ev,
-        ),
-      );
-    } else if (k.path.startsWith("/etc/kubernetes/") && badMode) {
-      out.push(
-        finding(
-          "kubeconfig.component.mode",
-          `${k.path} has mode ${octal(f.mode)}, owner ${f.uid}:${f.gid} (required: 0600 root:root).`,
-          k.path,
-          ev,
-        ),
-      );
-    }
-    if (home && adminUsers.length > 0)
-      out.push(
-        finding(
-          "kubeconfig.admin.embedded",
-          `${k.path} embeds a client certificate of ${adminUsers.map((u) => u.clientCert?.organizations.join(",")).join("; ")} (fingerprint ${adminUsers[0]?.clientCert?.sha256.slice(0, 16)}…).`,
-          k.path,
-          { ...ev, sha256: adminUsers[0]?.clientCert?.sha256 ?? "" },
-        ),
-      );
-    if (k.clusters.some((c) => c.insecureSkipTlsVerify))
-      out.push(
-        finding(
-          "kubeconfig.insecure-skip-verify",
-          `${k.path} sets insecure-skip-tls-verify: the API server is not authenticated.`,
-          k.path,
-          { file: k.path },
-        ),
-      );
-  }
-  for (const p of snap.layout.superAdmin)
-    if (snap.files.exists(p))
-      out.push(
-        finding("cert.super-admin.present", `${p} (group system:masters) is on the node.`, p, { file: p }),
-      );
-  return out;
-};
-
 /** Static pod manifests, the kubelet's configuration and units, its client CA file. */
 const configFiles: Rule = ({ snap }) => {
   const out: Finding[] = [];
@@ -237,5 +165,4 @@ function getClientCa(config: Record<string, unknown>): string | undefined {
   return typeof auth?.x509?.clientCAFile === "string" ? auth.x509.clientCAFile : undefined;
 }
 
-export const custodyRules: Rule[] = [caKeys, pkiModes, kubeconfigFiles, configFiles];
-export type { AuditContext };
+export const custodyRules: Rule[] = [caKeys, pkiModes, configFiles];
