@@ -2,9 +2,13 @@ import { Command, CommanderError } from "commander";
 import { errorMessage, KubepkiError } from "../errors.js";
 import { registerAudit } from "./audit.js";
 import { registerCerts } from "./certs.js";
+import { registerCrl } from "./crl.js";
 import { registerInit } from "./init.js";
+import { registerIssue } from "./issue.js";
+import { registerLedger } from "./ledger.js";
 import { paint } from "./output.js";
-import { registerRevocation, registerServe } from "./revocation.js";
+import { registerRevoke } from "./revoke.js";
+import { registerServe } from "./serve.js";
 
 const program = new Command("kubepki")
   .description("Builds, audits and guards the PKI of Kubernetes clusters")
@@ -25,7 +29,10 @@ Examples:
 registerInit(program);
 registerCerts(program);
 registerAudit(program);
-registerRevocation(program);
+registerLedger(program);
+registerIssue(program);
+registerRevoke(program);
+registerCrl(program);
 registerServe(program);
 for (const cmd of program.commands) {
   cmd.exitOverride();

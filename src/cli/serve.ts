@@ -1,0 +1,84 @@
+import type { Command } from "commander";
+import { type Common, collect, pathsOf, rootOpt } from "./common.js";
+import { info } from "./output.js";
+
+export function registerServe(program: Command): void {
+  rootOpt(program.command("serve"))
+    .description("Run the authorization webhook that denies revoked client certificates at kube-apiserver")
+    .option("--listen <host:port>", "address to listen on (loopback by default)", "127.0.0.1:8443")
+    .option(
+      "--allowed-cn <cn>",
+      "client certificate CN allowed to call (repeatable; default: the one kubepki issues to kube-apiserver)",
+      collect,
+      [],
+    )
+    .option(
+      "--deny-revoked-users",
+      "also deny requests without a credential id (clusters before 1.32) by the user name of revoked certificates",
+    )
+    .option(
+      "--setup-only",
+      "write the certificates, webhook kubeconfig and AuthorizationConfiguration, then exit",
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  kubepki serve --root / --listen 127.0.0.1:8443
+  kubepki serve --root / --setup-only     # then: kube-apiserver --authorization-config=/etc/kubernetes/kubepki/authorization-config.yaml`,
+    )
+    .action(
+      async (
+        f: Common & { listen: string; allowedCn: string[]; denyRevokedUsers?: boolean; setupOnly?: boolean },
+      ) => {
+        const [
+          { openLedger },
+          { setupWebhook, WEBHOOK_CLIENT_CN },
+          { createWebhookServer },
+          { readFileSync },
+        ] = await Promise.all([
+          import("../ledger/record.js"),
+          import("../revoke/webhook-setup.js"),
+          import("../revoke/webhook.js"),
+          import("node:fs"),
+        ]);
+        const paths = pathsOf(f);
+        const store = openLedger(paths.ledgerFile);
+        const files = await setupWebhook(paths, store, f.listen);
+        for (const i of files.issued) info(`issued ${i}`);
+        info(
+          `kube-apiserver: --authorization-config=${files.authorizationConfig.slice(paths.root.length) || files.authorizationConfig}`,
+        );
+        if (f.setupOnly) {
+          store.close();
+          return;
+        }
+        const hook = createWebhookServer({
+          cert: readFileSync(files.serverCert, "utf8"),
+          key: readFileSync(files.serverKey, "utf8"),
+          ca: readFileSync(files.caCert, "utf8"),
+          allowedCNs: f.allowedCn.length > 0 ? f.allowedCn : [WEBHOOK_CLIENT_CN],
+          store,
+          denyRevokedUsers: f.denyRevokedUsers,
+        });
+        await new Promise<void>((resolveListen, reject) => {
+          hook.server.once("error", reject);
+          hook.server.listen(files.listen.port, files.listen.host, () => resolveListen());
+        });
+        const addr = hook.server.address();
+        const port = typeof addr === "object" && addr ? addr.port : files.listen.port;
+        info(
+          `kubepki serve: listening on https://${files.listen.host}:${port} (mTLS), /authorize /healthz /readyz /metrics`,
+        );
+        const stop = () => {
+          hook.close().then(() => {
+            store.close();
+            process.exit(0);
+          });
+        };
+        process.once("SIGTERM", stop);
+        process.once("SIGINT", stop);
+        await new Promise(() => {});
+      },
+    );
+}
