@@ -5,7 +5,8 @@ const PKI = "/etc/kubernetes/pki";
 /** kubeadm, and kind (kubeadm inside a container): reference/distributions.md 3.1. */
 export function kubeadmLayout(distro: "kubeadm" | "kind" = "kubeadm"): Layout {
   return baseLayout(distro, {
-    pkiDirs: [PKI],
+    // kubepki keeps the webhook's pairs beside kubeadm's files; audit them with the rest.
+    pkiDirs: [PKI, "/etc/kubernetes/kubepki"],
     kubeconfigs: [
       "/etc/kubernetes/admin.conf",
       "/etc/kubernetes/super-admin.conf",
