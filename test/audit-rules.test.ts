@@ -143,6 +143,31 @@ const CASES: Case[] = [
     },
   },
   {
+    rule: "cert.revoked.present",
+    mutate: async (r) => {
+      // A client kubeconfig copied into a home folder, then revoked with the CLI.
+      const { kubepki } = await import("./helpers.js");
+      const out = join(r, "home/alice/.kube/config");
+      const issued = kubepki([
+        "issue",
+        "client",
+        "--root",
+        r,
+        "--user",
+        "alice",
+        "--ttl",
+        "1h",
+        "--out",
+        out,
+      ]);
+      assert.equal(issued.status, 0, issued.stderr);
+      assert.equal(
+        kubepki(["revoke", "--root", r, "--user", "alice", "--reason", "keyCompromise"]).status,
+        0,
+      );
+    },
+  },
+  {
     rule: "cert.expired",
     mutate: async (r) => {
       const c = await signWith(r, `${P}/ca`, {

@@ -182,6 +182,15 @@ export const RULES: RuleInfo[] = [
     "Issue client certificates for hours or days, not years.",
   ),
   R(
+    "cert.revoked.present",
+    "medium",
+    "revoked certificate still installed",
+    [],
+    ["T1078"],
+    "The ledger lists this certificate as revoked, yet it is still on the node: whatever uses it will be refused by etcd and the webhook, or, where revocation is not enforced, keeps working.",
+    "Remove it, or reissue the credential (kubepki certs renew, kubepki issue client).",
+  ),
+  R(
     "cert.expired",
     "high",
     "expired certificate",

@@ -80,7 +80,19 @@ function fromRow(r: Row, now?: Date): LedgerEntry {
 export class SqliteLedger implements LedgerStore {
   private readonly db: Database.Database;
 
-  constructor(readonly file: string) {
+  /** `readonly`: open an existing ledger without creating or changing anything (the audit). */
+  constructor(
+    readonly file: string,
+    readonly = false,
+  ) {
+    if (readonly) {
+      try {
+        this.db = new Database(file, { readonly: true, fileMustExist: true });
+        return;
+      } catch (err) {
+        throw new IoError(`cannot read the ledger ${file}: ${errorMessage(err)}`);
+      }
+    }
     try {
       ensureDir(dirname(file), 0o700);
       // Create the file 0600 before SQLite opens it, so it never exists with a wider mode.

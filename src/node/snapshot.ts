@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import { detectLayout, layoutFor } from "../layout/detect.js";
 import type { Distro, Layout } from "../layout/types.js";
+import { SqliteLedger } from "../ledger/sqlite.js";
 import { type CertFact, type KeyFact, type ParsedPem, parsePemFile } from "./certs.js";
 import { NodeFiles, type Warning } from "./files.js";
 import {
@@ -38,6 +39,8 @@ export interface NodeSnapshot {
   manifests: string[];
   kubelet: KubeletView;
   processesRead: boolean;
+  /** Fingerprints the node's kubepki ledger lists as revoked (empty without a ledger). */
+  revoked: Map<string, { reason?: string; revokedAt?: string }>;
   warnings: Warning[];
   now: Date;
 }
@@ -50,6 +53,7 @@ export interface SnapshotOptions {
 }
 
 const PEM_NAME = /\.(crt|pem|key|cer|der|cert)$/;
+const LEDGER_PATH = "/var/lib/kubepki/ledger.db";
 
 export function readPem(s: Pick<NodeSnapshot, "files" | "pem">, nodePath: string): ParsedPem | undefined {
   const known = s.pem.get(nodePath);
@@ -82,6 +86,7 @@ export function takeSnapshot(opts: SnapshotOptions): NodeSnapshot {
     manifests: [],
     kubelet: { flags: new Map(), flagSources: [] },
     processesRead: false,
+    revoked: new Map(),
     warnings: files.warnings,
     now: opts.now ?? new Date(),
   };
@@ -102,6 +107,7 @@ export function takeSnapshot(opts: SnapshotOptions): NodeSnapshot {
     snap.keys.push(...parsed.keys);
   }
   for (const k of snap.kubeconfigs) for (const u of k.users) if (u.clientCert) snap.certs.push(u.clientCert);
+  readLedger(snap);
   snap.role =
     snap.components.has("kube-apiserver") || layout.controlPlaneMarkers.some((m) => files.exists(m))
       ? "control-plane"
@@ -240,6 +246,24 @@ function readKubeconfigs(snap: NodeSnapshot): void {
     const { fact, error } = readKubeconfig(data.toString("utf8"), path);
     if (fact) snap.kubeconfigs.push(fact);
     else if (explicit) files.warn(path, `kubeconfig not readable: ${error}`);
+  }
+}
+
+/** kubepki's ledger on this node, opened read-only: which certificates were revoked. */
+function readLedger(snap: NodeSnapshot): void {
+  const path = LEDGER_PATH;
+  if (!snap.files.exists(path)) return;
+  const real = join(snap.root, path);
+  try {
+    const store = new SqliteLedger(real, true);
+    try {
+      for (const e of store.revoked())
+        snap.revoked.set(e.sha256, { reason: e.reason, revokedAt: e.revokedAt });
+    } finally {
+      store.close();
+    }
+  } catch (err) {
+    snap.files.warn(path, (err as Error).message);
   }
 }
 

@@ -36,6 +36,16 @@ const content: Rule = ({ snap, opts }) => {
   for (const c of certs) if (c.isCA) cas.set(c.subject, [...(cas.get(c.subject) ?? []), c]);
   for (const c of certs) {
     const where = c.field ? `${c.path} ${c.field}` : `${c.path}${c.index > 0 ? ` [${c.index}]` : ""}`;
+    const revoked = snap.revoked.get(c.sha256);
+    if (revoked)
+      out.push(
+        finding(
+          "cert.revoked.present",
+          `${where} ("${c.commonName}") was revoked${revoked.reason ? ` (${revoked.reason})` : ""}${revoked.revokedAt ? ` on ${revoked.revokedAt}` : ""} and is still installed.`,
+          c.path,
+          ev(c),
+        ),
+      );
     const left = c.notAfter.getTime() - now;
     if (left < 0)
       out.push(
