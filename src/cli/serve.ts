@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { IoError } from "../errors.js";
 import { type Common, collect, pathsOf, rootOpt } from "./common.js";
 import { info } from "./output.js";
 
@@ -62,7 +63,13 @@ Examples:
           denyRevokedUsers: f.denyRevokedUsers,
         });
         await new Promise<void>((resolveListen, reject) => {
-          hook.server.once("error", reject);
+          hook.server.once("error", (err: NodeJS.ErrnoException) =>
+            reject(
+              new IoError(
+                `cannot listen on ${f.listen}: ${err.code === "EADDRINUSE" ? "address in use" : err.message}`,
+              ),
+            ),
+          );
           hook.server.listen(files.listen.port, files.listen.host, () => resolveListen());
         });
         const addr = hook.server.address();
