@@ -111,7 +111,7 @@ const body = JSON.stringify({
   },
 });
 
-function fill(n: number): void {
+async function fill(n: number): Promise<void> {
   const now = new Date().toISOString();
   const entries: LedgerEntry[] = [];
   for (let i = 0; i < n; i++)
@@ -131,7 +131,7 @@ function fill(n: number): void {
       revokedAt: now,
       reason: "keyCompromise",
     });
-  store.record(entries);
+  await store.record(entries);
 }
 
 const rounds: { name: string; r: Result }[] = [];
@@ -170,10 +170,10 @@ const serve = async () => {
 
 rounds.push({ name: "bare https (0)", r: await bare() });
 rounds.push({ name: "kubepki serve, 0 revoked", r: await serve() });
-fill(100_000);
+await fill(100_000);
 rounds.push({ name: "bare https (100k)", r: await bare() });
 rounds.push({ name: "kubepki serve, 100,000 revoked", r: await serve() });
-store.close();
+await store.close();
 
 console.log(
   `bench/webhook: ${SECONDS} s per run, ${CONCURRENCY} keep-alive mTLS connections, one client process, same machine`,

@@ -113,7 +113,7 @@ Examples:
       ]);
       const paths = treePaths(flags.root, spec.certificatesDir, result.offlineDir, flags.state);
       const crls = await withLedger(paths.ledgerFile, async (store) => {
-        recordIssued(store, result.issued);
+        await recordIssued(store, result.issued);
         return publishCrls(paths, store, { missingOnly: true });
       });
       for (const s of crls.skipped) warn(`no CRL for ${s.ca}: ${s.reason}`);

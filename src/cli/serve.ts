@@ -51,10 +51,10 @@ Examples:
           `kube-apiserver: --authorization-config=${files.authorizationConfig.slice(paths.root.length) || files.authorizationConfig}`,
         );
         if (f.setupOnly) {
-          store.close();
+          await store.close();
           return;
         }
-        const hook = createWebhookServer({
+        const hook = await createWebhookServer({
           cert: readFileSync(files.serverCert, "utf8"),
           key: readFileSync(files.serverKey, "utf8"),
           ca: readFileSync(files.caCert, "utf8"),
@@ -78,10 +78,10 @@ Examples:
           `kubepki serve: listening on https://${files.listen.host}:${port} (mTLS), /authorize /healthz /readyz /metrics`,
         );
         const stop = () => {
-          hook.close().then(() => {
-            store.close();
-            process.exit(0);
-          });
+          hook
+            .close()
+            .then(() => store.close())
+            .finally(() => process.exit(0));
         };
         process.once("SIGTERM", stop);
         process.once("SIGINT", stop);

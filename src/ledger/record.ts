@@ -7,14 +7,14 @@ export function openLedger(file: string): LedgerStore {
 }
 
 /** Records what a command signed; `superseded` are the fingerprints a renewal replaced. */
-export function recordIssued(
+export async function recordIssued(
   store: LedgerStore,
   issued: IssuedRecord[],
   superseded: string[] = [],
   now = new Date(),
-): void {
-  store.record(issued.map((r) => entryFrom(r, "issued", now)));
-  if (superseded.length > 0) store.supersede(superseded);
+): Promise<void> {
+  await store.record(issued.map((r) => entryFrom(r, "issued", now)));
+  if (superseded.length > 0) await store.supersede(superseded);
 }
 
 /** Opens the ledger, runs `fn`, closes it. */
@@ -23,6 +23,6 @@ export async function withLedger<T>(file: string, fn: (store: LedgerStore) => Pr
   try {
     return await fn(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }

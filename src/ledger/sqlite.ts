@@ -111,7 +111,7 @@ export class SqliteLedger implements LedgerStore {
     }
   }
 
-  record(entries: LedgerEntry[]): void {
+  recordSync(entries: LedgerEntry[]): void {
     const stmt = this.db.prepare(
       `INSERT INTO certificates (sha256, serial, issuer_sha256, subject_cn, subject_o, sans, not_before, not_after, profile, path, source, status, recorded_at, revoked_at, reason, break_glass)
        VALUES (@sha256, @serial, @issuerSha256, @subjectCN, @subjectO, @sans, @notBefore, @notAfter, @profile, @path, @source, @status, @recordedAt, @revokedAt, @reason, @breakGlass)
@@ -131,7 +131,7 @@ export class SqliteLedger implements LedgerStore {
     })(entries);
   }
 
-  supersede(sha256s: string[]): void {
+  supersedeSync(sha256s: string[]): void {
     const stmt = this.db.prepare(
       "UPDATE certificates SET status = 'superseded' WHERE sha256 = ? AND status = 'active'",
     );
@@ -140,7 +140,7 @@ export class SqliteLedger implements LedgerStore {
     })(sha256s);
   }
 
-  list(filter: ListFilter = {}, now = new Date()): LedgerEntry[] {
+  listSync(filter: ListFilter = {}, now = new Date()): LedgerEntry[] {
     const where: string[] = [];
     const args: Record<string, string> = {};
     if (filter.user) {
@@ -160,12 +160,12 @@ export class SqliteLedger implements LedgerStore {
     return filter.status ? all.filter((e) => e.status === filter.status) : all;
   }
 
-  get(sha256: string): LedgerEntry | undefined {
+  getSync(sha256: string): LedgerEntry | undefined {
     const row = this.db.prepare("SELECT * FROM certificates WHERE sha256 = ?").get(sha256) as Row | undefined;
     return row ? fromRow(row) : undefined;
   }
 
-  revoke(match: RevokeMatch, reason: CrlReason, at: Date): LedgerEntry[] {
+  revokeSync(match: RevokeMatch, reason: CrlReason, at: Date): LedgerEntry[] {
     const cond = match.sha256 ? "sha256 = @v" : match.serial ? "serial = @v" : "subject_cn = @v";
     const value = match.sha256
       ? normalizeFingerprint(match.sha256)
@@ -189,7 +189,7 @@ export class SqliteLedger implements LedgerStore {
     })();
   }
 
-  revoked(issuerSha256?: string): LedgerEntry[] {
+  revokedSync(issuerSha256?: string): LedgerEntry[] {
     const rows = (
       issuerSha256
         ? this.db
@@ -202,14 +202,14 @@ export class SqliteLedger implements LedgerStore {
     return rows.map((r) => fromRow(r));
   }
 
-  revokedFingerprints(): Set<string> {
+  revokedFingerprintsSync(): Set<string> {
     const rows = this.db.prepare("SELECT sha256 FROM certificates WHERE status = 'revoked'").raw().all() as [
       string,
     ][];
     return new Set(rows.map((r) => r[0]));
   }
 
-  nextCrlNumber(issuerSha256: string): bigint {
+  nextCrlNumberSync(issuerSha256: string): bigint {
     return this.db.transaction(() => {
       this.db
         .prepare(
@@ -224,11 +224,43 @@ export class SqliteLedger implements LedgerStore {
   }
 
   /** SQLite's data_version: changes when another connection commits (https://sqlite.org/pragma.html#pragma_data_version). */
-  version(): number {
+  versionSync(): number {
     return this.db.pragma("data_version", { simple: true }) as number;
   }
 
-  close(): void {
+  closeSync(): void {
     this.db.close();
+  }
+
+  // The LedgerStore interface: better-sqlite3 is synchronous, so each call resolves at once.
+  async record(entries: LedgerEntry[]): Promise<void> {
+    this.recordSync(entries);
+  }
+  async supersede(sha256s: string[]): Promise<void> {
+    this.supersedeSync(sha256s);
+  }
+  async list(filter?: ListFilter, now?: Date): Promise<LedgerEntry[]> {
+    return this.listSync(filter, now);
+  }
+  async get(sha256: string): Promise<LedgerEntry | undefined> {
+    return this.getSync(sha256);
+  }
+  async revoke(match: RevokeMatch, reason: CrlReason, at: Date): Promise<LedgerEntry[]> {
+    return this.revokeSync(match, reason, at);
+  }
+  async revoked(issuerSha256?: string): Promise<LedgerEntry[]> {
+    return this.revokedSync(issuerSha256);
+  }
+  async revokedFingerprints(): Promise<Set<string>> {
+    return this.revokedFingerprintsSync();
+  }
+  async nextCrlNumber(issuerSha256: string): Promise<bigint> {
+    return this.nextCrlNumberSync(issuerSha256);
+  }
+  async version(): Promise<number> {
+    return this.versionSync();
+  }
+  async close(): Promise<void> {
+    this.closeSync();
   }
 }

@@ -43,22 +43,22 @@ export interface RevokeMatch {
 
 /**
  * Where the ledger lives. SQLite on the node by default; an etcd backend implements the same
- * interface. `version()` changes whenever another process commits, so `kubepki serve` can reload
- * the revoked set without a restart.
+ * interface, which is why every call is asynchronous. `version()` changes whenever another process
+ * commits, so `kubepki serve` can reload the revoked set without a restart (etcd: a revision).
  */
 export interface LedgerStore {
-  record(entries: LedgerEntry[]): void;
+  record(entries: LedgerEntry[]): Promise<void>;
   /** Marks entries superseded (renewal replaced them). */
-  supersede(sha256s: string[]): void;
-  list(filter?: ListFilter, now?: Date): LedgerEntry[];
-  get(sha256: string): LedgerEntry | undefined;
-  revoke(match: RevokeMatch, reason: CrlReason, at: Date): LedgerEntry[];
+  supersede(sha256s: string[]): Promise<void>;
+  list(filter?: ListFilter, now?: Date): Promise<LedgerEntry[]>;
+  get(sha256: string): Promise<LedgerEntry | undefined>;
+  revoke(match: RevokeMatch, reason: CrlReason, at: Date): Promise<LedgerEntry[]>;
   /** Revoked entries signed by the CA with this fingerprint (every CA if omitted). */
-  revoked(issuerSha256?: string): LedgerEntry[];
+  revoked(issuerSha256?: string): Promise<LedgerEntry[]>;
   /** The set of revoked fingerprints, for the webhook. */
-  revokedFingerprints(): Set<string>;
+  revokedFingerprints(): Promise<Set<string>>;
   /** Next CRL number for a CA (monotonic, persisted). */
-  nextCrlNumber(issuerSha256: string): bigint;
-  version(): number;
-  close(): void;
+  nextCrlNumber(issuerSha256: string): Promise<bigint>;
+  version(): Promise<number>;
+  close(): Promise<void>;
 }

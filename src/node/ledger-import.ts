@@ -7,12 +7,12 @@ import { takeSnapshot } from "./snapshot.js";
  * Inventories the certificates of a node kubepki did not issue (an existing kubeadm or k3s node)
  * into the ledger, so they can be revoked too. Each is linked to the CA on the node that signed it.
  */
-export function importNode(
+export async function importNode(
   store: LedgerStore,
   root: string,
   distro?: Distro,
   now = new Date(),
-): { imported: number; known: number; unlinked: number } {
+): Promise<{ imported: number; known: number; unlinked: number }> {
   const snap = takeSnapshot({ root, distro, now });
   const cas = snap.certs.filter((c) => c.isCA);
   let imported = 0;
@@ -22,7 +22,7 @@ export function importNode(
   for (const c of snap.certs) {
     if (seen.has(c.sha256)) continue;
     seen.add(c.sha256);
-    if (store.get(c.sha256)) {
+    if (await store.get(c.sha256)) {
       known++;
       continue;
     }
@@ -31,7 +31,7 @@ export function importNode(
       : cas.find((ca) => c.x509.checkIssued(ca.x509) && c.x509.verify(ca.x509.publicKey));
     if (!issuer) unlinked++;
     const der = c.x509.raw;
-    store.record([
+    await store.record([
       entryFrom(
         {
           der,

@@ -257,10 +257,10 @@ function readLedger(snap: NodeSnapshot): void {
   try {
     const store = new SqliteLedger(real, true);
     try {
-      for (const e of store.revoked())
+      for (const e of store.revokedSync())
         snap.revoked.set(e.sha256, { reason: e.reason, revokedAt: e.revokedAt });
     } finally {
-      store.close();
+      store.closeSync();
     }
   } catch (err) {
     snap.files.warn(path, (err as Error).message);

@@ -31,8 +31,8 @@ export async function publishCrl(
 ): Promise<PublishedCrl> {
   const now = opts.now ?? new Date();
   const { cert, key } = requireCaSigner(paths, id, "used to sign a CRL");
-  const revoked = store.revoked(cert.sha256);
-  const number = store.nextCrlNumber(cert.sha256);
+  const revoked = await store.revoked(cert.sha256);
+  const number = await store.nextCrlNumber(cert.sha256);
   const nextUpdate = new Date(now.getTime() + (opts.validityMs ?? DEFAULT_CRL_VALIDITY_MS));
   const crl = await buildCrl({
     caCert: cert.cert,

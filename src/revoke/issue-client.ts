@@ -84,7 +84,7 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
     clientKeyPem: privateKeyToPem(kp.privateKey),
   });
   writeFileAtomic(o.out, kubeconfig, 0o600);
-  recordIssued(
+  await recordIssued(
     o.store,
     [
       {

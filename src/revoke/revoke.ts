@@ -49,7 +49,7 @@ export async function revokeCertificates(
 ): Promise<RevokeResult> {
   if (!match.serial && !match.sha256 && !match.user)
     throw new InputError("say what to revoke: --serial, --fingerprint or --user");
-  const revoked = store.revoke(match, reason, now);
+  const revoked = await store.revoke(match, reason, now);
   if (revoked.length === 0) {
     const what = match.serial
       ? `serial ${match.serial}`

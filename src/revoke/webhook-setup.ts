@@ -101,7 +101,7 @@ export async function setupWebhook(
       ],
       { journalPath: paths.journal },
     );
-    recordIssued(
+    await recordIssued(
       store,
       [{ der: c.der, issuerDer: ca.cert.der, profile: `webhook:${eku}`, path: cert }],
       [],

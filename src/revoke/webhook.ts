@@ -30,7 +30,7 @@ interface RevokedSet {
 export interface WebhookServer {
   server: Server;
   registry: Registry;
-  reload: () => void;
+  reload: () => Promise<void>;
   close: () => Promise<void>;
 }
 
@@ -40,7 +40,7 @@ export interface WebhookServer {
  * in `extra`), and `allowed: false` (no opinion: RBAC decides) for everything else. The revoked set
  * lives in memory and is reloaded within `pollMs` of any change to the ledger.
  */
-export function createWebhookServer(o: WebhookOptions): WebhookServer {
+export async function createWebhookServer(o: WebhookOptions): Promise<WebhookServer> {
   const registry = new Registry();
   const requests = new Counter({
     name: "kubepki_webhook_requests_total",
@@ -79,19 +79,24 @@ export function createWebhookServer(o: WebhookOptions): WebhookServer {
   });
 
   let version = -1;
-  const reload = () => {
-    version = o.store.version();
-    const fingerprints = o.store.revokedFingerprints();
-    const users = new Set(o.denyRevokedUsers ? o.store.revoked().map((e) => e.subjectCN) : []);
+  const reload = async () => {
+    version = await o.store.version();
+    const fingerprints = await o.store.revokedFingerprints();
+    const users = new Set(o.denyRevokedUsers ? (await o.store.revoked()).map((e) => e.subjectCN) : []);
     revoked = { fingerprints, users, loadedAt: Date.now() };
   };
-  reload();
-  const poll = setInterval(() => {
+  await reload();
+  let polling = false;
+  const poll = setInterval(async () => {
+    if (polling) return;
+    polling = true;
     try {
-      if (o.store.version() !== version) reload();
+      if ((await o.store.version()) !== version) await reload();
       else revoked.loadedAt = Date.now();
     } catch {
       // keep serving the last good set; the age metric shows it going stale
+    } finally {
+      polling = false;
     }
   }, o.pollMs ?? 250);
   poll.unref();
