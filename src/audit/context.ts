@@ -1,3 +1,5 @@
+import type { FileFact } from "../node/files.js";
+import type { ComponentFlags } from "../node/flags.js";
 import type { NodeSnapshot } from "../node/snapshot.js";
 import type { Finding, Severity } from "./finding.js";
 import { ruleInfo } from "./taxonomy.js";
@@ -37,3 +39,13 @@ export function modeExceeds(mode: number, allowed: number): boolean {
 }
 
 export const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, "0");
+
+/** Evidence for a finding about a component flag: the flag, its value, where it was read. */
+export function flagEvidence(c: ComponentFlags): (flag: string) => Finding["evidence"] {
+  return (flag) => ({ flag: `--${flag}`, value: c.flags.get(flag) ?? "(unset)", source: c.source });
+}
+
+/** Evidence for a finding about a file's protection: path, mode, owner. */
+export function fileEvidence(f: FileFact): Finding["evidence"] {
+  return { file: f.path, mode: octal(f.mode), owner: `${f.uid}:${f.gid}` };
+}

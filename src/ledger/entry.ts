@@ -1,4 +1,6 @@
-import { createHash, X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
+import { dnFields } from "../x509/dn.js";
+import { sha256Hex } from "../x509/fingerprint.js";
 import type { LedgerEntry } from "./store.js";
 
 /** Serial numbers as the ledger keeps them: lowercase hex, no colons, no leading zeros. */
@@ -25,22 +27,14 @@ export interface IssuedRecord {
   breakGlass?: boolean;
 }
 
-function fields(dn: string, name: string): string[] {
-  return dn
-    .split("\n")
-    .filter((l) => l.startsWith(`${name}=`))
-    .map((l) => l.slice(name.length + 1));
-}
-
 export function entryFrom(rec: IssuedRecord, source: LedgerEntry["source"], now = new Date()): LedgerEntry {
   const x = new X509Certificate(rec.der);
-  const sha = (d: Buffer) => createHash("sha256").update(d).digest("hex");
-  const orgs = fields(x.subject, "O");
+  const orgs = dnFields(x.subject, "O");
   return {
-    sha256: sha(rec.der),
+    sha256: sha256Hex(rec.der),
     serial: normalizeSerial(x.serialNumber),
-    issuerSha256: sha(rec.issuerDer),
-    subjectCN: fields(x.subject, "CN")[0] ?? "",
+    issuerSha256: sha256Hex(rec.issuerDer),
+    subjectCN: dnFields(x.subject, "CN")[0] ?? "",
     subjectO: orgs,
     sans: x.subjectAltName ? x.subjectAltName.split(", ") : [],
     notBefore: new Date(x.validFrom).toISOString(),

@@ -1,6 +1,8 @@
-import { createHash, createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
 import { describeKey } from "../x509/algorithms.js";
 import { signatureAlgorithmName } from "../x509/der.js";
+import { dnFields } from "../x509/dn.js";
+import { sha256Hex } from "../x509/fingerprint.js";
 import { decodePem, encodePem } from "../x509/pem.js";
 
 /**
@@ -44,13 +46,6 @@ export interface KeyFact {
   publicSpki: string;
 }
 
-function fields(dn: string, name: string): string[] {
-  return dn
-    .split("\n")
-    .filter((l) => l.startsWith(`${name}=`))
-    .map((l) => l.slice(name.length + 1));
-}
-
 function keyBits(key: KeyObject): number | undefined {
   const d = key.asymmetricKeyDetails;
   if (d?.modulusLength) return d.modulusLength;
@@ -67,9 +62,23 @@ function keyBits(key: KeyObject): number | undefined {
 }
 
 export function spkiSha256(key: KeyObject): string {
-  return createHash("sha256")
-    .update(key.export({ type: "spki", format: "der" }))
-    .digest("hex");
+  return sha256Hex(key.export({ type: "spki", format: "der" }));
+}
+
+/** One certificate at one place (a file position or a kubeconfig field). */
+export function certKey(c: CertFact): string {
+  return `${c.path}#${c.field ?? c.index}#${c.sha256}`;
+}
+
+/** The certificates without repeats of the same one at the same place. */
+export function uniqueCerts(certs: CertFact[]): CertFact[] {
+  const seen = new Set<string>();
+  return certs.filter((c) => {
+    const k = certKey(c);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 export function certFact(
@@ -86,9 +95,9 @@ export function certFact(
     path,
     index,
     origin,
-    commonName: fields(x.subject, "CN")[0] ?? "",
-    organizations: fields(x.subject, "O"),
-    issuerCommonName: fields(x.issuer, "CN")[0] ?? "",
+    commonName: dnFields(x.subject, "CN")[0] ?? "",
+    organizations: dnFields(x.subject, "O"),
+    issuerCommonName: dnFields(x.issuer, "CN")[0] ?? "",
     subject: x.subject,
     issuer: x.issuer,
     serial: x.serialNumber.toLowerCase(),

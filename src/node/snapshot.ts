@@ -292,3 +292,15 @@ export function kubeletSetting(
   if (v === undefined || v === null || typeof v === "object") return undefined;
   return { value: v as string | number | boolean, source: `${k.configPath}: ${field.join(".")}` };
 }
+
+/** The kubelet's client CA file (flag, else config): who may call the kubelet API. */
+export function kubeletClientCaFile(k: KubeletView): string | undefined {
+  const s = kubeletSetting(k, "client-ca-file", "authentication", "x509", "clientCAFile");
+  return s ? String(s.value) : undefined;
+}
+
+/** The kubelet's serving certificate file (flag, else config), if it is given one. */
+export function kubeletServingCertFile(k: KubeletView): string | undefined {
+  const s = kubeletSetting(k, "tls-cert-file", "tlsCertFile");
+  return s ? String(s.value) : undefined;
+}

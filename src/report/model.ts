@@ -1,6 +1,7 @@
 import type { AuditResult } from "../audit/audit.js";
 import { type Finding, SEVERITIES, type Severity } from "../audit/finding.js";
 import { ruleInfo } from "../audit/taxonomy.js";
+import { uniqueCerts } from "../node/certs.js";
 
 export const AUDIT_SCHEMA = "kubepki.io/audit/v1";
 export const TOOL = {
@@ -56,29 +57,22 @@ export function buildReport(result: AuditResult): AuditReport {
   const { snapshot: s, findings } = result;
   const summary = Object.fromEntries(SEVERITIES.map((sev) => [sev, 0])) as Record<Severity, number>;
   for (const f of findings) summary[f.severity]++;
-  const seen = new Set<string>();
-  const inventory: InventoryEntry[] = [];
-  for (const c of s.certs) {
-    const key = `${c.path}#${c.field ?? c.index}#${c.sha256}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    inventory.push({
-      path: c.path,
-      index: c.index,
-      origin: c.origin,
-      field: c.field,
-      subject: c.subject.replace(/\n/g, ", "),
-      issuer: c.issuer.replace(/\n/g, ", "),
-      serial: c.serial,
-      notBefore: c.notBefore.toISOString(),
-      notAfter: c.notAfter.toISOString(),
-      daysLeft: Math.floor((c.notAfter.getTime() - s.now.getTime()) / 86_400_000),
-      keyType: c.keyType,
-      signatureAlgorithm: c.signatureAlgorithm,
-      isCA: c.isCA,
-      sha256: c.sha256,
-    });
-  }
+  const inventory: InventoryEntry[] = uniqueCerts(s.certs).map((c) => ({
+    path: c.path,
+    index: c.index,
+    origin: c.origin,
+    field: c.field,
+    subject: c.subject.replace(/\n/g, ", "),
+    issuer: c.issuer.replace(/\n/g, ", "),
+    serial: c.serial,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    daysLeft: Math.floor((c.notAfter.getTime() - s.now.getTime()) / 86_400_000),
+    keyType: c.keyType,
+    signatureAlgorithm: c.signatureAlgorithm,
+    isCA: c.isCA,
+    sha256: c.sha256,
+  }));
   inventory.sort((a, b) => a.notAfter.localeCompare(b.notAfter) || a.path.localeCompare(b.path));
   return {
     schema: AUDIT_SCHEMA,

@@ -62,7 +62,9 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
   if (o.ttlMs > o.maxTtlMs)
     throw new InputError(`--ttl exceeds the maximum of ${Math.round(o.maxTtlMs / 3_600_000)}h (--max-ttl)`);
   const ca = requireCaSigner(o.paths, "ca", "issued");
-  const server = o.server ?? serverOfAdmin(o.paths);
+  // admin.conf, read once, gives the API server URL and the cluster name.
+  const admin = adminView(o.paths);
+  const server = o.server ?? admin?.server;
   if (!server) throw new InputError("no API server URL: pass --server (no admin.conf to take it from)");
   const now = o.now ?? new Date();
   const kp = await generateKeyPair(o.algorithm ?? DEFAULT_KEY_ALGORITHM);
@@ -76,7 +78,7 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
   tpl.notBefore = new Date(now.getTime() - BACKDATE_MS);
   const issued = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert.cert, privateKey: ca.key });
   const kubeconfig = buildKubeconfig({
-    clusterName: clusterNameOfAdmin(o.paths) ?? "kubernetes",
+    clusterName: admin?.clusterName ?? "kubernetes",
     server,
     caPem: ca.pem,
     userName: o.user,
@@ -113,12 +115,4 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
 function adminView(paths: TreePaths) {
   const text = readTreeText(paths, join(paths.kubeconfigDir, "admin.conf"));
   return text ? parseKubeconfig(text, "admin.conf") : undefined;
-}
-
-function serverOfAdmin(paths: TreePaths): string | undefined {
-  return adminView(paths)?.server;
-}
-
-function clusterNameOfAdmin(paths: TreePaths): string | undefined {
-  return adminView(paths)?.clusterName;
 }

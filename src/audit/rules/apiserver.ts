@@ -1,5 +1,5 @@
 import { certsAt } from "../chain.js";
-import { finding, type Rule } from "../context.js";
+import { finding, flagEvidence, type Rule } from "../context.js";
 import type { Finding } from "../finding.js";
 
 /** CIS 1.2.29 (v1.12): TLS 1.3 suites and ECDHE with AES-GCM or ChaCha20. */
@@ -24,7 +24,7 @@ export const apiserverRule: Rule = ({ snap }) => {
   const f = c.flags;
   const src = c.source;
   const out: Finding[] = [];
-  const ev = (flag: string) => ({ flag: `--${flag}`, value: f.get(flag) ?? "(unset)", source: src });
+  const ev = flagEvidence(c);
   if (!f.get("kubelet-certificate-authority"))
     out.push(
       finding(

@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
-import type { CertFact } from "../../node/certs.js";
+import { type CertFact, spkiSha256, uniqueCerts } from "../../node/certs.js";
+import { kubeletClientCaFile, kubeletServingCertFile } from "../../node/snapshot.js";
 import { caEntry, LEAVES } from "../../pki/catalog.js";
 import { certsAt, chainsTo } from "../chain.js";
 import { finding, type Rule } from "../context.js";
@@ -8,16 +8,6 @@ import type { Finding } from "../finding.js";
 const DAY = 86_400_000;
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
-
-function unique(certs: CertFact[]): CertFact[] {
-  const seen = new Set<string>();
-  return certs.filter((c) => {
-    const k = `${c.path}#${c.field ?? c.index}#${c.sha256}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-}
 
 const ev = (c: CertFact) => ({
   file: c.path,
@@ -32,7 +22,7 @@ const content: Rule = ({ snap, opts }) => {
   const now = snap.now.getTime();
   const superAdmin = new Set(snap.layout.superAdmin);
   const cas = new Map<string, CertFact[]>();
-  const certs = unique(snap.certs);
+  const certs = uniqueCerts(snap.certs);
   for (const c of certs) if (c.isCA) cas.set(c.subject, [...(cas.get(c.subject) ?? []), c]);
   for (const c of certs) {
     const where = c.field ? `${c.path} ${c.field}` : `${c.path}${c.index > 0 ? ` [${c.index}]` : ""}`;
@@ -143,11 +133,7 @@ const content: Rule = ({ snap, opts }) => {
   return out;
 };
 
-function spki(c: CertFact): string {
-  return createHash("sha256")
-    .update(c.x509.publicKey.export({ type: "spki", format: "der" }))
-    .digest("hex");
-}
+const spki = (c: CertFact) => spkiSha256(c.x509.publicKey);
 
 /** Certificate/key pairs: files holding both, siblings (x.crt + x.key), kubeconfig users. */
 const pairs: Rule = ({ snap }) => {
@@ -198,10 +184,7 @@ interface Wiring {
 function wirings(snap: Parameters<Rule>[0]["snap"]): Wiring[] {
   const api = snap.components.get("kube-apiserver")?.flags;
   const etcd = snap.components.get("etcd")?.flags;
-  const kubeletCa =
-    snap.kubelet.flags.get("client-ca-file") ??
-    (snap.kubelet.config?.authentication as { x509?: { clientCAFile?: string } } | undefined)?.x509
-      ?.clientCAFile;
+  const kubeletCa = kubeletClientCaFile(snap.kubelet);
   const w: Wiring[] = [];
   if (api) {
     // Clients of the API server trust the CA in their kubeconfig: the node's admin kubeconfig if any.
@@ -236,8 +219,7 @@ function wirings(snap: Parameters<Rule>[0]["snap"]): Wiring[] {
       role: "client",
       who: "kube-apiserver --proxy-client-cert-file (--requestheader-client-ca-file)",
     });
-    const kubeletServing =
-      snap.kubelet.flags.get("tls-cert-file") ?? (snap.kubelet.config?.tlsCertFile as string | undefined);
+    const kubeletServing = kubeletServingCertFile(snap.kubelet);
     if (api.get("kubelet-certificate-authority") && kubeletServing)
       w.push({
         leaf: kubeletServing,

@@ -1,4 +1,5 @@
-import { finding, modeExceeds, octal, type Rule } from "../context.js";
+import { kubeletClientCaFile } from "../../node/snapshot.js";
+import { fileEvidence, finding, modeExceeds, octal, type Rule } from "../context.js";
 import type { Finding } from "../finding.js";
 
 function caKeyRule(name: string): string {
@@ -73,7 +74,7 @@ const pkiModes: Rule = ({ snap, opts }) => {
   for (const [path, parsed] of snap.pem) {
     const f = snap.files.stat(path);
     if (!f) continue;
-    const ev = { file: path, mode: octal(f.mode), owner: `${f.uid}:${f.gid}` };
+    const ev = fileEvidence(f);
     if (parsed.keys.length > 0) {
       if (inKubelet(path) && modeExceeds(f.mode, 0o600))
         out.push(
@@ -142,9 +143,7 @@ const configFiles: Rule = ({ snap }) => {
         ),
       );
   }
-  const ca =
-    snap.kubelet.flags.get("client-ca-file") ??
-    (snap.kubelet.config ? getClientCa(snap.kubelet.config) : undefined);
+  const ca = kubeletClientCaFile(snap.kubelet);
   if (ca) {
     const f = snap.files.stat(ca);
     if (f && (modeExceeds(f.mode, 0o644) || f.uid !== 0 || f.gid !== 0))
@@ -159,10 +158,5 @@ const configFiles: Rule = ({ snap }) => {
   }
   return out;
 };
-
-function getClientCa(config: Record<string, unknown>): string | undefined {
-  const auth = config.authentication as { x509?: { clientCAFile?: unknown } } | undefined;
-  return typeof auth?.x509?.clientCAFile === "string" ? auth.x509.clientCAFile : undefined;
-}
 
 export const custodyRules: Rule[] = [caKeys, pkiModes, configFiles];

@@ -1,5 +1,6 @@
+import { kubeletClientCaFile } from "../../node/snapshot.js";
 import { certsAt } from "../chain.js";
-import { finding, type Rule } from "../context.js";
+import { finding, flagEvidence, type Rule } from "../context.js";
 import type { Finding } from "../finding.js";
 
 const isTrue = (v: string | undefined) => v !== undefined && v.toLowerCase() === "true";
@@ -11,7 +12,7 @@ export const etcdRule: Rule = ({ snap }) => {
   const f = c.flags;
   const src = c.source;
   const out: Finding[] = [];
-  const ev = (flag: string) => ({ flag: `--${flag}`, value: f.get(flag) ?? "(unset)", source: src });
+  const ev = flagEvidence(c);
   if (!f.get("cert-file") || !f.get("key-file") || /(^|,)http:\/\//.test(f.get("listen-client-urls") ?? ""))
     out.push(
       finding(
@@ -55,10 +56,7 @@ export const etcdRule: Rule = ({ snap }) => {
     out.push(finding("etcd.peer-auto-tls", "etcd --peer-auto-tls=true.", src, ev("peer-auto-tls")));
   const etcdCa = certsAt(snap, f.get("trusted-ca-file"))[0];
   const api = snap.components.get("kube-apiserver")?.flags;
-  const kubeletCaPath =
-    snap.kubelet.flags.get("client-ca-file") ??
-    (snap.kubelet.config?.authentication as { x509?: { clientCAFile?: string } } | undefined)?.x509
-      ?.clientCAFile;
+  const kubeletCaPath = kubeletClientCaFile(snap.kubelet);
   for (const [who, path] of [
     ["kube-apiserver --client-ca-file", api?.get("client-ca-file")],
     ["kubelet clientCAFile", kubeletCaPath],

@@ -1,4 +1,4 @@
-import { finding, modeExceeds, octal, type Rule } from "../context.js";
+import { fileEvidence, finding, modeExceeds, octal, type Rule } from "../context.js";
 import type { Finding } from "../finding.js";
 
 const ADMIN_GROUPS = ["system:masters", "kubeadm:cluster-admins"];
@@ -10,7 +10,7 @@ export const kubeconfigRule: Rule = ({ snap }) => {
   for (const k of snap.kubeconfigs) {
     const f = snap.files.stat(k.path);
     if (!f) continue;
-    const ev = { file: k.path, mode: octal(f.mode), owner: `${f.uid}:${f.gid}` };
+    const ev = fileEvidence(f);
     const badMode = modeExceeds(f.mode, 0o600) || f.uid !== 0;
     const adminUsers = k.users.filter((u) =>
       u.clientCert?.organizations.some((o) => ADMIN_GROUPS.includes(o)),
