@@ -6,16 +6,17 @@ export class KubepkiError extends Error {
   constructor(
     message: string,
     readonly exitCode: 2 | 3 = 2,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = new.target.name;
   }
 }
 
 /** Bad flags, bad configuration, bad files handed to us: exit 2. */
 export class InputError extends KubepkiError {
-  constructor(message: string) {
-    super(message, 2);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 2, options);
   }
 }
 
@@ -24,8 +25,8 @@ export class UnsafePathError extends InputError {}
 
 /** The environment failed us (disk, permissions, missing tools): exit 3. */
 export class IoError extends KubepkiError {
-  constructor(message: string) {
-    super(message, 3);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 3, options);
   }
 }
 

@@ -28,6 +28,8 @@ interface InitFlags {
   state?: string;
   externalCa?: boolean;
   force?: boolean;
+  keepKubeletServing?: boolean;
+  newBreakGlass?: boolean;
   output: "text" | "json";
 }
 
@@ -65,6 +67,11 @@ export function registerInit(program: Command): void {
     )
     .option("--external-ca", "keep the three CA private keys in --offline-dir only")
     .option("--force", "replace inconsistent existing files (a timestamped backup is kept)")
+    .option(
+      "--keep-kubelet-serving",
+      "keep the kubelet's self-signed serving certificate (kube-apiserver then cannot verify it)",
+    )
+    .option("--new-break-glass", "mint a super-admin.conf although the ledger holds an active one")
     .option("--state <dir>", "folder of the issuance ledger (default: <root>/var/lib/kubepki)")
     .option("-o, --output <format>", "text | json", outputFormat(["text", "json"]), "text")
     .addHelpText(
@@ -101,16 +108,26 @@ Examples:
       const fresh = !exists(join(resolve(flags.root), spec.certificatesDir));
       const keyPool = new KeyPool(spec.algorithm, fresh ? plannedKeyCount(spec) : 0);
       keyPool.onKey = bar.tick;
-      const { initPki } = await import("../pki/init.js");
-      const result = await initPki({ root: flags.root, spec, force: flags.force, keyPool, onKey: bar.tick });
-      bar.end();
-      // Every certificate signed goes into the ledger; each CA gets a first (empty) CRL, which etcd's
-      // --client-crl-file needs to exist (it fails closed without it).
-      const [{ withLedger, recordIssued }, { publishCrls }, { treePaths }] = await Promise.all([
+      const [{ initPki }, { withLedger, recordIssued }, { publishCrls }, { treePaths }] = await Promise.all([
+        import("../pki/init.js"),
         import("../ledger/record.js"),
         import("../revoke/crl.js"),
         import("../pki/paths.js"),
       ]);
+      const ledgerFile = treePaths(flags.root, spec.certificatesDir, undefined, flags.state).ledgerFile;
+      const recorded = exists(ledgerFile) ? await withLedger(ledgerFile, activeBreakGlass) : undefined;
+      const result = await initPki({
+        root: flags.root,
+        spec,
+        force: flags.force,
+        keyPool,
+        onKey: bar.tick,
+        keepSelfSignedKubelet: flags.keepKubeletServing,
+        breakGlass: { recorded, mintNew: flags.newBreakGlass },
+      });
+      bar.end();
+      // Every certificate signed goes into the ledger; each CA gets a first (empty) CRL, which etcd's
+      // --client-crl-file needs to exist (it fails closed without it).
       const paths = treePaths(flags.root, spec.certificatesDir, result.offlineDir, flags.state);
       const crls = await withLedger(paths.ledgerFile, async (store) => {
         await recordIssued(store, result.issued);
@@ -122,11 +139,20 @@ Examples:
       if (flags.output === "json")
         out(JSON.stringify({ ...printable, crls: crls.published.map((c) => c.path) }, null, 2));
       else printInit(result, spec.algorithm);
-      warn(
-        `super-admin.conf (group system:masters: bypasses RBAC and can never be revoked) is in ${result.offlineDir}. ` +
-          "Move that folder off this host.",
-      );
+      const superAdmin = result.artifacts.find((a) => a.id === "super-admin.conf");
+      if (superAdmin && superAdmin.action !== "skipped")
+        warn(
+          `super-admin.conf (group system:masters: bypasses RBAC and can never be revoked) is in ${result.offlineDir}. ` +
+            "Move that folder off this host.",
+        );
     });
+}
+
+/** The active break-glass kubeconfig the ledger holds, if any (one per cluster). */
+async function activeBreakGlass(store: import("../ledger/store.js").LedgerStore) {
+  const active = await store.list({ status: "active" });
+  const e = active.find((x) => x.profile === "kubeconfig:super-admin.conf" && x.breakGlass);
+  return e ? { path: e.path, sha256: e.sha256, notAfter: e.notAfter } : undefined;
 }
 
 function src(value: string | undefined, where: string) {
@@ -146,9 +172,20 @@ function printInit(result: InitResult, algorithm: string): void {
   out("");
   for (const a of result.artifacts) if (a.sans && a.action !== "kept") out(sanLine(a));
   out("");
+  for (const a of result.artifacts) if (a.note) out(`[${a.id}] ${a.note}`);
   out(`Offline folder (keep it off the node): ${result.offlineDir}`);
   if (result.backedUp.length > 0)
-    info(`backed up ${result.backedUp.length} replaced file(s) under var/lib/kubepki/backups`);
+    info(
+      `backed up ${result.backedUp.length} replaced file(s) under ${[...new Set(result.backedUp.map((b) => backupRoot(b)))].join(", ")}`,
+    );
+  if (result.restart.length > 0)
+    out(`Restart, in this order: ${result.restart.join(", ")} (their files were replaced).`);
+}
+
+/** The timestamped folder a backup copy sits in (…/backups/<stamp>). */
+function backupRoot(path: string): string {
+  const m = /^(.*\/backups\/[^/]+)\//.exec(path);
+  return m?.[1] ?? path;
 }
 
 function sanLine(a: ArtifactReport): string {

@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve, sep } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { errorMessage, InputError, IoError } from "../errors.js";
 
 /** Certificates, keys and kubeconfigs are small; anything larger is refused, not read whole. */
@@ -66,4 +66,10 @@ export function resolveInRoot(root: string, path: string, maxHops = 8): string |
     current = isAbsolute(target) ? join(base, target) : resolve(dirname(current), target);
   }
   return undefined;
+}
+
+/** True when `path` lies strictly inside `dir` (both resolved first). */
+export function isInside(dir: string, path: string): boolean {
+  const rel = relative(resolve(dir), resolve(path));
+  return rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }

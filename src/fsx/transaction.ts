@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { lstatSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
-import { errorMessage, InputError, IoError } from "../errors.js";
+import { basename, dirname, join, relative } from "node:path";
+import { errorMessage, InputError, IoError, UnsafePathError } from "../errors.js";
 import {
   ensureDir,
   fsyncDir,
@@ -10,7 +10,7 @@ import {
   writeFileAtomic,
   writeNewFileDurable,
 } from "./atomic.js";
-import { exists, readFileLimited, readTextLimited } from "./read.js";
+import { exists, isInside, readFileLimited, readTextLimited } from "./read.js";
 
 /**
  * A group of files that must change together (a certificate and its key; a whole PKI).
@@ -27,12 +27,23 @@ export interface PendingWrite {
   data: string | Uint8Array | undefined;
   mode: number;
   dirMode?: number;
+  /** Where this file's backup goes instead of the default target ("none": its content is kept elsewhere). */
+  backupDir?: string | "none";
 }
 
 export interface CommitOptions {
   journalPath: string;
-  /** Existing files that get replaced are copied here first, keeping their mode and relative path. */
-  backup?: { dir: string; base: string };
+  /**
+   * Existing files that get replaced are copied first into the folder of the first base that holds
+   * them, keeping their mode and path relative to that base: backups of offline files stay offline.
+   */
+  backup?: BackupTarget[];
+}
+
+/** Where backups of the files under `base` go. */
+export interface BackupTarget {
+  dir: string;
+  base: string;
 }
 
 export interface CommitResult {
@@ -68,7 +79,7 @@ export function commitFiles(writes: PendingWrite[], opts: CommitOptions): Commit
       ? { tmp: "", path: w.path, remove: true }
       : { tmp: tempPathFor(w.path, tag), path: w.path },
   );
-  const backups = opts.backup ? backupPlan(writes, opts.backup) : [];
+  const backups = backupPlan(writes, opts.backup ?? []);
   const writeJournal = (state: Journal["state"]) =>
     writeFileAtomic(
       opts.journalPath,
@@ -120,10 +131,16 @@ function renameAll(entries: JournalEntry[]): void {
   for (const d of dirs) fsyncDir(d);
 }
 
-function backupPlan(writes: PendingWrite[], backup: { dir: string; base: string }) {
+function backupPlan(writes: PendingWrite[], targets: BackupTarget[]) {
   return writes
-    .filter((w) => exists(w.path))
-    .map((w) => ({ source: w.path, target: join(backup.dir, relative(backup.base, w.path)) }));
+    .filter((w) => w.backupDir !== "none" && (w.backupDir || targets.length > 0) && exists(w.path))
+    .map((w) => {
+      if (w.backupDir) return { source: w.path, target: join(w.backupDir, basename(w.path)) };
+      const t = targets.find((b) => isInside(b.base, w.path));
+      // A backup lands inside the base its file came from, never beside or above it.
+      if (!t) throw new UnsafePathError(`${w.path} lies outside every folder kubepki may back up into`);
+      return { source: w.path, target: join(t.dir, relative(t.base, w.path)) };
+    });
 }
 
 /** Copies each file that is about to be replaced, keeping its mode; each copy is itself atomic. */

@@ -1,4 +1,24 @@
+import { join } from "node:path";
+import type { BackupTarget } from "../fsx/transaction.js";
+import type { TreePaths } from "./paths.js";
+
 /** A sortable, filesystem-safe timestamp for backup folders: 2026-11-26T19-58-03.123Z. */
 export function backupStamp(now: Date): string {
   return now.toISOString().replace(/:/g, "-");
+}
+
+/**
+ * Where replaced files are kept: node files under the node's var/lib/kubepki/backups, offline files
+ * (break-glass credentials, offline CA keys, other nodes' pairs) under the offline folder's own
+ * backups/, so a backup never brings offline material onto the node. The offline folder comes
+ * first: with --root / it lies inside the root.
+ */
+export function backupTargets(p: TreePaths, now: Date): BackupTarget[] {
+  const stamp = backupStamp(now);
+  const node = { dir: join(p.backupsDir, stamp), base: p.root };
+  return p.offlineDir ? [{ dir: offlineBackupDir(p.offlineDir, now), base: p.offlineDir }, node] : [node];
+}
+
+export function offlineBackupDir(offlineDir: string, now: Date): string {
+  return join(offlineDir, "backups", backupStamp(now));
 }

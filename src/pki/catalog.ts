@@ -8,6 +8,18 @@ import type { ClusterSpec, NodeSpec, SanSet } from "./spec.js";
  */
 export type CaId = "ca" | "front-proxy-ca" | "etcd-ca";
 
+/** The processes that read a file: what must restart after it changes. */
+export type Component = "etcd" | "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kubelet";
+
+/** The order the Kubernetes documentation restarts components in after their certificates change. */
+export const RESTART_ORDER: Component[] = [
+  "etcd",
+  "kube-apiserver",
+  "kube-controller-manager",
+  "kube-scheduler",
+  "kubelet",
+];
+
 export interface CaEntry {
   id: CaId;
   /** File stem under the certificates dir. */
@@ -25,6 +37,8 @@ export interface LeafEntry {
   organizations: string[];
   extKeyUsage: ExtKeyUsageName[];
   sans: (spec: ClusterSpec) => SanSet;
+  /** Who reads the pair. */
+  consumers: Component[];
   /** Only with local (stacked) etcd. */
   localEtcd?: boolean;
 }
@@ -40,6 +54,8 @@ export interface KubeconfigEntry {
   offline?: boolean;
   /** kubeadm leaves kubelet.conf to the kubelet's own rotation. */
   renewable: boolean;
+  /** Who reads it (none: a person's credential). */
+  consumers: Component[];
 }
 
 export const CAS: CaEntry[] = [
@@ -92,6 +108,7 @@ export const LEAVES: LeafEntry[] = [
     organizations: [],
     extKeyUsage: ["serverAuth"],
     sans: apiServerSans,
+    consumers: ["kube-apiserver"],
   },
   {
     id: "apiserver-kubelet-client",
@@ -102,6 +119,7 @@ export const LEAVES: LeafEntry[] = [
     organizations: ["kubeadm:cluster-admins"],
     extKeyUsage: ["clientAuth"],
     sans: none,
+    consumers: ["kube-apiserver"],
   },
   {
     id: "front-proxy-client",
@@ -112,6 +130,7 @@ export const LEAVES: LeafEntry[] = [
     organizations: [],
     extKeyUsage: ["clientAuth"],
     sans: none,
+    consumers: ["kube-apiserver"],
   },
   {
     id: "etcd-server",
@@ -123,6 +142,7 @@ export const LEAVES: LeafEntry[] = [
     extKeyUsage: ["serverAuth", "clientAuth"],
     sans: etcdSans((s) => s.etcdServerCertSANs),
     localEtcd: true,
+    consumers: ["etcd"],
   },
   {
     id: "etcd-peer",
@@ -134,6 +154,7 @@ export const LEAVES: LeafEntry[] = [
     extKeyUsage: ["serverAuth", "clientAuth"],
     sans: etcdSans((s) => s.etcdPeerCertSANs),
     localEtcd: true,
+    consumers: ["etcd"],
   },
   {
     id: "etcd-healthcheck-client",
@@ -145,6 +166,7 @@ export const LEAVES: LeafEntry[] = [
     extKeyUsage: ["clientAuth"],
     sans: none,
     localEtcd: true,
+    consumers: [],
   },
   {
     id: "apiserver-etcd-client",
@@ -156,6 +178,7 @@ export const LEAVES: LeafEntry[] = [
     extKeyUsage: ["clientAuth"],
     sans: none,
     localEtcd: true,
+    consumers: ["kube-apiserver"],
   },
 ];
 
@@ -167,6 +190,7 @@ export const KUBECONFIGS: KubeconfigEntry[] = [
     organizations: ["kubeadm:cluster-admins"],
     server: "endpoint",
     renewable: true,
+    consumers: [],
   },
   {
     id: "super-admin.conf",
@@ -176,6 +200,7 @@ export const KUBECONFIGS: KubeconfigEntry[] = [
     server: "endpoint",
     offline: true,
     renewable: true,
+    consumers: [],
   },
   {
     id: "kubelet.conf",
@@ -184,6 +209,7 @@ export const KUBECONFIGS: KubeconfigEntry[] = [
     organizations: ["system:nodes"],
     server: "endpoint",
     renewable: false,
+    consumers: ["kubelet"],
   },
   {
     id: "controller-manager.conf",
@@ -192,6 +218,7 @@ export const KUBECONFIGS: KubeconfigEntry[] = [
     organizations: [],
     server: "local",
     renewable: true,
+    consumers: ["kube-controller-manager"],
   },
   {
     id: "scheduler.conf",
@@ -200,6 +227,7 @@ export const KUBECONFIGS: KubeconfigEntry[] = [
     organizations: [],
     server: "local",
     renewable: true,
+    consumers: ["kube-scheduler"],
   },
 ];
 
@@ -219,6 +247,7 @@ export function kubeletServingEntry(node: NodeSpec): LeafEntry {
     organizations: ["system:nodes"],
     extKeyUsage: ["serverAuth"],
     sans: () => ({ dns: node.dnsNames, ips: node.ips }),
+    consumers: ["kubelet"],
   };
 }
 
@@ -239,4 +268,14 @@ export function caEntry(id: CaId): CaEntry {
 /** How many keys init makes for a tree that has none of its files yet (CAs, leaves, kubelets, kubeconfigs, sa). */
 export function plannedKeyCount(spec: ClusterSpec): number {
   return casFor(spec).length + leavesFor(spec).length + spec.nodes.length + KUBECONFIGS.length + 1;
+}
+
+/**
+ * The throwaway serving certificate a kubelet makes for itself when given none (client-go's
+ * GenerateSelfSignedCertKey): CN `<host>@<unix-seconds>`, issued by a `<host>-ca@<unix-seconds>` CA
+ * bundled in the same file, or self-signed. The API server cannot verify it.
+ */
+export function isKubeletSelfSigned(commonName: string, issuerCommonName: string): boolean {
+  if (!/@\d{9,}$/.test(commonName)) return false;
+  return issuerCommonName === commonName || /-ca@\d{9,}$/.test(issuerCommonName);
 }

@@ -1,4 +1,5 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
+import { dirname, isAbsolute, join } from "node:path";
 import { InputError, UnsafePathError } from "../errors.js";
 import { exists } from "../fsx/read.js";
 import { keysMatch, parsePrivateKeyPem, parsePublicKeyPem } from "../x509/keys.js";
@@ -6,6 +7,8 @@ import type { CertInfo } from "../x509/parse.js";
 import {
   type CaEntry,
   type CaId,
+  type Component,
+  isKubeletSelfSigned,
   KUBECONFIGS,
   type KubeconfigEntry,
   kubeletServingEntry,
@@ -30,7 +33,8 @@ import type { ClusterSpec, SanSet } from "./spec.js";
 
 /* What init finds on disk and decides for each CA, leaf, kubeconfig and the SA pair (no writes). */
 
-export type Action = "generated" | "kept" | "replaced" | "written";
+/** moved: taken from the node into the offline folder unchanged; skipped: deliberately not made. */
+export type Action = "generated" | "kept" | "replaced" | "written" | "moved" | "skipped";
 export type ArtifactKind = "ca" | "certificate" | "kubeconfig" | "key-pair" | "config";
 
 export interface ArtifactReport {
@@ -45,6 +49,15 @@ export interface ArtifactReport {
   notAfter?: string;
   caId?: CaId;
   sans?: SanSet;
+  /** Why this artifact was handled the way it was, when that is not obvious. */
+  note?: string;
+}
+
+/** Something on disk that init cannot keep; --force replaces it unless `unfixable` says why not. */
+export interface Inconsistency {
+  what: string;
+  problems: string[];
+  unfixable?: string;
 }
 
 export interface CaState {
@@ -71,15 +84,38 @@ export interface LeafJob {
   kubeconfig?: { path: string; server: string };
   action: Action;
   existing?: CertInfo;
+  consumers: Component[];
+  note?: string;
+  /** For "moved": the node file whose content goes to the offline folder. */
+  moveFrom?: string;
 }
 
-function refuse(what: string, problems: string[]): never {
+/**
+ * Refuses the run when anything found cannot be kept: every inconsistency at once, with what
+ * --force would replace (or why it cannot).
+ */
+export function refuseInconsistent(issues: Inconsistency[], force: boolean): void {
+  const unfixable = issues.filter((i) => i.unfixable);
+  if (issues.length === 0 || (force && unfixable.length === 0)) return;
+  const lines = issues.flatMap((i) => [`${i.what}:`, ...i.problems.map((p) => `    - ${p}`)]);
+  const fixable = issues.filter((i) => !i.unfixable).map((i) => i.what);
+  const tail = [
+    fixable.length > 0 && !force
+      ? `With --force kubepki replaces ${fixable.join("; ")} (keeping a timestamped backup).`
+      : "",
+    ...unfixable.map((i) => `--force cannot replace ${i.what}: ${i.unfixable}.`),
+  ].filter(Boolean);
   throw new InputError(
-    `${what} is inconsistent:\n  - ${problems.join("\n  - ")}\nNothing was written. Use --force to replace it (a timestamped backup is kept).`,
+    `the existing PKI is inconsistent (${issues.length} item${issues.length === 1 ? "" : "s"}); nothing was written:\n  ${lines.join("\n  ")}\n${tail.join("\n")}`,
   );
 }
 
-export function inspectCa(entry: CaEntry, paths: TreePaths, spec: ClusterSpec, force: boolean): CaState {
+export function inspectCa(
+  entry: CaEntry,
+  paths: TreePaths,
+  spec: ClusterSpec,
+  issues: Inconsistency[],
+): CaState {
   const p = caPaths(paths, entry.id);
   const offlineKey = offlineCaKeyPath(paths, entry.id);
   const nodeKeyExists = exists(p.key);
@@ -100,7 +136,7 @@ export function inspectCa(entry: CaEntry, paths: TreePaths, spec: ClusterSpec, f
   if (!pair.certExists && pair.keyExists)
     problems.push(`${keyPath} exists without its certificate ${p.cert}`);
   if (problems.length > 0) {
-    if (!force) refuse(`the ${entry.longName} (${entry.id})`, problems);
+    issues.push({ what: `the ${entry.longName} (${entry.id}) and every certificate it signed`, problems });
     state.action = "replaced";
   } else if (!pair.certExists) {
     state.action = "generated";
@@ -150,6 +186,7 @@ export function planLeafJobs(spec: ClusterSpec, paths: TreePaths): LeafJob[] {
       location: "node",
       pair: leafPaths(paths, leaf),
       action: "kept",
+      consumers: leaf.consumers,
     });
   }
   for (const [i, node] of spec.nodes.entries()) {
@@ -169,6 +206,7 @@ export function planLeafJobs(spec: ClusterSpec, paths: TreePaths): LeafJob[] {
       location: i === 0 ? "node" : "offline",
       pair,
       action: "kept",
+      consumers: i === 0 ? entry.consumers : [],
     });
   }
   for (const entry of KUBECONFIGS) {
@@ -187,91 +225,155 @@ export function planLeafJobs(spec: ClusterSpec, paths: TreePaths): LeafJob[] {
       location: entry.offline ? "offline" : "node",
       kubeconfig: { path, server: serverUrl(spec, entry.server) },
       action: "kept",
+      consumers: entry.consumers,
     });
   }
   return jobs;
+}
+
+export interface LeafInspectOptions {
+  now: Date;
+  issues: Inconsistency[];
+  /** Keep the kubelet's own self-signed serving certificate instead of replacing it. */
+  keepSelfSignedKubelet?: boolean;
 }
 
 export async function inspectLeaf(
   job: LeafJob,
   cas: Map<CaId, CaState>,
   paths: TreePaths,
-  now: Date,
-  force: boolean,
+  opts: LeafInspectOptions,
 ): Promise<void> {
   const ca = cas.get(job.ca);
   if (!ca) throw new Error(`internal: no CA ${job.ca}`);
   const path = job.pair?.cert ?? job.kubeconfig?.path ?? job.id;
-  let problems: string[];
-  let present: boolean;
-  if (job.pair) {
-    const pair = loadPair(job.pair, (f) => readTreeText(paths, f));
-    present = pair.certExists || pair.keyExists;
-    problems = present && ca.cert ? await leafProblems(pair, ca.cert, job.profile.sans, now) : pair.problems;
-    job.existing = pair.cert;
-  } else {
-    const kc = inspectKubeconfig(paths, job.kubeconfig?.path ?? "", ca);
-    present = kc.present;
-    problems = kc.problems;
-    job.existing = kc.cert;
-    if (present && kc.cert && ca.cert && problems.length === 0)
-      problems = await leafProblems(
-        { cert: kc.cert, chain: [], certExists: true, keyExists: true, problems: [] },
-        ca.cert,
-        job.profile.sans,
-        now,
-      );
-  }
+  const found = job.pair
+    ? await inspectPair(job, job.pair, ca, paths, opts.now)
+    : await inspectKubeconfig(paths, job, ca, opts.now);
+  job.existing = found.cert;
   if (ca.action !== "kept") {
-    job.action = present ? "replaced" : "generated";
+    job.action = found.present ? "replaced" : "generated";
     return;
   }
-  if (!present) {
+  if (!found.present) {
     if (ca.external)
-      throw new InputError(
-        `${path} is missing and the ${ca.entry.longName} key is not available (${ca.paths.key}); ` +
-          "in external-CA mode every certificate must already be in place, or pass --offline-dir where the key is kept",
-      );
-    job.action = "generated";
+      opts.issues.push({
+        what: path,
+        problems: ["missing"],
+        unfixable: `the ${ca.entry.longName} key is not available (${ca.paths.key}); in external-CA mode every certificate must already be in place, or pass --offline-dir where the key is kept`,
+      });
+    else job.action = "generated";
     return;
   }
-  if (problems.length === 0) return;
-  if (!force || ca.external) refuse(path, problems);
+  if (job.id === "kubelet" && found.kubeletSelfSigned) {
+    job.action = opts.keepSelfSignedKubelet ? "kept" : "replaced";
+    job.note = opts.keepSelfSignedKubelet
+      ? "the kubelet's self-signed serving certificate is kept (--keep-kubelet-serving): kube-apiserver cannot verify this kubelet"
+      : "replaces the kubelet's self-signed serving certificate with one from the cluster CA";
+    return;
+  }
+  if (found.problems.length === 0) return;
+  opts.issues.push(
+    ca.external
+      ? { what: path, problems: found.problems, unfixable: `the ${ca.entry.longName} key is not available` }
+      : { what: path, problems: found.problems },
+  );
   job.action = "replaced";
 }
 
-function inspectKubeconfig(
-  paths: TreePaths,
-  path: string,
+export interface Found {
+  present: boolean;
+  problems: string[];
+  cert?: CertInfo;
+  kubeletSelfSigned?: boolean;
+}
+
+async function inspectPair(
+  job: LeafJob,
+  pairPaths: PairPaths,
   ca: CaState,
-): { present: boolean; problems: string[]; cert?: CertInfo } {
-  const text = (() => {
-    try {
-      return readTreeText(paths, path);
-    } catch (err) {
-      if (err instanceof UnsafePathError) throw err;
-      return err as Error;
-    }
-  })();
-  if (text === undefined) return { present: false, problems: [] };
-  if (text instanceof Error) return { present: true, problems: [text.message] };
+  paths: TreePaths,
+  now: Date,
+): Promise<Found> {
+  const pair = loadPair(pairPaths, (f) => readTreeText(paths, f));
+  const present = pair.certExists || pair.keyExists;
+  const cert = pair.cert;
+  const issuerCN = pair.chain[0]?.commonName ?? cert?.issuerCommonName ?? "";
+  const kubeletSelfSigned = !!cert && isKubeletSelfSigned(cert.commonName, issuerCN);
+  const problems =
+    present && ca.cert ? await leafProblems(pair, ca.cert, job.profile.sans, now) : pair.problems;
+  return { present, problems, cert, kubeletSelfSigned };
+}
+
+/**
+ * kubeadm's kubeconfig check: readable, the current CA, a matching client pair (embedded, or in
+ * files as kubelet.conf's kubelet-client-current.pem), and the API server URL init would write.
+ */
+export async function inspectKubeconfig(
+  paths: TreePaths,
+  job: LeafJob,
+  ca: CaState,
+  now: Date,
+  path = job.kubeconfig?.path ?? "",
+): Promise<Found> {
+  let view: ReturnType<typeof parseKubeconfig>;
   try {
-    const view = parseKubeconfig(text, path);
-    const problems: string[] = [];
-    if (!view.clientCert || !view.clientKey)
-      problems.push(`${path} does not embed client-certificate-data and client-key-data`);
-    else if (!keysMatch(view.clientKey, view.clientCert.publicKey))
-      problems.push(`${path}: the embedded client key does not match the embedded certificate`);
-    if (
-      ca.cert &&
-      view.caPem?.trim() !== ca.cert.pem.trim() &&
-      view.caPem?.trim() !== readTreeText(paths, ca.paths.cert)?.trim()
-    )
-      problems.push(`${path} embeds a different CA than ${ca.paths.cert}`);
-    return { present: true, problems, cert: view.clientCert };
+    const text = readTreeText(paths, path);
+    if (text === undefined) return { present: false, problems: [] };
+    view = parseKubeconfig(text, path);
   } catch (err) {
     if (err instanceof UnsafePathError) throw err;
     return { present: true, problems: [(err as Error).message] };
+  }
+  const pair = kubeconfigPair(paths, path, view);
+  const problems = [...pair.problems];
+  const caPem = ca.cert?.pem.trim();
+  if (
+    caPem &&
+    view.caPem?.trim() !== caPem &&
+    view.caPem?.trim() !== readTreeText(paths, ca.paths.cert)?.trim()
+  )
+    problems.push(`${path} embeds a different CA than ${ca.paths.cert}`);
+  const expected = job.kubeconfig?.server;
+  if (expected && !sameServer(view.server, expected))
+    problems.push(`${path} points at ${view.server ?? "no server"}, not ${expected}`);
+  if (problems.length === 0 && pair.cert && ca.cert)
+    problems.push(...(await leafProblems(pair, ca.cert, job.profile.sans, now)));
+  return { present: true, problems, cert: pair.cert };
+}
+
+/** The client pair of a kubeconfig: embedded data, or files it names (relative to the kubeconfig). */
+function kubeconfigPair(paths: TreePaths, path: string, view: ReturnType<typeof parseKubeconfig>) {
+  if (view.clientCert && view.clientKey) {
+    const pair = { cert: view.clientCert, key: view.clientKey, chain: [], certExists: true, keyExists: true };
+    const problems = keysMatch(view.clientKey, view.clientCert.publicKey)
+      ? []
+      : [`${path}: the embedded client key does not match the embedded certificate`];
+    return { ...pair, problems };
+  }
+  if (view.clientCertificatePath && view.clientKeyPath) {
+    const onNode = (f: string) => (isAbsolute(f) ? join(paths.root, f) : join(dirname(path), f));
+    return loadPair({ cert: onNode(view.clientCertificatePath), key: onNode(view.clientKeyPath) }, (f) =>
+      readTreeText(paths, f),
+    );
+  }
+  return {
+    chain: [],
+    certExists: false,
+    keyExists: false,
+    problems: [`${path} has no client certificate and key (embedded or as files)`],
+  };
+}
+
+/** Two API server URLs name the same endpoint (scheme, host and port; a trailing slash is no difference). */
+function sameServer(actual: string | undefined, expected: string): boolean {
+  if (!actual) return false;
+  try {
+    const a = new URL(actual);
+    const e = new URL(expected);
+    return a.protocol === e.protocol && a.host === e.host && a.pathname.replace(/\/$/, "") === "";
+  } catch {
+    return false;
   }
 }
 
@@ -283,7 +385,7 @@ export interface SaState {
 }
 
 /** kubeadm reuses an existing, readable sa.key; sa.pub is rewritten from it when absent or different. */
-export function inspectSa(paths: TreePaths, force: boolean): SaState {
+export function inspectSa(paths: TreePaths, issues: Inconsistency[]): SaState {
   const p = saPaths(paths);
   const state: SaState = { paths: p, action: "kept", writePub: false };
   try {
@@ -299,8 +401,11 @@ export function inspectSa(paths: TreePaths, force: boolean): SaState {
     state.publicKey = createPublicKey(key);
     return state;
   } catch (err) {
-    if (err instanceof UnsafePathError || !force)
-      refuse("the service-account key pair", [(err as Error).message]);
+    if (err instanceof UnsafePathError) throw err;
+    issues.push({
+      what: "the service-account key pair (sa.key, sa.pub)",
+      problems: [(err as Error).message],
+    });
     state.action = "replaced";
     return state;
   }
@@ -333,6 +438,7 @@ export function leafReport(job: LeafJob): ArtifactReport {
     subject: c ? [...c.organizations.map((o) => `O=${o}`), `CN=${c.commonName}`].join(", ") : undefined,
     notAfter: c?.notAfter.toISOString(),
     caId: job.ca,
+    note: job.note,
     sans:
       c && (c.dnsNames.length > 0 || c.ipAddresses.length > 0)
         ? { dns: c.dnsNames, ips: c.ipAddresses }

@@ -1,35 +1,40 @@
-import { join, relative, resolve, sep } from "node:path";
+import { join, resolve, sep } from "node:path";
 import { InputError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
-import { exists } from "../fsx/read.js";
+import { exists, isInside } from "../fsx/read.js";
 import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transaction.js";
 import { issueCertificate } from "../x509/certificate.js";
 import { KeyPool } from "../x509/keygen.js";
 import { privateKeyToPem, publicKeyToPem } from "../x509/keys.js";
 import { certInfoFromDer } from "../x509/parse.js";
-import { backupStamp } from "./backup.js";
-import { type CaId, casFor } from "./catalog.js";
+import { backupTargets } from "./backup.js";
+import { type BreakGlassOptions, planBreakGlass } from "./break-glass.js";
+import { type CaId, type Component, casFor, RESTART_ORDER } from "./catalog.js";
 import { kubeadmConfigYaml } from "./component-config.js";
 import {
   type ArtifactReport,
   type CaState,
   caReport,
+  type Inconsistency,
   inspectCa,
   inspectLeaf,
   inspectSa,
+  type LeafJob,
   leafReport,
   planLeafJobs,
+  refuseInconsistent,
 } from "./init-plan.js";
 import { buildKubeconfig } from "./kubeconfig.js";
 import { type TreePaths, treePaths } from "./paths.js";
 import { caTemplate, leafTemplate } from "./profiles.js";
+import { readSettings, settingsWrite } from "./settings.js";
 import type { ClusterSpec } from "./spec.js";
 
 export type { Action, ArtifactKind, ArtifactReport } from "./init-plan.js";
 
-export const MODE_CERT = 0o644;
-export const MODE_KEY = 0o600;
-export const MODE_OFFLINE_DIR = 0o700;
+import { MODE_CERT, MODE_KEY, MODE_OFFLINE_DIR } from "./modes.js";
+
+export { MODE_CERT, MODE_KEY, MODE_OFFLINE_DIR };
 
 export interface InitOptions {
   root: string;
@@ -40,6 +45,10 @@ export interface InitOptions {
   onKey?: (done: number, total: number) => void;
   /** Keys already being generated for this run (see plannedKeyCount). */
   keyPool?: KeyPool;
+  /** Keep the kubelet's self-signed serving certificate (kubeadm's default) instead of replacing it. */
+  keepSelfSignedKubelet?: boolean;
+  /** What the ledger knows of the cluster's break-glass credential. */
+  breakGlass?: BreakGlassOptions;
 }
 
 export interface InitResult {
@@ -50,6 +59,8 @@ export interface InitResult {
   backedUp: string[];
   /** Every certificate this run signed, for the ledger. */
   issued: IssuedCert[];
+  /** Components to restart, in order, because a file they read was replaced. */
+  restart: Component[];
 }
 
 /** A certificate signed by a run, with its issuer, for the issuance ledger (one layer up). */
@@ -59,50 +70,93 @@ export interface IssuedCert {
   profile: string;
   path?: string;
 }
-/** The offline folder must exist outside the node tree, or it protects nothing. */
-export function resolveOfflineDir(root: string, offlineDir: string | undefined): string {
-  const r = resolve(root);
-  if (!offlineDir) {
+/**
+ * Where the offline folder is: --offline-dir, else the one an earlier run recorded. Inside a built
+ * tree (--root DIR) it must lie outside DIR, or it protects nothing. On a real node (--root /) every
+ * path is inside the root: the folder is a mounted removable disk or a path the operator moves away
+ * afterwards, so only the node's own Kubernetes folders are refused and the operator is told.
+ */
+export function resolveOfflineDir(
+  base: TreePaths,
+  given: string | undefined,
+  remembered?: string,
+): { dir: string; warnings: string[] } {
+  const r = base.root;
+  const chosen = given ?? remembered;
+  if (!chosen) {
     if (r === sep)
       throw new InputError(
         "--offline-dir is required with --root /: super-admin.conf and offline keys never go onto the node",
       );
-    return `${r}-offline`;
+    return { dir: `${r}-offline`, warnings: [] };
   }
-  const o = resolve(offlineDir);
-  const rel = relative(r, o);
-  if (rel === "" || (!rel.startsWith("..") && !rel.startsWith(sep)))
-    throw new InputError(`--offline-dir ${o} is inside the node tree ${r}; it must be kept off the node`);
-  return o;
+  const o = resolve(chosen);
+  if (!given && !exists(o))
+    throw new InputError(
+      `the offline folder ${o} that an earlier run recorded is not there: mount it, or pass --offline-dir`,
+    );
+  if (r !== sep) {
+    if (o === r || isInside(r, o))
+      throw new InputError(`--offline-dir ${o} is inside the node tree ${r}; it must be kept off the node`);
+    return { dir: o, warnings: [] };
+  }
+  const nodeDirs = [base.kubeconfigDir, base.pkiDir, base.kubeletPkiDir, base.stateDir];
+  const inNode = nodeDirs.find((d) => o === d || isInside(d, o) || isInside(o, d));
+  if (inNode || o === sep)
+    throw new InputError(`--offline-dir ${o} overlaps ${inNode ?? sep}, which stays on the node`);
+  return {
+    dir: o,
+    warnings: [
+      `the offline folder ${o} is on this host: unmount the disk or move the folder off the node once init is done`,
+    ],
+  };
 }
 
 export async function initPki(opts: InitOptions): Promise<InitResult> {
-  const offlineDir = resolveOfflineDir(opts.root, opts.spec.offlineDir);
-  const paths = treePaths(opts.root, opts.spec.certificatesDir, offlineDir);
-  return withTreeLock(paths.stateDir, () => initLocked(opts, paths, offlineDir));
+  const base = treePaths(opts.root, opts.spec.certificatesDir);
+  const offline = resolveOfflineDir(base, opts.spec.offlineDir, readSettings(base.stateDir).offlineDir);
+  const paths = treePaths(opts.root, opts.spec.certificatesDir, offline.dir);
+  return withTreeLock(paths.stateDir, () => initLocked(opts, paths, offline.warnings));
 }
 
-async function initLocked(opts: InitOptions, paths: TreePaths, offlineDir: string): Promise<InitResult> {
+/** Phase 1: what exists and what to do with it; nothing is written or generated. */
+async function inspectTree(opts: InitOptions, paths: TreePaths, now: Date) {
+  const { spec } = opts;
+  const issues: Inconsistency[] = [];
+  const cas = new Map<CaId, CaState>();
+  for (const entry of casFor(spec)) cas.set(entry.id, inspectCa(entry, paths, spec, issues));
+  const jobs = planLeafJobs(spec, paths);
+  const leafOpts = { now, issues, keepSelfSignedKubelet: opts.keepSelfSignedKubelet };
+  for (const job of jobs) await inspectLeaf(job, cas, paths, leafOpts);
+  const sa = inspectSa(paths, issues);
+  refuseInconsistent(issues, !!opts.force);
+  const breakGlass = await planBreakGlass(jobs, cas, paths, { ...opts.breakGlass, now });
+  return { cas, jobs, sa, breakGlass };
+}
+
+/** Components to restart because a file they read was replaced (a new CA: all of them). */
+function restartAfter(cas: Map<CaId, CaState>, jobs: LeafJob[]): Component[] {
+  const newCa = [...cas.values()].some((c) => c.action === "replaced");
+  const changed = new Set(jobs.filter((j) => j.action === "replaced").flatMap((j) => j.consumers));
+  return RESTART_ORDER.filter((c) => newCa || changed.has(c));
+}
+
+async function initLocked(
+  opts: InitOptions,
+  paths: TreePaths,
+  offlineWarnings: string[],
+): Promise<InitResult> {
   const { spec } = opts;
   const now = opts.now ?? new Date();
+  const offlineDir = paths.offlineDir ?? "";
   recoverJournal(paths.journal);
-  const warnings = [...spec.warnings];
-  if (exists(join(paths.kubeconfigDir, "super-admin.conf")))
-    warnings.push(
-      `${join(paths.kubeconfigDir, "super-admin.conf")} is on the node: its system:masters credential can never be revoked; move it off the host`,
-    );
-
-  // Phase 1: look at what exists and decide; nothing is written or generated yet.
-  const cas = new Map<CaId, CaState>();
-  for (const entry of casFor(spec)) cas.set(entry.id, inspectCa(entry, paths, spec, !!opts.force));
-  const jobs = planLeafJobs(spec, paths);
-  for (const job of jobs) await inspectLeaf(job, cas, paths, now, !!opts.force);
-  const sa = inspectSa(paths, !!opts.force);
+  const { cas, jobs, sa, breakGlass } = await inspectTree(opts, paths, now);
+  const warnings = [...spec.warnings, ...offlineWarnings, ...breakGlass.warnings];
 
   // Phase 2: keys for everything new, from a pool that may already be generating them (the CLI
   // starts a fresh tree's keys while code loads). Requested in order: CAs, leaves, sa.
   const casToMake = [...cas.values()].filter((c) => c.action !== "kept");
-  const jobsToMake = jobs.filter((j) => j.action !== "kept");
+  const jobsToMake = jobs.filter((j) => j.action === "generated" || j.action === "replaced");
   const pool = opts.keyPool?.algorithm === spec.algorithm ? opts.keyPool : new KeyPool(spec.algorithm);
   pool.expect(casToMake.length + jobsToMake.length + (sa.action === "kept" ? 0 : 1));
   if (opts.onKey) pool.onKey = opts.onKey;
@@ -187,6 +241,17 @@ async function initLocked(opts: InitOptions, paths: TreePaths, offlineDir: strin
     }
   }
   for (const job of jobs) reports.push(leafReport(job));
+  // A credential moved off the node is recorded where it now lives (kubeadm signed it, not this run).
+  for (const job of jobs.filter((j) => j.action === "moved")) {
+    const issuer = cas.get(job.ca)?.cert;
+    if (job.existing && issuer)
+      issuedCerts.push({
+        der: job.existing.der,
+        issuerDer: issuer.der,
+        profile: `kubeconfig:${job.id}`,
+        path: job.kubeconfig?.path,
+      });
+  }
 
   if (sa.action !== "kept" || sa.writePub) {
     const kp = await saKey;
@@ -213,15 +278,13 @@ async function initLocked(opts: InitOptions, paths: TreePaths, offlineDir: strin
     path: configPath,
   });
 
+  writes.push(...breakGlass.writes);
+  writes.push({ ...settingsWrite(paths.stateDir, { offlineDir }), backupDir: "none" });
   const replacing = reports.some((r) => r.action === "replaced") || writes.some((w) => w.data === undefined);
   const result = commitFiles(writes, {
     journalPath: paths.journal,
-    backup: replacing ? { dir: join(paths.backupsDir, backupStamp(now)), base: paths.root } : undefined,
+    backup: replacing ? backupTargets(paths, now) : undefined,
   });
-  if (offlineDir && result.backedUp.some((b) => b.includes(`${sep}super-admin.conf`)))
-    warnings.push(
-      "a backup of super-admin.conf was kept under var/lib/kubepki/backups: remove it from the node",
-    );
   return {
     root: paths.root,
     offlineDir,
@@ -229,5 +292,6 @@ async function initLocked(opts: InitOptions, paths: TreePaths, offlineDir: strin
     warnings,
     backedUp: result.backedUp,
     issued: issuedCerts,
+    restart: restartAfter(cas, jobs),
   };
 }

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
 import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transaction.js";
@@ -8,7 +7,7 @@ import { sha256Hex } from "../x509/fingerprint.js";
 import { generateKeyPair } from "../x509/keygen.js";
 import { privateKeyToPem } from "../x509/keys.js";
 import { type CertInfo, extKeyUsageNames } from "../x509/parse.js";
-import { backupStamp } from "./backup.js";
+import { backupTargets } from "./backup.js";
 import type { CaId } from "./catalog.js";
 import { readItemCertificate } from "./expiry.js";
 import { type IssuedCert, MODE_CERT, MODE_KEY } from "./init.js";
@@ -159,7 +158,7 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
   if (opts.dryRun || writes.length === 0) return { items, backedUp: [], issued: [], superseded: [] };
   const result = commitFiles(writes, {
     journalPath: paths.journal,
-    backup: { dir: join(paths.backupsDir, backupStamp(now)), base: paths.root },
+    backup: backupTargets(paths, now),
   });
   return {
     items,
