@@ -9,7 +9,7 @@ import { buildReport } from "../src/report/model.js";
 import { renderSarif } from "../src/report/sarif.js";
 import { k0sNode, microk8sNode, rancherServer } from "./distro-fixtures.js";
 import { hardenedNode, stockKubeadmNode } from "./fixtures.js";
-import { buildTree, kubepki, REPO, tempDir } from "./helpers.js";
+import { buildTree, kubepki, peerDir, REPO, tempDir } from "./helpers.js";
 
 const schema = JSON.parse(readFileSync(join(REPO, "test/data/sarif-schema-2.1.0.json"), "utf8"));
 // ajv-draft-04 is CommonJS with module.exports = Ajv and exports.default = Ajv; NodeNext types the default import as the module.
@@ -147,7 +147,7 @@ describe("HTML report in headless Chromium", () => {
           "--disable-background-networking",
           "--disable-component-update",
           "--disable-sync",
-          `--user-data-dir=${tempDir("kubepki-chromium-")}`,
+          `--user-data-dir=${peerDir("kubepki-chromium-")}`,
           "--enable-logging=stderr",
           "--v=0",
           ...args,

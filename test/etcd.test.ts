@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { buildTree, freePort, PKI, run, tempDir } from "./helpers.js";
+import { buildTree, freePort, PKI, peerDir, run } from "./helpers.js";
 
 export interface EtcdHandle {
   proc: ChildProcess;
@@ -18,7 +18,7 @@ export async function startEtcd(root: string, extraArgs: string[] = []): Promise
   const endpoint = `https://127.0.0.1:${client}`;
   const args = [
     "--name=cp1",
-    `--data-dir=${join(tempDir("kubepki-etcd-"), "data")}`,
+    `--data-dir=${join(peerDir("kubepki-etcd-"), "data")}`,
     `--listen-client-urls=${endpoint}`,
     `--advertise-client-urls=${endpoint}`,
     `--listen-peer-urls=https://127.0.0.1:${peer}`,

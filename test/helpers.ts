@@ -1,16 +1,28 @@
 import { type SpawnSyncReturns, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
 import { initPki } from "../src/pki/init.js";
 import { resolveSpec, type SpecInput } from "../src/pki/spec.js";
 
 export const REPO = new URL("..", import.meta.url).pathname;
 export const CLI = join(REPO, "bin/kubepki.js");
 
+/** Every temporary folder of this test file lives here, so a command's writes can be checked. */
+const TEST_BASE = mkdtempSync(join(tmpdir(), "kubepki-suite-"));
+process.on("exit", () => rmSync(TEST_BASE, { recursive: true, force: true }));
+
 export function tempDir(prefix = "kubepki-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  return mkdtempSync(join(TEST_BASE, prefix));
+}
+
+/** A folder for a real peer (etcd's data, Chromium's profile) that writes on its own, unchecked. */
+const PEER_BASE = mkdtempSync(join(tmpdir(), "kubepki-peers-"));
+process.on("exit", () => rmSync(PEER_BASE, { recursive: true, force: true }));
+
+export function peerDir(prefix: string): string {
+  return mkdtempSync(join(PEER_BASE, prefix));
 }
 
 const s = (value: string) => ({ value, where: "test" });
@@ -43,7 +55,39 @@ export function run(cmd: string, args: string[], opts: { input?: string; env?: N
 }
 
 export function kubepki(args: string[], env?: NodeJS.ProcessEnv): SpawnSyncReturns<string> {
-  return run(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: "1", ...env } });
+  const start = Date.now();
+  const r = run(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: "1", ...env } });
+  assertWritesConfined(args, start);
+  return r;
+}
+
+/** The folders and files a command was told it may write: its --root, --offline-dir, --out, --state. */
+const WRITE_FLAGS = ["--root", "--offline-dir", "--out", "--state"];
+
+/**
+ * No command writes outside what it was given: after every CLI command of the suite, every file or
+ * folder of this test file's temporary tree that changed since the command started must lie in one
+ * of those places.
+ */
+function assertWritesConfined(args: string[], start: number): void {
+  const allowed = args
+    .map((a, i) => (WRITE_FLAGS.includes(args[i - 1] ?? "") ? resolve(a) : undefined))
+    .filter((a): a is string => a !== undefined);
+  const inside = (p: string) => allowed.some((a) => p === a || p.startsWith(`${a}${sep}`));
+  const stray: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      // Node takes far longer than 10 ms to start; file stamps use a coarse clock (a few ms behind).
+      const changed = (st.isDirectory() ? st.birthtimeMs : Math.max(st.mtimeMs, st.ctimeMs)) >= start + 10;
+      if (changed && !inside(p)) stray.push(p);
+      if (st.isDirectory() && !inside(p)) walk(p);
+    }
+  };
+  walk(TEST_BASE);
+  if (stray.length > 0)
+    throw new Error(`kubepki ${args.join(" ")} wrote outside its folders:\n  ${stray.join("\n  ")}`);
 }
 
 export function openssl(args: string[]): SpawnSyncReturns<string> {
