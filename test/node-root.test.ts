@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { existsSync, lstatSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { openssl, PKI } from "./helpers.js";
+import { canUnshare, type NodeRoot, nodeRoot } from "./peers/node-root.js";
+
+/** Every file under dir, relative to it. */
+function files(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => !e.isDirectory())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+}
+
+const OFFLINE = "/mnt/usb/kubepki";
+const ID = ["--node-name", "cp1", "--advertise-address", "10.0.0.10"];
+
+describe("the README flow with --root / in a private mount namespace", { skip: !canUnshare }, () => {
+  let node: NodeRoot;
+  const realEtc = existsSync("/etc/kubernetes") ? files("/etc/kubernetes").length : -1;
+
+  it("init --root / accepts an offline folder on the host, says it must leave, and writes kubeadm's layout", () => {
+    node = nodeRoot();
+    const r = node.kubepki(["init", "--root", "/", "--offline-dir", OFFLINE, ...ID]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /offline folder \/mnt\/usb\/kubepki is on this host: unmount the disk or move the folder/,
+    );
+    for (const f of ["ca.crt", "ca.key", "apiserver.crt", "etcd/ca.crt", "sa.key", "ca.crl"])
+      assert.ok(existsSync(node.host(`/etc/kubernetes/pki/${f}`)), f);
+    assert.ok(existsSync(node.host("/etc/kubernetes/admin.conf")));
+    assert.ok(!existsSync(node.host("/etc/kubernetes/super-admin.conf")));
+    assert.ok(existsSync(node.host(`${OFFLINE}/super-admin.conf`)));
+    assert.equal(statSync(node.host("/var/lib/kubepki/ledger.db")).mode & 0o777, 0o600);
+    assert.ok(existsSync(node.host("/var/lib/kubelet/pki/kubelet.crt")));
+    const v = openssl([
+      "verify",
+      "-CAfile",
+      node.host("/etc/kubernetes/pki/ca.crt"),
+      node.host("/etc/kubernetes/pki/apiserver.crt"),
+    ]);
+    assert.equal(v.status, 0, v.stderr);
+  });
+
+  it("writes nothing outside /etc/kubernetes, /var/lib/kubelet, /var/lib/kubepki and the offline folder", () => {
+    const hostEtc = files("/etc").length;
+    const copy = files(node.host("/etc"));
+    const present = (p: string) => {
+      try {
+        return !!lstatSync(p);
+      } catch {
+        return false;
+      }
+    };
+    const extra = copy.filter((f) => !f.startsWith("kubernetes/") && !present(join("/etc", f)));
+    assert.deepEqual(extra, []);
+    assert.ok(copy.length >= hostEtc);
+    assert.deepEqual(readdirSync(node.host("/var/lib")).sort(), ["kubelet", "kubepki"]);
+    assert.deepEqual(readdirSync(node.host("/mnt")), ["usb"]);
+    assert.equal(existsSync("/etc/kubernetes") ? files("/etc/kubernetes").length : -1, realEtc);
+  });
+
+  it("a second run without --offline-dir uses the folder the first one recorded and keeps everything", () => {
+    const r = node.kubepki(["init", "--root", "/", ...ID, "-o", "json"]);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { offlineDir: string; artifacts: { action: string }[] };
+    assert.equal(out.offlineDir, OFFLINE);
+    assert.ok(out.artifacts.every((a) => a.action === "kept" || a.action === "written"));
+  });
+
+  it("refuses an offline folder that overlaps the node's own folders", () => {
+    for (const bad of ["/etc/kubernetes/offline", "/var/lib/kubepki/off", "/etc"]) {
+      const r = node.kubepki(["init", "--root", "/", "--offline-dir", bad, ...ID]);
+      assert.equal(r.status, 2, bad);
+      assert.match(r.stderr, /overlaps .* which stays on the node/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    }
+  });
+
+  it("certs renew keeps node backups on the node and the break-glass backup offline", () => {
+    const r = node.kubepki([
+      "certs",
+      "renew",
+      "apiserver",
+      "super-admin.conf",
+      "--root",
+      "/",
+      "--offline-dir",
+      OFFLINE,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const nodeBackups = files(node.host("/var/lib/kubepki/backups"));
+    assert.ok(
+      nodeBackups.some((f) => f.endsWith("etc/kubernetes/pki/apiserver.crt")),
+      nodeBackups.join(),
+    );
+    assert.ok(!nodeBackups.some((f) => f.includes("super-admin")), nodeBackups.join());
+    const offBackups = files(node.host(`${OFFLINE}/backups`));
+    assert.ok(
+      offBackups.some((f) => f.endsWith("/super-admin.conf")),
+      offBackups.join(),
+    );
+  });
+
+  it("issue client, revoke and audit work on the node", () => {
+    const issue = node.kubepki([
+      "issue",
+      "client",
+      "--root",
+      "/",
+      "--user",
+      "jane",
+      "--group",
+      "dev",
+      "--out",
+      "/mnt/jane.kubeconfig",
+    ]);
+    assert.equal(issue.status, 0, issue.stderr);
+    const revoke = node.kubepki(["revoke", "--root", "/", "--user", "jane", "--reason", "keyCompromise"]);
+    assert.equal(revoke.status, 0, revoke.stderr);
+    const crl = openssl(["crl", "-inform", "DER", "-in", node.host(`/${PKI}/ca.crl`), "-noout", "-text"]);
+    assert.match(crl.stdout, /Key Compromise/);
+    const audit = node.kubepki(["audit", "--root", "/", "-o", "json"]);
+    assert.equal(audit.status, 0, audit.stderr);
+    const report = JSON.parse(audit.stdout) as {
+      root: string;
+      findings: { severity: string; ruleId?: string }[];
+    };
+    assert.equal(report.root, "/");
+    assert.ok(!report.findings.some((f) => f.severity === "critical"), JSON.stringify(report.findings));
+  });
+});
