@@ -42,7 +42,10 @@ export async function planBreakGlass(
   const onNode = exists(nodeCopy);
   if (job.action === "generated" && onNode && ca.action === "kept") {
     const found = await inspectKubeconfig(paths, job, ca, opts.now, nodeCopy);
-    if (found.problems.length === 0) return adopt(job, nodeCopy, paths, found.cert?.sha256);
+    if (found.problems.length === 0) {
+      job.existing = found.cert;
+      return adopt(job, nodeCopy, paths);
+    }
   }
   if (job.action === "generated" && opts.recorded && !opts.mintNew) {
     job.action = "skipped";
@@ -59,7 +62,8 @@ export async function planBreakGlass(
 }
 
 /** The node's valid super-admin.conf becomes the offline one, byte for byte. */
-function adopt(job: LeafJob, nodeCopy: string, paths: TreePaths, sha256?: string): BreakGlassPlan {
+function adopt(job: LeafJob, nodeCopy: string, paths: TreePaths): BreakGlassPlan {
+  const sha256 = job.existing?.sha256;
   const target = job.kubeconfig?.path ?? "";
   job.action = "moved";
   job.moveFrom = nodeCopy;
