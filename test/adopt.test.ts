@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { stringify } from "yaml";
 import { put, selfSignedKubelet, signWith } from "./fixtures.js";
-import { buildTree, initArgs, kubepki, openssl, PKI, run, snapshot, tempDir } from "./helpers.js";
+import { buildTree, initArgs, kubepki, listFiles, openssl, PKI, run, snapshot, tempDir } from "./helpers.js";
 
 interface InitJson {
   offlineDir: string;
@@ -69,13 +69,6 @@ async function kubeadmNode(): Promise<{ root: string; dir: string }> {
   return { root, dir };
 }
 
-function files(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => !e.isDirectory())
-    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
-}
-
 describe("adopting a node kubeadm built", () => {
   it("is accepted without --force: kubelet.conf kept, the self-signed serving pair replaced, super-admin.conf moved off", async () => {
     const { root, dir } = await kubeadmNode();
@@ -100,7 +93,7 @@ describe("adopting a node kubeadm built", () => {
       join(root, "var/lib/kubelet/pki/kubelet.crt"),
     ]);
     assert.equal(v.status, 0, v.stderr);
-    const backups = files(join(root, "var/lib/kubepki/backups"));
+    const backups = listFiles(join(root, "var/lib/kubepki/backups"));
     assert.ok(
       backups.some((f) => f.endsWith("var/lib/kubelet/pki/kubelet.crt")),
       backups.join(),
@@ -207,8 +200,8 @@ describe("one break-glass credential, never on the node", () => {
     assert.equal(kubepki(initArgs(root, offline)).status, 0);
     const r = kubepki(["certs", "renew", "super-admin.conf", "--root", root, "--offline-dir", offline]);
     assert.equal(r.status, 0, r.stderr);
-    assert.ok(files(join(offline, "backups")).some((f) => f.endsWith("/super-admin.conf")));
-    assert.ok(!files(root).some((f) => f.includes("super-admin")), files(root).join());
+    assert.ok(listFiles(join(offline, "backups")).some((f) => f.endsWith("/super-admin.conf")));
+    assert.ok(!listFiles(root).some((f) => f.includes("super-admin")), listFiles(root).join());
   });
 
   it("a rerun without --offline-dir uses the recorded folder, never <root>-offline", () => {
@@ -257,7 +250,7 @@ describe("one break-glass credential, never on the node", () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /second system:masters credential on the node: moved to .*backups/);
     assert.ok(!existsSync(join(root, "etc/kubernetes/super-admin.conf")));
-    const kept = files(join(offline, "backups")).find((f) =>
+    const kept = listFiles(join(offline, "backups")).find((f) =>
       f.endsWith("node/etc/kubernetes/super-admin.conf"),
     );
     assert.ok(kept);

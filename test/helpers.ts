@@ -157,3 +157,14 @@ export function initCli(): { root: string; offline: string } {
   if (r.status !== 0) throw new Error(`kubepki init failed: ${r.stderr}`);
   return { root, offline };
 }
+
+/** Every file (not folder) under dir, relative to it; none when dir is absent. */
+export function listFiles(dir: string): string[] {
+  try {
+    return readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => !e.isDirectory())
+      .map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+  } catch {
+    return [];
+  }
+}

@@ -2,23 +2,15 @@ import assert from "node:assert/strict";
 import { existsSync, lstatSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { openssl, PKI } from "./helpers.js";
+import { listFiles, openssl, PKI } from "./helpers.js";
 import { canUnshare, type NodeRoot, nodeRoot } from "./peers/node-root.js";
-
-/** Every file under dir, relative to it. */
-function files(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => !e.isDirectory())
-    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
-}
 
 const OFFLINE = "/mnt/usb/kubepki";
 const ID = ["--node-name", "cp1", "--advertise-address", "10.0.0.10"];
 
 describe("the README flow with --root / in a private mount namespace", { skip: !canUnshare }, () => {
   let node: NodeRoot;
-  const realEtc = existsSync("/etc/kubernetes") ? files("/etc/kubernetes").length : -1;
+  const realEtc = existsSync("/etc/kubernetes") ? listFiles("/etc/kubernetes").length : -1;
 
   it("init --root / accepts an offline folder on the host, says it must leave, and writes kubeadm's layout", () => {
     node = nodeRoot();
@@ -45,8 +37,8 @@ describe("the README flow with --root / in a private mount namespace", { skip: !
   });
 
   it("writes nothing outside /etc/kubernetes, /var/lib/kubelet, /var/lib/kubepki and the offline folder", () => {
-    const hostEtc = files("/etc").length;
-    const copy = files(node.host("/etc"));
+    const hostEtc = listFiles("/etc").length;
+    const copy = listFiles(node.host("/etc"));
     const present = (p: string) => {
       try {
         return !!lstatSync(p);
@@ -59,7 +51,7 @@ describe("the README flow with --root / in a private mount namespace", { skip: !
     assert.ok(copy.length >= hostEtc);
     assert.deepEqual(readdirSync(node.host("/var/lib")).sort(), ["kubelet", "kubepki"]);
     assert.deepEqual(readdirSync(node.host("/mnt")), ["usb"]);
-    assert.equal(existsSync("/etc/kubernetes") ? files("/etc/kubernetes").length : -1, realEtc);
+    assert.equal(existsSync("/etc/kubernetes") ? listFiles("/etc/kubernetes").length : -1, realEtc);
   });
 
   it("a second run without --offline-dir uses the folder the first one recorded and keeps everything", () => {
@@ -91,13 +83,13 @@ describe("the README flow with --root / in a private mount namespace", { skip: !
       OFFLINE,
     ]);
     assert.equal(r.status, 0, r.stderr);
-    const nodeBackups = files(node.host("/var/lib/kubepki/backups"));
+    const nodeBackups = listFiles(node.host("/var/lib/kubepki/backups"));
     assert.ok(
       nodeBackups.some((f) => f.endsWith("etc/kubernetes/pki/apiserver.crt")),
       nodeBackups.join(),
     );
     assert.ok(!nodeBackups.some((f) => f.includes("super-admin")), nodeBackups.join());
-    const offBackups = files(node.host(`${OFFLINE}/backups`));
+    const offBackups = listFiles(node.host(`${OFFLINE}/backups`));
     assert.ok(
       offBackups.some((f) => f.endsWith("/super-admin.conf")),
       offBackups.join(),
