@@ -48,7 +48,7 @@ export function registerInit(program: Command): void {
     .option("--dns-domain <domain>", "cluster DNS domain (default: cluster.local)")
     .option(
       "--apiserver-cert-extra-sans <sans>",
-      "extra SANs for the API server certificate (comma list)",
+      "extra SANs for the API server certificate (comma list; with --config, added to its certSANs)",
       commaList,
     )
     .option("--algorithm <alg>", `key algorithm: ${KEY_ALGORITHMS.join(" | ")} (default: ECDSA-P256)`)
@@ -56,7 +56,7 @@ export function registerInit(program: Command): void {
     .option("--ca-validity <duration>", "validity of CA certificates (default: 87600h)")
     .option(
       "--node <NAME=IP[,DNS...]>",
-      "sign a kubelet serving certificate for this node (repeatable)",
+      "sign a kubelet serving certificate for this node (repeatable; with --config, added to its nodes)",
       collect,
     )
     .option(
@@ -119,9 +119,26 @@ Examples:
       for (const s of crls.skipped) warn(`no CRL for ${s.ca}: ${s.reason}`);
       for (const w of result.warnings) warn(w);
       const { issued: _issued, ...printable } = result;
+      // What init added to or changed in the operator's --config file, and why.
+      const { kubeadmConfig, formatChange } = await import("../pki/component-config.js");
+      const config = spec.source ? kubeadmConfig(spec) : undefined;
+      const configInfo = config && { changes: config.changes, notes: config.notes };
       if (flags.output === "json")
-        out(JSON.stringify({ ...printable, crls: crls.published.map((c) => c.path) }, null, 2));
+        out(
+          JSON.stringify(
+            { ...printable, crls: crls.published.map((c) => c.path), kubeadmConfig: configInfo },
+            null,
+            2,
+          ),
+        );
       else printInit(result, spec.algorithm);
+      if (config && spec.source && flags.output !== "json") {
+        out(
+          `[kubeadm-config] kubeadm-config.yaml is ${spec.source.file} with ${config.changes.length} addition(s) or change(s):`,
+        );
+        for (const c of config.changes) out(`  ${formatChange(c)}`);
+      }
+      for (const n of config?.notes ?? []) warn(n);
       warn(
         `super-admin.conf (group system:masters: bypasses RBAC and can never be revoked) is in ${result.offlineDir}. ` +
           "Move that folder off this host.",

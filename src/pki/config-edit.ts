@@ -125,7 +125,7 @@ interface Same {
   implicit?: unknown;
 }
 
-/** "added ClusterConfiguration.apiServer.certSANs: 10.0.0.5 (reason)" */
+/** "added ClusterConfiguration.apiServer.certSANs: 10.0.0.5 — reason" */
 export function formatChange(c: ConfigChange): string {
-  return `${c.action} ${c.text}: ${c.reason}`;
+  return `${c.action} ${c.text} — ${c.reason}`;
 }

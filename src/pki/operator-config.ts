@@ -80,7 +80,7 @@ function editorFor(
 
 /** Why a value the certificates were made with goes into the file. */
 function because(spec: ClusterSpec, key: keyof SpecInput, what: string): string {
-  const origin = spec.origins[key];
+  const origin = spec.origins?.[key];
   return `${what} (${origin ? `from ${origin}` : "kubepki's default"})`;
 }
 
@@ -88,14 +88,14 @@ function editInit(e: DocEditor, spec: ClusterSpec): void {
   e.scalar(
     ["nodeRegistration", "name"],
     spec.nodeName,
-    spec.origins.nodeName
+    spec.origins?.nodeName
       ? because(spec, "nodeName", "the etcd and kubelet certificates carry this node name")
       : "the etcd and kubelet certificates carry this node name (this machine's host name)",
   );
   e.scalar(
     ["localAPIEndpoint", "advertiseAddress"],
     spec.advertiseAddress,
-    spec.origins.advertiseAddress
+    spec.origins?.advertiseAddress
       ? because(spec, "advertiseAddress", "the API server and etcd certificates carry this address")
       : "the API server and etcd certificates carry this address (this machine's first IPv4 address)",
     { same: (v) => canonicalIp(String(v)) === canonicalIp(spec.advertiseAddress) },

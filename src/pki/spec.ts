@@ -99,7 +99,7 @@ export interface ClusterSpec {
   /** The operator's --config file, when one was given. */
   source?: ConfigSource;
   /** Where each single-valued setting came from ("--cluster-name", "kubeadm.yaml:3 ..."), if given. */
-  origins: Partial<Record<keyof SpecInput, string>>;
+  origins?: Partial<Record<keyof SpecInput, string>>;
 }
 
 export const KUBEADM_DEFAULTS = {
