@@ -3,6 +3,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
+import { InputError } from "../src/errors.js";
+import { parseConfig } from "../src/pki/config.js";
 import type { ConfigChange } from "../src/pki/config-edit.js";
 import { parseCertificatePem } from "../src/x509/parse.js";
 import { kubepki, PKI, REPO, tempDir } from "./helpers.js";
@@ -263,6 +265,21 @@ etcd:
     assert.ok(!run.changes.some((c) => c.path.includes("etcd")), fields(run).join("\n"));
   });
 
+  it("empty sections (apiServer:, etcd:) are filled in, not refused", () => {
+    const text = `apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+apiServer:
+etcd:
+  local:
+`;
+    const run = initWith(text, "--node-name", "cp-a", "--advertise-address", "10.0.0.8");
+    assertOnlyAnnounced(run);
+    const cluster = documents(run.output).get("ClusterConfiguration");
+    assert.deepEqual(get(cluster, ["etcd", "local", "extraArgs"]), [
+      { name: "client-crl-file", value: "/etc/kubernetes/pki/etcd/ca.crl" },
+    ]);
+  });
+
   it("a trailing --- is accepted, and the output reads back without changes", () => {
     const first = initWith(
       "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nnodeRegistration:\n  name: cp-a\nlocalAPIEndpoint:\n  advertiseAddress: 10.0.0.8\n---\n",
@@ -270,6 +287,47 @@ etcd:
     const again = initWith(first.output);
     assert.deepEqual(again.changes, []);
     assert.deepEqual(documents(again.output), documents(first.output));
+  });
+});
+
+describe("kinds and apiVersions, as parseConfig reads them", () => {
+  it("names the likely kind, or lists the supported ones", () => {
+    const cases: [string, string][] = [
+      [
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfig\n",
+        "k.yaml:2 InitConfig.kind: unsupported document kubeadm.k8s.io/v1beta3 InitConfig: did you mean InitConfiguration?",
+      ],
+      [
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfig\n",
+        "k.yaml:2 KubeletConfig.kind: unsupported document kubelet.config.k8s.io/v1beta1 KubeletConfig: did you mean KubeletConfiguration?",
+      ],
+      [
+        "apiVersion: v1\nkind: ConfigMap\n",
+        "k.yaml:2 ConfigMap.kind: unsupported document v1 ConfigMap; supported kinds: InitConfiguration, ClusterConfiguration, JoinConfiguration, ResetConfiguration, UpgradeConfiguration, KubeletConfiguration, KubeProxyConfiguration, KubepkiConfiguration",
+      ],
+      [
+        "apiVersion: kubelet.config.k8s.io/v1beta2\nkind: KubeletConfiguration\n",
+        'k.yaml:1 KubeletConfiguration.apiVersion: unsupported apiVersion "kubelet.config.k8s.io/v1beta2" for KubeletConfiguration; supported: kubelet.config.k8s.io/v1beta1',
+      ],
+      [
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: KubeletConfiguration\n",
+        'k.yaml:1 KubeletConfiguration.apiVersion: unsupported apiVersion "kubeadm.k8s.io/v1beta4" for KubeletConfiguration; supported: kubelet.config.k8s.io/v1beta1',
+      ],
+      [
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: ClusterConfiguration\n",
+        'k.yaml:1 ClusterConfiguration.apiVersion: unsupported apiVersion "kubelet.config.k8s.io/v1beta1" for ClusterConfiguration; supported: kubeadm.k8s.io/v1beta3, v1beta4',
+      ],
+      [
+        'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nserverTLSBootstrap: "true"\n',
+        "k.yaml:3 KubeletConfiguration.serverTLSBootstrap: must be true or false",
+      ],
+    ];
+    for (const [text, message] of cases)
+      assert.throws(
+        () => parseConfig(text, "k.yaml"),
+        (e: Error) => e instanceof InputError && e.message === message,
+        `${text} -> ${message}`,
+      );
   });
 });
 

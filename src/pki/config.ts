@@ -3,6 +3,7 @@ import { type Document, isMap, isScalar, isSeq, LineCounter, parseAllDocuments }
 import { InputError } from "../errors.js";
 import { readTextLimited } from "../fsx/read.js";
 import {
+  ALL_KINDS,
   ANY,
   Args,
   closestKind,
@@ -249,9 +250,7 @@ function kubeadmVersion(r: DocReader, apiVersion: string, kind: string): Kubeadm
     const guess = closestKind(kind);
     throw new InputError(
       `${r.where(["kind"])}: unsupported document ${apiVersion} ${kind}` +
-        (guess
-          ? `: did you mean ${guess}?`
-          : `; supported kinds: ${[...Object.keys(KUBEADM_KINDS), ...Object.keys(OTHER_KINDS)].join(", ")}`),
+        (guess ? `: did you mean ${guess}?` : `; supported kinds: ${ALL_KINDS.join(", ")}`),
     );
   }
   if (other) {

@@ -188,7 +188,8 @@ export function closestKind(kind: string): string | undefined {
   let best: { kind: string; d: number } | undefined;
   for (const candidate of ALL_KINDS) {
     const c = candidate.toLowerCase();
-    const d = c.startsWith(k) || k.startsWith(c) ? 1 : editDistance(k, c);
+    const prefix = Math.min(k.length, c.length) >= 4 && (c.startsWith(k) || k.startsWith(c));
+    const d = prefix ? 1 : editDistance(k, c);
     if (!best || d < best.d) best = { kind: candidate, d };
   }
   return best && best.d <= Math.max(2, Math.floor(kind.length / 5)) ? best.kind : undefined;
