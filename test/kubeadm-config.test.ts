@@ -16,7 +16,8 @@ type Json = Record<string, unknown>;
 function documents(text: string): Map<string, Json> {
   const out = new Map<string, Json>();
   for (const doc of parseAllDocuments(text)) {
-    const js = doc.toJS() as Json | null;
+    // Through JSON: aliases become separate copies, as kubeadm (YAML -> JSON) reads them.
+    const js = JSON.parse(JSON.stringify(doc.toJS())) as Json | null;
     if (js) out.set(String(js.kind), js);
   }
   return out;
@@ -278,6 +279,25 @@ etcd:
     assert.deepEqual(get(cluster, ["etcd", "local", "extraArgs"]), [
       { name: "client-crl-file", value: "/etc/kubernetes/pki/etcd/ca.crl" },
     ]);
+  });
+
+  it("YAML aliases are read through, and an edit under an anchor changes that place only", () => {
+    const text = `apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+apiServer:
+  extraArgs: &common
+    - name: v
+      value: "2"
+controllerManager:
+  extraArgs: *common
+etcd:
+  local:
+    extraArgs: *common
+`;
+    const run = initWith(text, "--node-name", "cp-a", "--advertise-address", "10.0.0.8");
+    assertOnlyAnnounced(run);
+    const cluster = documents(run.output).get("ClusterConfiguration");
+    assert.deepEqual(get(cluster, ["controllerManager", "extraArgs"]), [{ name: "v", value: "2" }]);
   });
 
   it("a trailing --- is accepted, and the output reads back without changes", () => {

@@ -1,4 +1,4 @@
-import { type Document, isCollection, isMap, isNode, isScalar, isSeq } from "yaml";
+import { type Document, isAlias, isCollection, isMap, isNode, isScalar, isSeq, type Node, visit } from "yaml";
 
 /** One thing kubepki added to or changed in the operator's kubeadm configuration, and why. */
 export interface ConfigChange {
@@ -16,6 +16,39 @@ export interface ConfigChange {
 
 type Path = (string | number)[];
 
+/** The node at a path, following aliases (`*x`) as a YAML reader does; doc.getIn stops at them. */
+export function nodeAt(doc: Document, path: Path): unknown {
+  let node: unknown = doc.contents;
+  for (const key of path) {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isMap(node) || (isSeq(node) && typeof key === "number")) node = node.get(key, true);
+    else return undefined;
+  }
+  return isAlias(node) ? node.resolve(doc) : node;
+}
+
+/**
+ * Replaces every alias with a copy of what it points at (and drops the anchors), so that an edit
+ * under an anchored node changes that place only, not every place that refers to it.
+ */
+export function expandAliases(doc: Document): void {
+  let aliased = false;
+  visit(doc, {
+    Alias() {
+      aliased = true;
+      return visit.BREAK;
+    },
+  });
+  if (!aliased) return;
+  // Two passes: an alias is resolved by its anchor's name, so the anchors go only after.
+  visit(doc, { Alias: (_, alias) => (alias.resolve(doc)?.clone() as Node | undefined) ?? undefined });
+  visit(doc, {
+    Node(_, node) {
+      if (!isAlias(node)) node.anchor = undefined;
+    },
+  });
+}
+
 /**
  * Edits one parsed document in place, so that its comments, order and style stay, and records each
  * edit. Only the fields kubepki needs are touched.
@@ -25,7 +58,9 @@ export class DocEditor {
     readonly doc: Document,
     readonly kind: string,
     readonly changes: ConfigChange[],
-  ) {}
+  ) {
+    expandAliases(doc);
+  }
 
   /** The plain value at a path (undefined when absent or null). */
   value(path: Path): unknown {

@@ -2,6 +2,7 @@ import { basename } from "node:path";
 import { type Document, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from "yaml";
 import { InputError } from "../errors.js";
 import { readTextLimited } from "../fsx/read.js";
+import { nodeAt } from "./config-edit.js";
 import {
   ALL_KINDS,
   ANY,
@@ -36,7 +37,7 @@ class DocReader {
   ) {}
 
   where(path: (string | number)[]): string {
-    const node = this.doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+    const node = nodeAt(this.doc, path) as { range?: [number, number, number] } | undefined;
     const offset = node?.range?.[0] ?? this.doc.contents?.range?.[0] ?? 0;
     const { line } = this.lines.linePos(offset);
     return `${this.file}:${line} ${[this.kind, ...path].join(".")}`;
@@ -47,7 +48,7 @@ class DocReader {
   }
 
   private raw(path: (string | number)[]): unknown {
-    return this.doc.getIn(path, true);
+    return nodeAt(this.doc, path);
   }
 
   has(path: (string | number)[]): boolean {
