@@ -251,6 +251,28 @@ serverTLSBootstrap: true
     assert.match(run.stderr, /run a CSR approver for kubelet-serving CSRs/);
   });
 
+  it("v1beta3 cannot name every choice: what kubeadm would then do is said", () => {
+    const text = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\n";
+    const run = initWith(
+      text,
+      "--node-name",
+      "cp-a",
+      "--advertise-address",
+      "10.0.0.8",
+      "--algorithm",
+      "ECDSA-P384",
+      "--cert-validity",
+      "2160h",
+    );
+    assertOnlyAnnounced(run);
+    assert.doesNotMatch(run.output, /encryptionAlgorithm|PublicKeysECDSA|ValidityPeriod/);
+    assert.deepEqual(run.notes, [
+      "kubeadm.k8s.io/v1beta3 cannot name ECDSA-P384: `kubeadm certs renew` would make RSA-2048 keys; renew with `kubepki certs renew` or move to v1beta4",
+      "kubeadm.k8s.io/v1beta3 has no certificateValidityPeriod: `kubeadm certs renew` would make 1-year certificates; renew with `kubepki certs renew` or move to v1beta4",
+    ]);
+    for (const n of run.notes) assert.ok(run.stderr.includes(n), n);
+  });
+
   it("external etcd: no etcd flag is added", () => {
     const text = `apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
