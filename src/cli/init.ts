@@ -38,7 +38,7 @@ export function registerInit(program: Command): void {
     .option("--root <dir>", "treat this folder as the node's /", "/")
     .option(
       "--config <file>",
-      "kubeadm configuration (InitConfiguration, ClusterConfiguration, v1beta3/v1beta4)",
+      "your kubeadm configuration (v1beta3/v1beta4, every kind); kubeadm-config.yaml is this file plus what kubepki lists",
     )
     .option("--node-name <name>", "this node's name (default: host name)")
     .option("--advertise-address <ip>", "IP the API server advertises (default: first non-loopback IPv4)")
