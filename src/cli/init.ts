@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { exists } from "../fsx/read.js";
 import { plannedKeyCount } from "../pki/catalog.js";
 import { loadConfigFile } from "../pki/config.js";
+import { formatChange } from "../pki/config-edit.js";
 import type { ArtifactReport, InitResult } from "../pki/init.js";
 import { parseNodeFlag, resolveSpec, type SpecInput } from "../pki/spec.js";
 import { KEY_ALGORITHMS } from "../x509/algorithms.js";
@@ -40,7 +41,7 @@ export function registerInit(program: Command): void {
     .option("--root <dir>", "treat this folder as the node's /", "/")
     .option(
       "--config <file>",
-      "kubeadm configuration (InitConfiguration, ClusterConfiguration, v1beta3/v1beta4)",
+      "your kubeadm configuration (v1beta3/v1beta4, every kind); kubeadm-config.yaml is this file plus what kubepki lists",
     )
     .option("--node-name <name>", "this node's name (default: host name)")
     .option("--advertise-address <ip>", "IP the API server advertises (default: first non-loopback IPv4)")
@@ -50,7 +51,7 @@ export function registerInit(program: Command): void {
     .option("--dns-domain <domain>", "cluster DNS domain (default: cluster.local)")
     .option(
       "--apiserver-cert-extra-sans <sans>",
-      "extra SANs for the API server certificate (comma list)",
+      "extra SANs for the API server certificate (comma list; with --config, added to its certSANs)",
       commaList,
     )
     .option("--algorithm <alg>", `key algorithm: ${KEY_ALGORITHMS.join(" | ")} (default: ECDSA-P256)`)
@@ -58,7 +59,7 @@ export function registerInit(program: Command): void {
     .option("--ca-validity <duration>", "validity of CA certificates (default: 87600h)")
     .option(
       "--node <NAME=IP[,DNS...]>",
-      "sign a kubelet serving certificate for this node (repeatable)",
+      "sign a kubelet serving certificate for this node (repeatable; with --config, added to its nodes)",
       collect,
     )
     .option(
@@ -139,6 +140,8 @@ Examples:
       if (flags.output === "json")
         out(JSON.stringify({ ...printable, crls: crls.published.map((c) => c.path) }, null, 2));
       else printInit(result, spec.algorithm);
+      if (flags.output !== "json") printConfigChanges(result, spec.source?.file);
+      for (const n of result.kubeadmConfig.notes) warn(n);
       const superAdmin = result.artifacts.find((a) => a.id === "super-admin.conf");
       if (superAdmin && superAdmin.action !== "skipped")
         warn(
@@ -146,6 +149,14 @@ Examples:
             "Move that folder off this host.",
         );
     });
+}
+
+/** What init added to or changed in the operator's --config file, and why. */
+function printConfigChanges(result: InitResult, file: string | undefined): void {
+  const changes = result.kubeadmConfig.changes;
+  if (!file) return;
+  out(`[kubeadm-config] kubeadm-config.yaml is ${file} with ${changes.length} addition(s) or change(s):`);
+  for (const c of changes) out(`  ${formatChange(c)}`);
 }
 
 /** The active break-glass kubeconfig the ledger holds, if any (one per cluster). */

@@ -1,17 +1,38 @@
 import { stringify } from "yaml";
+import { type ConfigChange, formatChange } from "./config-edit.js";
 import { hostPort } from "./net.js";
+import { KUBELET_SERVING_CERT, KUBELET_SERVING_KEY, mergeOperatorConfig } from "./operator-config.js";
 import type { ClusterSpec } from "./spec.js";
 import { formatHours } from "./validate.js";
 
+export { type ConfigChange, formatChange };
+
+export interface KubeadmConfig {
+  yaml: string;
+  /** What kubepki added to or changed in the operator's --config file (empty without one). */
+  changes: ConfigChange[];
+  /** What the operator must know or do about choices kubepki kept (e.g. serverTLSBootstrap). */
+  notes: string[];
+}
+
 /**
- * The kubeadm configuration that wires kubepki's PKI into the cluster, for
+ * The kubeadm configuration init writes: the operator's --config file with only what kubepki needs
+ * added (see operator-config.ts), or, without one, a configuration generated from the spec.
+ */
+export function kubeadmConfig(spec: ClusterSpec): KubeadmConfig {
+  if (spec.source) return mergeOperatorConfig(spec, spec.source);
+  return { yaml: generatedConfigYaml(spec), changes: [], notes: [] };
+}
+
+/**
+ * Without --config: the kubeadm configuration that wires kubepki's PKI into the cluster, for
  * `kubeadm init --config`. Besides the fields that shaped the PKI it carries the two settings that
  * close the API server -> kubelet adversary-in-the-middle gap:
  * - kube-apiserver --kubelet-certificate-authority=<ca.crt>: the API server verifies kubelets;
  * - KubeletConfiguration tlsCertFile/tlsPrivateKeyFile: the kubelet serves the CA-signed
  *   certificate kubepki wrote instead of generating a self-signed one.
  */
-export function kubeadmConfigYaml(spec: ClusterSpec): string {
+function generatedConfigYaml(spec: ClusterSpec): string {
   const pki = spec.certificatesDir;
   const init = {
     apiVersion: "kubeadm.k8s.io/v1beta4",
@@ -53,8 +74,8 @@ export function kubeadmConfigYaml(spec: ClusterSpec): string {
       x509: { clientCAFile: `${pki}/ca.crt` },
     },
     authorization: { mode: "Webhook" },
-    tlsCertFile: "/var/lib/kubelet/pki/kubelet.crt",
-    tlsPrivateKeyFile: "/var/lib/kubelet/pki/kubelet.key",
+    tlsCertFile: KUBELET_SERVING_CERT,
+    tlsPrivateKeyFile: KUBELET_SERVING_KEY,
     rotateCertificates: true,
     serverTLSBootstrap: false,
   };

@@ -2,100 +2,31 @@ import { basename } from "node:path";
 import { type Document, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from "yaml";
 import { InputError } from "../errors.js";
 import { readTextLimited } from "../fsx/read.js";
-import type { Sourced, SpecInput } from "./spec.js";
+import { nodeAt } from "./config-edit.js";
+import {
+  ALL_KINDS,
+  ANY,
+  Args,
+  closestKind,
+  type Field,
+  KUBEADM_GROUP,
+  KUBEADM_KINDS,
+  KUBEADM_VERSIONS,
+  type KubeadmVersion,
+  ListOf,
+  OTHER_KINDS,
+  type Shape,
+} from "./kubeadm-schema.js";
+import type { ConfigDocument, Sourced, SpecInput } from "./spec.js";
 
 /**
  * Reads the kubeadm configuration file users already have (InitConfiguration and
- * ClusterConfiguration, kubeadm.k8s.io/v1beta3 or v1beta4, multi-document) plus kubepki's own
- * KubepkiConfiguration document, and returns the fields that shape the PKI, each with its line.
- * Unknown fields are errors, as kubeadm's strict decoding makes them.
+ * ClusterConfiguration, kubeadm.k8s.io/v1beta3 or v1beta4, multi-document, with the other kinds
+ * kubeadm reads from the same file) plus kubepki's own KubepkiConfiguration document, and returns
+ * the fields that shape the PKI, each with its line, and the parsed documents themselves (the
+ * kubeadm configuration init writes is this file with kubepki's additions). Unknown fields and
+ * values of the wrong shape are errors, as kubeadm's strict decoding makes them.
  */
-export const KUBEPKI_API_VERSION = "kubepki.io/v1alpha1";
-const KUBEADM_VERSIONS = ["kubeadm.k8s.io/v1beta3", "kubeadm.k8s.io/v1beta4"];
-
-type Shape = { [key: string]: Shape | true };
-const ANY: true = true;
-
-const EXTRA_ARGS = ANY;
-const NODE_REGISTRATION: Shape = {
-  name: ANY,
-  criSocket: ANY,
-  taints: ANY,
-  kubeletExtraArgs: ANY,
-  ignorePreflightErrors: ANY,
-  imagePullPolicy: ANY,
-  imagePullSerial: ANY,
-};
-const INIT_V1BETA3: Shape = {
-  apiVersion: ANY,
-  kind: ANY,
-  bootstrapTokens: ANY,
-  nodeRegistration: NODE_REGISTRATION,
-  localAPIEndpoint: { advertiseAddress: ANY, bindPort: ANY },
-  certificateKey: ANY,
-  skipPhases: ANY,
-  patches: ANY,
-};
-const INIT_V1BETA4: Shape = { ...INIT_V1BETA3, timeouts: ANY, dryRun: ANY };
-const CONTROL_PLANE_COMPONENT = { extraArgs: EXTRA_ARGS, extraVolumes: ANY };
-const CLUSTER_V1BETA3: Shape = {
-  apiVersion: ANY,
-  kind: ANY,
-  etcd: {
-    local: {
-      imageRepository: ANY,
-      imageTag: ANY,
-      dataDir: ANY,
-      extraArgs: EXTRA_ARGS,
-      serverCertSANs: ANY,
-      peerCertSANs: ANY,
-    },
-    external: { endpoints: ANY, caFile: ANY, certFile: ANY, keyFile: ANY },
-  },
-  networking: { serviceSubnet: ANY, podSubnet: ANY, dnsDomain: ANY },
-  kubernetesVersion: ANY,
-  controlPlaneEndpoint: ANY,
-  apiServer: { ...CONTROL_PLANE_COMPONENT, certSANs: ANY, timeoutForControlPlane: ANY },
-  controllerManager: CONTROL_PLANE_COMPONENT,
-  scheduler: CONTROL_PLANE_COMPONENT,
-  dns: ANY,
-  certificatesDir: ANY,
-  imageRepository: ANY,
-  featureGates: ANY,
-  clusterName: ANY,
-};
-const CLUSTER_V1BETA4: Shape = {
-  ...CLUSTER_V1BETA3,
-  etcd: {
-    local: { ...((CLUSTER_V1BETA3.etcd as Shape).local as Shape), extraEnvs: ANY },
-    external: (CLUSTER_V1BETA3.etcd as Shape).external as Shape,
-  },
-  apiServer: { ...CONTROL_PLANE_COMPONENT, extraEnvs: ANY, certSANs: ANY },
-  controllerManager: { ...CONTROL_PLANE_COMPONENT, extraEnvs: ANY },
-  scheduler: { ...CONTROL_PLANE_COMPONENT, extraEnvs: ANY },
-  proxy: ANY,
-  encryptionAlgorithm: ANY,
-  certificateValidityPeriod: ANY,
-  caCertificateValidityPeriod: ANY,
-  upgrade: ANY,
-};
-const KUBEPKI: Shape = {
-  apiVersion: ANY,
-  kind: ANY,
-  nodes: ANY,
-  offlineDir: ANY,
-  externalCA: ANY,
-};
-
-/** Documents of other tools that may share the file; they do not shape the PKI. */
-const PASS_THROUGH = new Set([
-  "kubeadm.k8s.io/JoinConfiguration",
-  "kubeadm.k8s.io/ResetConfiguration",
-  "kubeadm.k8s.io/UpgradeConfiguration",
-  "kubelet.config.k8s.io/KubeletConfiguration",
-  "kubeproxy.config.k8s.io/KubeProxyConfiguration",
-]);
-
 /** Reader for one document that reports errors as "file:line kind.path: message". */
 class DocReader {
   constructor(
@@ -106,14 +37,18 @@ class DocReader {
   ) {}
 
   where(path: (string | number)[]): string {
-    const node = this.doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+    const node = nodeAt(this.doc, path) as { range?: [number, number, number] } | undefined;
     const offset = node?.range?.[0] ?? this.doc.contents?.range?.[0] ?? 0;
     const { line } = this.lines.linePos(offset);
     return `${this.file}:${line} ${[this.kind, ...path].join(".")}`;
   }
 
+  get root(): unknown {
+    return this.doc.contents;
+  }
+
   private raw(path: (string | number)[]): unknown {
-    return this.doc.getIn(path, true);
+    return nodeAt(this.doc, path);
   }
 
   has(path: (string | number)[]): boolean {
@@ -162,22 +97,85 @@ class DocReader {
     return node.items.length;
   }
 
-  /** Refuses keys the shape does not know, naming the line of the first one. */
+  /** Refuses keys the shape does not know and values of the wrong shape, naming the line of the first. */
   checkShape(shape: Shape, path: (string | number)[] = []): void {
     const node = path.length === 0 ? this.doc.contents : this.raw(path);
     if (node === undefined || node === null) return;
     if (!isMap(node)) {
-      if (path.length === 0 || !(isScalar(node) && node.value === null))
-        throw new InputError(`${this.where(path)}: must be a mapping`);
+      if (path.length === 0 || !isNull(node)) throw new InputError(`${this.where(path)}: must be a mapping`);
       return;
     }
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-      const sub = shape[key];
-      if (sub === undefined) throw new InputError(`${this.where([...path, key])}: unknown field "${key}"`);
-      if (sub !== ANY) this.checkShape(sub, [...path, key]);
+      const field = shape[key];
+      if (field === undefined) throw new InputError(`${this.where([...path, key])}: unknown field "${key}"`);
+      this.checkField(field, [...path, key]);
     }
   }
+
+  private checkField(field: Field, path: (string | number)[]): void {
+    if (field === ANY) return;
+    if (field instanceof Args) {
+      this.checkArgs(field.style, path);
+      return;
+    }
+    if (!(field instanceof ListOf)) {
+      this.checkShape(field, path);
+      return;
+    }
+    const count = this.seqLength(path) ?? 0;
+    for (let i = 0; i < count; i++) {
+      const item = this.raw([...path, i]);
+      if (!isMap(item)) throw new InputError(`${this.where([...path, i])}: must be a mapping`);
+      this.checkShape(field.item, [...path, i]);
+    }
+  }
+
+  /** extraArgs as kubeadm decodes them: map[string]string in v1beta3, []Arg{name, value} in v1beta4. */
+  private checkArgs(style: "map" | "list", path: (string | number)[]): void {
+    const node = this.raw(path);
+    if (node === undefined || isNull(node)) return;
+    if (style === "map") {
+      if (!isMap(node))
+        throw new InputError(
+          `${this.where(path)}: must be a map of flag: value in ${KUBEADM_GROUP}/v1beta3` +
+            (isSeq(node) ? ' (the "- name: FLAG / value: VALUE" list is v1beta4)' : ""),
+        );
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        this.argValue([...path, key]);
+      }
+      return;
+    }
+    if (!isSeq(node))
+      throw new InputError(
+        `${this.where(path)}: must be a list of "- name: FLAG / value: VALUE" in ${KUBEADM_GROUP}/v1beta4` +
+          (isMap(node) ? " (the flag: value map is v1beta3)" : ""),
+      );
+    for (let i = 0; i < node.items.length; i++) {
+      this.checkShape({ name: ANY, value: ANY }, [...path, i]);
+      if (!isMap(node.items[i])) throw new InputError(`${this.where([...path, i])}: must be a mapping`);
+      if (!this.argValue([...path, i, "name"]))
+        throw new InputError(`${this.where([...path, i])}: an argument needs a name`);
+      this.argValue([...path, i, "value"]);
+    }
+  }
+
+  /** A flag value is a string: YAML's unquoted true, 2 or 1.5 are not (kubeadm refuses them). */
+  private argValue(path: (string | number)[]): string | undefined {
+    const node = this.raw(path);
+    if (node === undefined || isNull(node)) return undefined;
+    if (!isScalar(node) || typeof node.value !== "string")
+      throw new InputError(
+        `${this.where(path)}: must be a string` +
+          (isScalar(node) ? ` (quote it: "${String(node.value)}")` : ""),
+      );
+    return node.value;
+  }
+}
+
+function isNull(node: unknown): boolean {
+  return isScalar(node) && node.value === null;
 }
 
 export function loadConfigFile(path: string): SpecInput {
@@ -188,57 +186,113 @@ export function loadConfigFile(path: string): SpecInput {
 
 export function parseConfig(text: string, file: string): SpecInput {
   const lines = new LineCounter();
-  // maxAliasCount bounds "billion laughs" alias expansion; uniqueKeys refuses duplicate keys.
+  // uniqueKeys refuses duplicate keys, as kubeadm's strict decoding does.
   const docs = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   if (!Array.isArray(docs)) throw new InputError(`${file}: not a YAML document stream`);
   const out: SpecInput = {};
-  let sawKubeadm = false;
+  const documents: ConfigDocument[] = [];
+  const seen = new Map<string, string>();
   for (const doc of docs) {
-    const err = doc.errors[0];
-    if (err) {
-      const { line } = lines.linePos(err.pos[0]);
-      throw new InputError(`${file}:${line}: invalid YAML: ${err.message.split("\n")[0]}`);
-    }
-    if (doc.contents === null) continue;
-    try {
-      doc.toJS({ maxAliasCount: 100 });
-    } catch (e) {
-      throw new InputError(`${file}: YAML refused: ${(e as Error).message}`);
-    }
+    checkYaml(doc, lines, file);
+    // "---" at the end of the file (or between two) opens an empty document: nothing to read.
+    if (doc.contents === null || isNull(doc.contents)) continue;
     const probe = new DocReader(doc, lines, file, "document");
     const apiVersion = probe.string(["apiVersion"])?.value;
     const kind = probe.string(["kind"])?.value;
     if (!apiVersion || !kind)
       throw new InputError(`${probe.where([])}: every document needs apiVersion and kind`);
     const r = new DocReader(doc, lines, file, kind);
-    const group = apiVersion.split("/")[0];
-    if (KUBEADM_VERSIONS.includes(apiVersion) && kind === "InitConfiguration") {
-      r.checkShape(apiVersion.endsWith("v1beta4") ? INIT_V1BETA4 : INIT_V1BETA3);
-      out.nodeName = r.string(["nodeRegistration", "name"]);
-      out.advertiseAddress = r.string(["localAPIEndpoint", "advertiseAddress"]);
-      out.bindPort = r.number(["localAPIEndpoint", "bindPort"]);
-      sawKubeadm = true;
-    } else if (KUBEADM_VERSIONS.includes(apiVersion) && kind === "ClusterConfiguration") {
-      readCluster(r, apiVersion, out);
-      sawKubeadm = true;
-    } else if (apiVersion === KUBEPKI_API_VERSION && kind === "KubepkiConfiguration") {
-      readKubepki(r, out);
-    } else if (group && PASS_THROUGH.has(`${group}/${kind}`)) {
-      // another component's document; nothing in it shapes the PKI
-    } else {
-      throw new InputError(`${r.where(["kind"])}: unsupported document ${apiVersion} ${kind}`);
-    }
+    const version = kubeadmVersion(r, apiVersion, kind);
+    const first = seen.get(kind);
+    if (first)
+      throw new InputError(
+        `${r.where(["kind"])}: ${kind} is given twice (first at ${first}); kubeadm refuses that`,
+      );
+    seen.set(kind, r.where([]));
+    readDocument(r, kind, version, out);
+    documents.push({ apiVersion, kind, doc });
   }
-  if (!sawKubeadm && out.nodes === undefined && out.offlineDir === undefined && out.externalCA === undefined)
+  const kinds = new Set(documents.map((d) => d.kind));
+  if (
+    !kinds.has("InitConfiguration") &&
+    !kinds.has("ClusterConfiguration") &&
+    !kinds.has("KubepkiConfiguration")
+  )
     throw new InputError(
       `${file}: no InitConfiguration, ClusterConfiguration or KubepkiConfiguration document`,
     );
+  out.source = { file, documents };
   return out;
 }
 
-function readCluster(r: DocReader, apiVersion: string, out: SpecInput): void {
-  const v1beta4 = apiVersion.endsWith("v1beta4");
-  r.checkShape(v1beta4 ? CLUSTER_V1BETA4 : CLUSTER_V1BETA3);
+function checkYaml(doc: Document.Parsed, lines: LineCounter, file: string): void {
+  const err = doc.errors[0];
+  if (err) {
+    const { line } = lines.linePos(err.pos[0]);
+    throw new InputError(`${file}:${line}: invalid YAML: ${err.message.split("\n")[0]}`);
+  }
+  try {
+    // maxAliasCount bounds "billion laughs" alias expansion.
+    doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new InputError(`${file}: YAML refused: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Which kubeadm API version a document is in (undefined for the other kinds), refusing what kubeadm
+ * would not read: an apiVersion it does not serve, a kind it does not know (with the likely one).
+ */
+function kubeadmVersion(r: DocReader, apiVersion: string, kind: string): KubeadmVersion | undefined {
+  const [group, version = ""] = apiVersion.split("/");
+  const kubeadmKind = KUBEADM_KINDS[kind];
+  const other = OTHER_KINDS[kind];
+  if (!kubeadmKind && !other) {
+    const guess = closestKind(kind);
+    throw new InputError(
+      `${r.where(["kind"])}: unsupported document ${apiVersion} ${kind}` +
+        (guess ? `: did you mean ${guess}?` : `; supported kinds: ${ALL_KINDS.join(", ")}`),
+    );
+  }
+  if (other) {
+    if (apiVersion !== other)
+      throw new InputError(
+        `${r.where(["apiVersion"])}: unsupported apiVersion "${apiVersion}" for ${kind}; supported: ${other}`,
+      );
+    return undefined;
+  }
+  if (group !== KUBEADM_GROUP || !KUBEADM_VERSIONS.includes(version as KubeadmVersion))
+    throw new InputError(
+      `${r.where(["apiVersion"])}: unsupported apiVersion "${apiVersion}" for ${kind}; supported: ${KUBEADM_GROUP}/v1beta3, v1beta4`,
+    );
+  if (!kubeadmKind?.[version as KubeadmVersion])
+    throw new InputError(
+      `${r.where(["kind"])}: ${kind} does not exist in ${apiVersion}; use ${KUBEADM_GROUP}/v1beta4`,
+    );
+  return version as KubeadmVersion;
+}
+
+function readDocument(r: DocReader, kind: string, version: KubeadmVersion | undefined, out: SpecInput): void {
+  const shape = version ? KUBEADM_KINDS[kind]?.[version] : undefined;
+  if (shape) r.checkShape(shape);
+  else if (!isMap(r.root)) throw new InputError(`${r.where([])}: must be a mapping`);
+  if (kind === "InitConfiguration") {
+    out.nodeName = r.string(["nodeRegistration", "name"]);
+    out.advertiseAddress = r.string(["localAPIEndpoint", "advertiseAddress"]);
+    out.bindPort = r.number(["localAPIEndpoint", "bindPort"]);
+  } else if (kind === "ClusterConfiguration") {
+    readCluster(r, version === "v1beta4", out);
+  } else if (kind === "KubeletConfiguration") {
+    // what the kubeadm configuration init writes builds on; nothing here shapes the PKI
+    r.boolean(["serverTLSBootstrap"]);
+    r.string(["tlsCertFile"]);
+    r.string(["tlsPrivateKeyFile"]);
+  } else if (kind === "KubepkiConfiguration") {
+    readKubepki(r, out);
+  }
+}
+
+function readCluster(r: DocReader, v1beta4: boolean, out: SpecInput): void {
   out.clusterName = r.string(["clusterName"]);
   out.controlPlaneEndpoint = r.string(["controlPlaneEndpoint"]);
   out.serviceSubnet = r.string(["networking", "serviceSubnet"]);
@@ -265,7 +319,7 @@ function readCluster(r: DocReader, apiVersion: string, out: SpecInput): void {
 }
 
 function readKubepki(r: DocReader, out: SpecInput): void {
-  r.checkShape(KUBEPKI);
+  r.checkShape({ apiVersion: ANY, kind: ANY, nodes: ANY, offlineDir: ANY, externalCA: ANY });
   out.offlineDir = r.string(["offlineDir"]);
   out.externalCA = r.boolean(["externalCA"]);
   const count = r.seqLength(["nodes"]);

@@ -10,7 +10,7 @@ import { certInfoFromDer } from "../x509/parse.js";
 import { backupTargets } from "./backup.js";
 import { type BreakGlassOptions, planBreakGlass } from "./break-glass.js";
 import { type CaId, type Component, casFor, RESTART_ORDER } from "./catalog.js";
-import { kubeadmConfigYaml } from "./component-config.js";
+import { type KubeadmConfig, kubeadmConfig } from "./component-config.js";
 import {
   type ArtifactReport,
   type CaState,
@@ -61,6 +61,8 @@ export interface InitResult {
   issued: IssuedCert[];
   /** Components to restart, in order, because a file they read was replaced. */
   restart: Component[];
+  /** What init added to or changed in the operator's --config file, and what they must know. */
+  kubeadmConfig: Pick<KubeadmConfig, "changes" | "notes">;
 }
 
 /** A certificate signed by a run, with its issuer, for the issuance ledger (one layer up). */
@@ -269,7 +271,12 @@ async function initLocked(
   });
 
   const configPath = join(paths.configDir, "kubeadm-config.yaml");
-  writes.push({ path: configPath, data: kubeadmConfigYaml(spec), mode: MODE_CERT });
+  const config = kubeadmConfig(spec);
+  if (jobs.some((j) => j.id === "kubelet" && j.action === "kept" && j.note))
+    warnings.push(
+      "kubeadm-config.yaml sets kube-apiserver's --kubelet-certificate-authority, which refuses this kubelet's self-signed certificate (kubectl logs and exec to this node fail): rerun init without --keep-kubelet-serving before kube-apiserver uses it",
+    );
+  writes.push({ path: configPath, data: config.yaml, mode: MODE_CERT });
   reports.push({
     id: "kubeadm-config",
     kind: "config",
@@ -293,5 +300,6 @@ async function initLocked(
     backedUp: result.backedUp,
     issued: issuedCerts,
     restart: restartAfter(cas, jobs),
+    kubeadmConfig: { changes: config.changes, notes: config.notes },
   };
 }

@@ -1,5 +1,6 @@
 import { hostname, networkInterfaces } from "node:os";
 import { isAbsolute } from "node:path";
+import type { Document } from "yaml";
 import { InputError } from "../errors.js";
 import { DEFAULT_KEY_ALGORITHM, type KeyAlgorithm, parseKeyAlgorithm } from "../x509/algorithms.js";
 import { firstServiceIp, splitHostPort } from "./net.js";
@@ -14,6 +15,19 @@ export interface Sourced<T> {
 export interface NodeInput {
   name: string;
   addresses: string[];
+}
+
+/** One document of the operator's --config file, as parsed (comments and order kept). */
+export interface ConfigDocument {
+  apiVersion: string;
+  kind: string;
+  doc: Document.Parsed;
+}
+
+/** The operator's --config file: the kubeadm configuration init writes is built on it. */
+export interface ConfigSource {
+  file: string;
+  documents: ConfigDocument[];
 }
 
 /** Raw settings from flags or a config file; every field optional, each carrying its origin. */
@@ -36,7 +50,16 @@ export interface SpecInput {
   nodes?: Sourced<NodeInput>[];
   offlineDir?: Sourced<string>;
   externalCA?: Sourced<boolean>;
+  source?: ConfigSource;
 }
+
+/** List inputs: a flag adds to the file's list (kubeadm's --apiserver-cert-extra-sans does the same). */
+const LIST_INPUTS = new Set<keyof SpecInput>([
+  "apiServerCertSANs",
+  "etcdServerCertSANs",
+  "etcdPeerCertSANs",
+  "nodes",
+]);
 
 export interface NodeSpec {
   name: string;
@@ -73,6 +96,10 @@ export interface ClusterSpec {
   offlineDir?: string;
   externalCA: boolean;
   warnings: string[];
+  /** The operator's --config file, when one was given. */
+  source?: ConfigSource;
+  /** Where each single-valued setting came from ("--cluster-name", "kubeadm.yaml:3 ..."), if given. */
+  origins?: Partial<Record<keyof SpecInput, string>>;
 }
 
 export const KUBEADM_DEFAULTS = {
@@ -87,9 +114,7 @@ export const KUBEADM_DEFAULTS = {
 
 /** Merges inputs (later ones win: flags after the config file) and validates the result. */
 export function resolveSpec(inputs: SpecInput[]): ClusterSpec {
-  const input: SpecInput = {};
-  for (const i of inputs)
-    for (const [k, v] of Object.entries(i)) if (v !== undefined) Object.assign(input, { [k]: v });
+  const input = mergeInputs(inputs);
   const warnings: string[] = [];
 
   const nodeName = input.nodeName
@@ -102,13 +127,14 @@ export function resolveSpec(inputs: SpecInput[]): ClusterSpec {
   if (!Number.isInteger(bindPort) || bindPort < 1 || bindPort > 65535)
     throw new InputError(`${input.bindPort?.where ?? "bindPort"}: ${bindPort} is not a valid port`);
 
-  let controlPlaneEndpoint: ClusterSpec["controlPlaneEndpoint"];
-  if (input.controlPlaneEndpoint?.value) {
-    const { value, where } = input.controlPlaneEndpoint;
-    const hp = splitHostPort(value, where);
-    classifySan(hp.host, where);
-    controlPlaneEndpoint = { host: hp.host, port: hp.port ?? bindPort };
-  }
+  if (input.source && !input.source.documents.some((d) => d.kind === "InitConfiguration"))
+    warnings.push(
+      `${input.source.file} has no InitConfiguration: this machine's name (${nodeName}) and address ` +
+        `(${advertiseAddress}) were used; kubeadm-config.yaml records them`,
+    );
+  const controlPlaneEndpoint = input.controlPlaneEndpoint?.value
+    ? parseEndpoint(input.controlPlaneEndpoint, bindPort)
+    : undefined;
 
   const clusterName = input.clusterName?.value ?? KUBEADM_DEFAULTS.clusterName;
   if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(clusterName))
@@ -164,7 +190,41 @@ export function resolveSpec(inputs: SpecInput[]): ClusterSpec {
     offlineDir: input.offlineDir?.value,
     externalCA: input.externalCA?.value ?? false,
     warnings,
+    source: input.source,
+    origins: Object.fromEntries(
+      Object.entries(input).flatMap(([k, v]) =>
+        v && typeof v === "object" && "where" in v ? [[k, v.where]] : [],
+      ),
+    ),
   };
+}
+
+/** Later inputs win for single values; list values add up, without repeats. */
+function mergeInputs(inputs: SpecInput[]): SpecInput {
+  const input: SpecInput = {};
+  for (const i of inputs)
+    for (const [k, v] of Object.entries(i) as [keyof SpecInput, unknown][]) {
+      if (v === undefined) continue;
+      const prev = input[k];
+      if (LIST_INPUTS.has(k) && Array.isArray(prev) && Array.isArray(v)) {
+        const known = new Set(prev.map((p: Sourced<unknown>) => JSON.stringify(p.value)));
+        const added = v.filter((p: Sourced<unknown>) => !known.has(JSON.stringify(p.value)));
+        Object.assign(input, { [k]: [...prev, ...added] });
+      } else Object.assign(input, { [k]: v });
+    }
+  return input;
+}
+
+/** controlPlaneEndpoint is host[:port], as kubeadm reads it; a URL is the usual slip. */
+function parseEndpoint({ value, where }: Sourced<string>, bindPort: number): { host: string; port: number } {
+  const scheme = value.match(/^([a-z][a-z0-9+.-]*):\/\//i);
+  if (scheme)
+    throw new InputError(
+      `${where}: "${value}" is a URL; controlPlaneEndpoint is host[:port]: drop "${scheme[0]}" (e.g. "${value.slice(scheme[0].length).replace(/\/.*$/, "")}")`,
+    );
+  const hp = splitHostPort(value, where);
+  classifySan(hp.host, where);
+  return { host: hp.host, port: hp.port ?? bindPort };
 }
 
 function sanSet(values: Sourced<string>[] = []): SanSet {

@@ -27,9 +27,17 @@ export function requireDnsName(value: string, field: string): string {
   return value;
 }
 
-/** A SAN is an IP if it parses as one, else a DNS name; anything else is refused (kubeadm only warns). */
+/**
+ * A SAN is an IP if it parses as one, else a DNS name; anything else is refused (kubeadm only warns).
+ * A dotted name whose last label is all digits ("10.0.0.300") is a mistyped IP, not a host name
+ * (RFC 1123 2.1, RFC 3696 2: a top-level label is never all-numeric).
+ */
 export function classifySan(value: string, field: string): { ip?: string; dns?: string } {
   if (isIP(value) !== 0) return { ip: value };
+  if (/(^|\.)\d+$/.test(value))
+    throw new InputError(
+      `${field}: "${value}" is not a valid IP address (and not a DNS name: its last label is numeric)`,
+    );
   if (isDnsSan(value)) return { dns: value };
   throw new InputError(`${field}: "${value}" is neither a valid IP address nor an RFC 1123 DNS name`);
 }
