@@ -249,6 +249,10 @@ serverTLSBootstrap: true
     assert.equal(run.notes.length, 1);
     assert.match(run.stderr, /serverTLSBootstrap: true is kept/);
     assert.match(run.stderr, /run a CSR approver for kubelet-serving CSRs/);
+    assert.ok(
+      !existsSync(join(run.root, "var/lib/kubelet/pki/kubelet.crt")),
+      "no pair the kubelet never uses",
+    );
   });
 
   it("v1beta3 cannot name every choice: what kubeadm would then do is said", () => {

@@ -267,7 +267,8 @@ export function caEntry(id: CaId): CaEntry {
 
 /** How many keys init makes for a tree that has none of its files yet (CAs, leaves, kubelets, kubeconfigs, sa). */
 export function plannedKeyCount(spec: ClusterSpec): number {
-  return casFor(spec).length + leavesFor(spec).length + spec.nodes.length + KUBECONFIGS.length + 1;
+  const kubelets = spec.nodes.length - (spec.kubeletServerTLSBootstrap ? 1 : 0);
+  return casFor(spec).length + leavesFor(spec).length + kubelets + KUBECONFIGS.length + 1;
 }
 
 /**

@@ -190,6 +190,8 @@ export function planLeafJobs(spec: ClusterSpec, paths: TreePaths): LeafJob[] {
     });
   }
   for (const [i, node] of spec.nodes.entries()) {
+    // With serverTLSBootstrap the kubelet gets its serving pair through a CSR: none to sign here.
+    if (i === 0 && spec.kubeletServerTLSBootstrap) continue;
     const entry = kubeletServingEntry(node);
     const pair = kubeletServingPaths(paths, node.name, i === 0);
     if (!pair) continue;

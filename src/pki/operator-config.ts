@@ -216,11 +216,10 @@ function editKubelet(
   notes: string[],
   none: (kind: string, what: string) => string,
 ): void {
-  const existing = docs.find((d) => d.kind === "KubeletConfiguration");
-  if (existing?.doc.get("serverTLSBootstrap") === true) {
+  if (spec.kubeletServerTLSBootstrap) {
     notes.push(
-      "KubeletConfiguration.serverTLSBootstrap: true is kept, so the kubelet ignores the serving pair kubepki signed " +
-        `(${KUBELET_SERVING_CERT}) and requests its own with a kubernetes.io/kubelet-serving CSR, which nothing approves by default: ` +
+      "KubeletConfiguration.serverTLSBootstrap: true is kept, so kubepki signs no serving pair for this node " +
+        `(no ${KUBELET_SERVING_CERT}): the kubelet requests its own with a kubernetes.io/kubelet-serving CSR, which nothing approves by default: ` +
         "run a CSR approver for kubelet-serving CSRs (e.g. kubelet-csr-approver) or approve each with `kubectl certificate approve`; " +
         "kube-controller-manager signs them with the cluster CA, which kube-apiserver's --kubelet-certificate-authority trusts" +
         (spec.externalCA ? ". With --external-ca it cannot sign them: a separate signer must" : ""),

@@ -95,6 +95,8 @@ export interface ClusterSpec {
   nodes: NodeSpec[];
   offlineDir?: string;
   externalCA: boolean;
+  /** The operator's KubeletConfiguration has serverTLSBootstrap: true (the kubelet asks for its serving cert by CSR). */
+  kubeletServerTLSBootstrap: boolean;
   warnings: string[];
   /** The operator's --config file, when one was given. */
   source?: ConfigSource;
@@ -189,6 +191,10 @@ export function resolveSpec(inputs: SpecInput[]): ClusterSpec {
     nodes,
     offlineDir: input.offlineDir?.value,
     externalCA: input.externalCA?.value ?? false,
+    kubeletServerTLSBootstrap:
+      input.source?.documents.some(
+        (d) => d.kind === "KubeletConfiguration" && d.doc.get("serverTLSBootstrap") === true,
+      ) ?? false,
     warnings,
     source: input.source,
     origins: Object.fromEntries(
