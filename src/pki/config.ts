@@ -2,6 +2,7 @@ import { basename } from "node:path";
 import { type Document, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from "yaml";
 import { InputError } from "../errors.js";
 import { readTextLimited } from "../fsx/read.js";
+import { assertYamlNesting } from "../fsx/yaml-guard.js";
 import type { Sourced, SpecInput } from "./spec.js";
 
 /**
@@ -187,6 +188,7 @@ export function loadConfigFile(path: string): SpecInput {
 }
 
 export function parseConfig(text: string, file: string): SpecInput {
+  assertYamlNesting(text, file);
   const lines = new LineCounter();
   // maxAliasCount bounds "billion laughs" alias expansion; uniqueKeys refuses duplicate keys.
   const docs = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
