@@ -3,6 +3,7 @@ import { type AuditOptions, DEFAULT_AUDIT_OPTIONS, finding, type Rule } from "./
 import { type Finding, severityRank } from "./finding.js";
 import { apiserverRule } from "./rules/apiserver.js";
 import { certificateRules } from "./rules/certificates.js";
+import { coverageRule } from "./rules/coverage.js";
 import { custodyRules } from "./rules/custody.js";
 import { etcdRule } from "./rules/etcd.js";
 import { kubeconfigRule } from "./rules/kubeconfig.js";
@@ -15,6 +16,7 @@ export const ALL_RULES: Rule[] = [
   apiserverRule,
   etcdRule,
   kubeletRule,
+  coverageRule,
 ];
 
 export interface AuditResult {
