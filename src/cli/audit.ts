@@ -74,7 +74,7 @@ Examples:
         import("../report/model.js"),
       ]);
       const result = auditNode({
-        root: resolve(flags.root),
+        root: flags.root.trim() === "" ? "" : resolve(flags.root),
         distro: flags.distro,
         processes: flags.processes,
         profile: flags.profile,
