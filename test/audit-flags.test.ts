@@ -26,6 +26,7 @@ describe("a control plane built by hand (systemd units, no distribution)", () =>
       "etcd",
       "kube-apiserver",
       "kube-controller-manager",
+      "kube-proxy",
       "kube-scheduler",
       "kubelet",
     ]);
@@ -51,6 +52,12 @@ describe("a control plane built by hand (systemd units, no distribution)", () =>
     ])
       assert.ok(paths.has(p), `${p} not inventoried: ${[...paths].join(", ")}`);
     assert.ok(r.snapshot.keys.some((k) => k.path === "/var/lib/kubernetes/ca-key.pem"));
+    // kube-proxy's kubeconfig, named in its --config file, is judged like the others.
+    assert.ok(
+      r.findings.some(
+        (f) => f.ruleId === "kubeconfig.component.mode" && f.path === "/var/lib/kube-proxy/kubeconfig",
+      ),
+    );
   });
 
   it("gets the findings a kubeadm node with the same weaknesses gets, and no false ones", () => {
@@ -262,5 +269,43 @@ describe("systemd command lines", () => {
       "--d=e f",
     ]);
     assert.deepEqual(splitWords(`a "b c" 'd'`), ["a", "b c", "d"]);
+  });
+});
+
+describe("kubeadm's own unit layout and the kubelet's static pod folder", () => {
+  it("a drop-in resets ExecStart=, an env file feeds it, manifests are read where the kubelet looks", () => {
+    const root = tempDir();
+    const lib = "/usr/lib/systemd/system";
+    put(root, `${lib}/kubelet.service`, "[Service]\nExecStart=/usr/bin/kubelet\nRestart=always\n", 0o644);
+    put(
+      root,
+      `${lib}/kubelet.service.d/10-kubeadm.conf`,
+      [
+        "[Service]",
+        'Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"',
+        "EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env",
+        "ExecStart=",
+        "ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_KUBEADM_ARGS",
+        "",
+      ].join("\n"),
+      0o644,
+    );
+    put(
+      root,
+      "/var/lib/kubelet/kubeadm-flags.env",
+      'KUBELET_KUBEADM_ARGS="--pod-manifest-path=/srv/pods"\n',
+      0o644,
+    );
+    put(
+      root,
+      "/srv/pods/apiserver.yaml",
+      "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: kube-apiserver\n    command: [kube-apiserver, --anonymous-auth=true]\n",
+    );
+    const r = auditNode({ root });
+    assert.equal(r.snapshot.kubelet.flags.get("kubeconfig"), "/etc/kubernetes/kubelet.conf");
+    assert.equal(r.snapshot.components.get("kubelet")?.source, `${lib}/kubelet.service.d/10-kubeadm.conf`);
+    assert.equal(r.snapshot.components.get("kube-apiserver")?.source, "/srv/pods/apiserver.yaml");
+    assert.equal(r.snapshot.detectedBy, "systemd units, static pod manifests; no distribution fingerprint");
+    assert.ok(r.findings.some((f) => f.ruleId === "apiserver.anonymous"));
   });
 });

@@ -94,6 +94,7 @@ export function kthwNode(): { root: string } {
       eku: "clientAuth",
     },
     { name: "scheduler", subj: "/CN=system:kube-scheduler/O=system:kube-scheduler", eku: "clientAuth" },
+    { name: "kube-proxy", subj: "/CN=system:kube-proxy/O=system:node-proxier", eku: "clientAuth" },
     {
       name: "node-0",
       subj: "/CN=system:node:node-0/O=system:nodes",
@@ -126,6 +127,14 @@ export function kthwNode(): { root: string } {
   put(root, `${k}/kube-controller-manager.kubeconfig`, kc("system:kube-controller-manager", "kcm"), 0o600);
   put(root, `${k}/kube-scheduler.kubeconfig`, kc("system:kube-scheduler", "scheduler"), 0o644);
   put(root, "/var/lib/kubelet/kubeconfig", kc("system:node:node-0", "node-0"), 0o600);
+  // kube-proxy names its kubeconfig in its configuration file, not in a flag.
+  put(root, "/var/lib/kube-proxy/kubeconfig", kc("system:kube-proxy", "kube-proxy"), 0o644);
+  put(
+    root,
+    "/var/lib/kube-proxy/kube-proxy-config.yaml",
+    'kind: KubeProxyConfiguration\napiVersion: kubeproxy.config.k8s.io/v1alpha1\nclientConnection:\n  kubeconfig: "/var/lib/kube-proxy/kubeconfig"\nmode: "iptables"\n',
+    0o644,
+  );
   put(root, "/home/ops/.kube/config", kc("admin", "admin"), 0o600);
   put(
     root,
@@ -222,6 +231,14 @@ export function kthwNode(): { root: string } {
     `${sd}/kube-scheduler.service`,
     unit("Kubernetes Scheduler", [
       exec("/usr/local/bin/kube-scheduler", [`--kubeconfig=${k}/kube-scheduler.kubeconfig`, "--v=2"]),
+    ]),
+    0o644,
+  );
+  put(
+    root,
+    `${sd}/kube-proxy.service`,
+    unit("Kubernetes Kube Proxy", [
+      exec("/usr/local/bin/kube-proxy", ["--config=/var/lib/kube-proxy/kube-proxy-config.yaml"]),
     ]),
     0o644,
   );

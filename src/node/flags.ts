@@ -7,6 +7,7 @@ export const COMPONENTS = [
   "kube-scheduler",
   "etcd",
   "kubelet",
+  "kube-proxy",
 ] as const;
 export type Component = (typeof COMPONENTS)[number];
 

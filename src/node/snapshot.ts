@@ -116,7 +116,9 @@ export function takeSnapshot(opts: SnapshotOptions): NodeSnapshot {
 
   readComponents(snap, !!opts.processes);
   readKubelet(snap);
+  readStaticPodPath(snap);
   readPki(snap);
+  readComponentConfigs(snap);
   readKubeconfigs(snap);
   for (const parsed of snap.pem.values()) {
     snap.certs.push(...parsed.certs);
@@ -177,9 +179,39 @@ function found(snap: NodeSnapshot, f: ComponentFlags, origin: string, wins = fal
   if (!snap.componentOrigins.includes(origin)) snap.componentOrigins.push(origin);
 }
 
-function readManifests(snap: NodeSnapshot): void {
-  const { files, layout } = snap;
-  for (const dir of layout.manifestDirs) {
+/** The kubelet's own static pod folder, when it is not the layout's (components not yet found are read there). */
+function readStaticPodPath(snap: NodeSnapshot): void {
+  const s = kubeletSetting(snap.kubelet, "pod-manifest-path", "staticPodPath");
+  const dir = s ? String(s.value) : undefined;
+  if (dir && !snap.layout.manifestDirs.includes(dir)) readManifests(snap, [dir]);
+}
+
+/**
+ * kube-scheduler and kube-proxy may name their kubeconfig in a configuration file (--config:
+ * clientConnection.kubeconfig) rather than a flag.
+ */
+function readComponentConfigs(snap: NodeSnapshot): void {
+  for (const c of snap.components.values()) {
+    const path = c.component === "kubelet" || c.component === "etcd" ? undefined : c.flags.get("config");
+    const data = path ? snap.files.read(path, 1024 * 1024) : undefined;
+    if (!path || !data) continue;
+    const parsed = parseUntrustedYaml(data.toString("utf8"));
+    if ("error" in parsed) {
+      snap.files.warn(path, `${c.component} configuration not readable: ${parsed.error}`);
+      continue;
+    }
+    const kc = get(parsed.docs[0], "clientConnection", "kubeconfig");
+    if (typeof kc === "string" && kc.startsWith("/"))
+      snap.flagged.kubeconfigs.set(kc, [
+        ...(snap.flagged.kubeconfigs.get(kc) ?? []),
+        `${c.component} ${path}`,
+      ]);
+  }
+}
+
+function readManifests(snap: NodeSnapshot, dirs = snap.layout.manifestDirs): void {
+  const { files } = snap;
+  for (const dir of dirs) {
     for (const p of files.walk(dir, 0)) {
       if (!/\.(ya?ml|json|manifest)$/.test(p)) continue;
       files.stat(p);
