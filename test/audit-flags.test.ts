@@ -9,7 +9,7 @@ import { expandCommand, splitWords } from "../src/node/units.js";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
 import { rancherServer } from "./distro-fixtures.js";
 import { put } from "./fixtures.js";
-import { CLI, kubepki, tempDir } from "./helpers.js";
+import { CLI, kubepki, snapshot, tempDir } from "./helpers.js";
 import { kthwNode } from "./kthw-fixture.js";
 
 const ids = (findings: { severity: string; ruleId: string }[]) => findings.map((f) => f.ruleId);
@@ -94,7 +94,8 @@ describe("a control plane built by hand (systemd units, no distribution)", () =>
       );
   });
 
-  it("the CLI reports the distribution and fails on high findings", () => {
+  it("the CLI reports the distribution and fails on high findings, and leaves the tree as it was", () => {
+    const before = snapshot(root);
     const res = kubepki(["audit", "--root", root, "-o", "json", "--fail-on", "high"]);
     assert.equal(res.status, 1, res.stderr);
     const report = JSON.parse(res.stdout);
@@ -102,6 +103,9 @@ describe("a control plane built by hand (systemd units, no distribution)", () =>
       name: "generic",
       detectedBy: "systemd units; no distribution fingerprint",
     });
+    // Read-only: no ledger, no folder, no file touched.
+    assert.deepEqual(snapshot(root), before);
+    assert.ok(!existsSync(join(root, "var/lib/kubepki")));
   });
 
   it("a worker laid out by hand holding the CA key is critical, found by content", () => {

@@ -76,7 +76,6 @@ export function k3sComponents(
   unit?: string,
 ): ComponentFlags[] {
   const data = cfg.dataDir ?? "/var/lib/rancher/k3s";
-  const tls = `${data}/server/tls`;
   const agent = `${data}/agent`;
   const embeddedEtcd = files.isDir(`${data}/server/db/etcd`);
   const defaults: Partial<Record<Component, Record<string, string>>> = {
@@ -90,8 +89,24 @@ export function k3sComponents(
       "authentication-token-webhook": "true",
     },
   };
-  if (server) {
-    defaults["kube-apiserver"] = {
+  if (server) Object.assign(defaults, k3sServerFlags(data, embeddedEtcd));
+  // Findings point at the file that configures the flags: the last config file, else the unit.
+  const where = cfg.sources[cfg.sources.length - 1] ?? unit ?? `${data}/server`;
+  return Object.entries(defaults).map(([component, flags]) => {
+    const given = (cfg.args.get(component as Component) ?? []).map((a) => `--${a.replace(/^--/, "")}`);
+    const merged = new Map([...Object.entries(flags), ...parseFlags(given)]);
+    return { component: component as Component, source: where, flags: merged };
+  });
+}
+
+/** What a k3s server passes kube-apiserver, kube-controller-manager and kube-scheduler (server.go). */
+function k3sServerFlags(
+  data: string,
+  embeddedEtcd: boolean,
+): Partial<Record<Component, Record<string, string>>> {
+  const tls = `${data}/server/tls`;
+  return {
+    "kube-apiserver": {
       "tls-cert-file": `${tls}/serving-kube-apiserver.crt`,
       "tls-private-key-file": `${tls}/serving-kube-apiserver.key`,
       "client-ca-file": `${tls}/client-ca.crt`,
@@ -114,8 +129,8 @@ export function k3sComponents(
             "etcd-keyfile": `${tls}/etcd/client.key`,
           }
         : { "etcd-servers": `unix://${data}/server/kine.sock` }),
-    };
-    defaults["kube-controller-manager"] = {
+    },
+    "kube-controller-manager": {
       kubeconfig: `${data}/server/cred/controller.kubeconfig`,
       "service-account-private-key-file": `${tls}/service.key`,
       "root-ca-file": `${tls}/server-ca.crt`,
@@ -123,14 +138,7 @@ export function k3sComponents(
       "cluster-signing-kubelet-client-key-file": `${tls}/client-ca.key`,
       "cluster-signing-kubelet-serving-key-file": `${tls}/server-ca.key`,
       "cluster-signing-legacy-unknown-key-file": `${tls}/client-ca.key`,
-    };
-    defaults["kube-scheduler"] = { kubeconfig: `${data}/server/cred/scheduler.kubeconfig` };
-  }
-  // Findings point at the file that configures the flags: the last config file, else the unit.
-  const where = cfg.sources[cfg.sources.length - 1] ?? unit ?? `${data}/server`;
-  return Object.entries(defaults).map(([component, flags]) => {
-    const given = (cfg.args.get(component as Component) ?? []).map((a) => `--${a.replace(/^--/, "")}`);
-    const merged = new Map([...Object.entries(flags), ...parseFlags(given)]);
-    return { component: component as Component, source: where, flags: merged };
-  });
+    },
+    "kube-scheduler": { kubeconfig: `${data}/server/cred/scheduler.kubeconfig` },
+  };
 }
