@@ -101,6 +101,9 @@ describe("the CLI never surprises", () => {
       assert.doesNotMatch(kubepki([...cmd, "--help"]).stdout, /--offline-dir/);
       assert.equal(kubepki([...cmd, "--root", root, "--offline-dir", "/tmp"]).status, 2);
     }
+    const serve = kubepki(["serve", "--root", root, "-o", "json"]);
+    assert.equal(serve.status, 2);
+    assert.match(serve.stderr, /--setup-only/);
   });
 
   it("ledger list shows each certificate's name and path, by profile and expiry", () => {

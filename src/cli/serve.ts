@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { IoError } from "../errors.js";
+import { InputError, IoError } from "../errors.js";
 import { type Common, collect, outputFormat, pathsOf, printData, rootOpt } from "./common.js";
 import { info } from "./output.js";
 
@@ -54,6 +54,10 @@ Examples:
           import("../revoke/webhook.js"),
           import("node:fs"),
         ]);
+        if (f.output !== "text" && !f.setupOnly)
+          throw new InputError(
+            `-o ${f.output} describes what --setup-only wrote; the server itself logs text`,
+          );
         const paths = pathsOf(f);
         const store = openLedger(paths.ledgerFile);
         const files = await setupWebhook(paths, store, f.listen);
