@@ -117,6 +117,9 @@ export function takeSnapshot(opts: SnapshotOptions): NodeSnapshot {
   readComponents(snap, !!opts.processes);
   readKubelet(snap);
   readStaticPodPath(snap);
+  const etcd = snap.components.get("etcd");
+  const etcdConfig = etcd?.flags.get("config-file");
+  if (etcd && etcdConfig) mergeEtcdConfigFile(snap, etcd, etcdConfig);
   readPki(snap);
   readComponentConfigs(snap);
   readKubeconfigs(snap);
@@ -167,9 +170,6 @@ function readComponents(snap: NodeSnapshot, processes: boolean): void {
   readArgFiles(snap);
   readUnitsAndRancher(snap);
   if (processes) readProcesses(snap);
-  const etcd = snap.components.get("etcd");
-  const configFile = etcd?.flags.get("config-file");
-  if (etcd && configFile) mergeEtcdConfigFile(snap, etcd, configFile);
 }
 
 /** A component found at `origin`, unless an earlier source already gave it. */
