@@ -200,6 +200,11 @@ describe("deeply nested YAML is refused before the parser recurses", () => {
     for (let i = 0; i < 100; i++) deep += `${" ".repeat(i)}k${i}:\n`;
     assert.match(yamlNestingError(deep) ?? "", /indentation/);
     assert.match(yamlNestingError(`${"- ".repeat(100)}x\n`) ?? "", /indentation/);
+    // Brackets are counted as the parser sees them: not inside quoted or block scalars, and a
+    // bracket inside quotes cannot hide real nesting.
+    assert.equal(yamlNestingError(`a: |\n  ${"[".repeat(100)}\nb: '${"{".repeat(100)}'\n`), undefined);
+    assert.match(yamlNestingError(`a: ${'[ "]", '.repeat(100)}\n`) ?? "", /brackets/);
+    assert.match(yamlNestingError(`a: |\n  "\nb: ${nested(100)}\n`) ?? "", /brackets/);
     assert.throws(
       () => parseKubeconfig(`clusters: ${nested(200)}\n`, "x.conf"),
       /x\.conf: YAML nested more than 64/,

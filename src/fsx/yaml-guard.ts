@@ -1,3 +1,4 @@
+import { Lexer } from "yaml";
 import { InputError } from "../errors.js";
 
 /**
@@ -17,29 +18,19 @@ export function yamlNestingError(text: string, maxDepth = MAX_YAML_DEPTH): strin
   return undefined;
 }
 
-/** Depth of [ and { outside quotes and comments; stops counting once over the limit. */
+/**
+ * Depth of flow collections, from the `yaml` package's own lexer: it is iterative, and it knows
+ * quoted and block scalars exactly as the parser will, so no bracket is miscounted. Stops once
+ * over the limit.
+ */
 function maxFlowDepth(text: string, limit: number): number {
   let depth = 0;
   let max = 0;
-  let quote = "";
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (quote) {
-      if (ch === "\\" && quote === '"') i++;
-      else if (ch === quote) quote = "";
-      continue;
-    }
-    if (ch === '"' || ch === "'") {
-      // A quote opens a quoted scalar only where a scalar starts, not inside a plain word (it's).
-      const prev = text[i - 1];
-      if (prev === undefined || /[\s[{,:\-?]/.test(prev)) quote = ch;
-    } else if (ch === "#" && (i === 0 || /\s/.test(text[i - 1] ?? ""))) {
-      const nl = text.indexOf("\n", i);
-      i = nl < 0 ? text.length : nl;
-    } else if (ch === "[" || ch === "{") {
+  for (const token of new Lexer().lex(text)) {
+    if (token === "[" || token === "{") {
       if (++depth > max) max = depth;
       if (max > limit) return max;
-    } else if ((ch === "]" || ch === "}") && depth > 0) depth--;
+    } else if ((token === "]" || token === "}") && depth > 0) depth--;
   }
   return max;
 }
