@@ -219,6 +219,7 @@ describe("deeply nested YAML is refused before the parser recurses", () => {
     let kc = "apiVersion: v1\nkind: Config\nusers:\n";
     for (let i = 0; kc.length < 1_000_000; i++) kc += `${" ".repeat(2 + (i % 1400))}u:\n`;
     put(root, "/home/ops/.kube/config", kc);
+    put(root, "/home/dev/.kube/config", `apiVersion: v1\nkind: Config\nusers: ${nested(500_000)}\n`);
     // A heap far below the 630 MB the parser needed for that kubeconfig.
     const r = spawnSync(
       process.execPath,
