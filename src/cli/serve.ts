@@ -31,7 +31,8 @@ export function registerServe(program: Command): void {
       `
 Examples:
   kubepki serve --root / --listen 127.0.0.1:8443
-  kubepki serve --root / --setup-only     # then: kube-apiserver --authorization-config=/etc/kubernetes/kubepki/authorization-config.yaml`,
+  kubepki serve --root / --setup-only     # then: kube-apiserver --authorization-config=/etc/kubernetes/kubepki/authorization-config.yaml
+  kubepki serve --root / --setup-only -o json`,
     )
     .action(
       async (
