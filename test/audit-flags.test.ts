@@ -139,9 +139,18 @@ describe("a k3s server configured through config.yaml", () => {
       "kube-apiserver-arg+:\n  - token-auth-file=/etc/rancher/tokens.csv\nkubelet-arg:\n  - anonymous-auth=true\n",
       0o600,
     );
+    // The service's own command line comes last (k3s' install script writes such a unit).
+    put(
+      root,
+      "/etc/systemd/system/k3s.service",
+      "[Service]\nExecStart=/usr/local/bin/k3s \\\n    server \\\n    '--kube-apiserver-arg' 'audit-log-path=/var/log/k3s-audit.log' \\\n    --kube-apiserver-arg=tls-min-version=VersionTLS11\n",
+      0o644,
+    );
     const r = auditNode({ root });
     const api = r.snapshot.components.get("kube-apiserver");
     assert.equal(api?.flags.get("client-ca-file"), "/var/lib/rancher/k3s/server/tls/client-ca.crt");
+    assert.equal(api?.flags.get("audit-log-path"), "/var/log/k3s-audit.log");
+    assert.equal(api?.flags.get("tls-min-version"), "VersionTLS11");
     assert.equal(api?.source, "/etc/rancher/k3s/config.yaml.d/50-debug.yaml");
     const got = ids(r.findings);
     for (const rule of [
