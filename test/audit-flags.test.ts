@@ -52,6 +52,7 @@ describe("a control plane built by hand (systemd units, no distribution)", () =>
     ])
       assert.ok(paths.has(p), `${p} not inventoried: ${[...paths].join(", ")}`);
     assert.ok(r.snapshot.keys.some((k) => k.path === "/var/lib/kubernetes/ca-key.pem"));
+    assert.ok(![...paths].some((p) => p.startsWith("/etc/ssl/")), "the trust store is not the cluster's PKI");
     // kube-proxy's kubeconfig, named in its --config file, is judged like the others.
     assert.ok(
       r.findings.some(

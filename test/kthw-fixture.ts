@@ -119,6 +119,8 @@ export function kthwNode(): { root: string } {
     put(root, `${k}/${n}-key.pem`, pki.read(`${n}-key.pem`), 0o600);
   }
   put(root, "/etc/etcd/ca.pem", pki.read("ca.pem"), 0o644);
+  // The system trust store an --oidc-ca-file names: public roots, never inventoried as the cluster's.
+  put(root, "/etc/ssl/certs/ca-certificates.crt", pki.read("kubernetes.pem"), 0o644);
   put(root, "/etc/etcd/kubernetes.pem", pki.read("kubernetes.pem"), 0o644);
   put(root, "/etc/etcd/kubernetes-key.pem", pki.read("kubernetes-key.pem"), 0o600);
   put(root, "/var/lib/kubelet/ca.pem", pki.read("ca.pem"), 0o644);
@@ -204,6 +206,7 @@ export function kthwNode(): { root: string } {
           `--kubelet-client-key=${k}/kubernetes-key.pem`,
           `--service-account-key-file=${k}/service-account.pem`,
           `--service-account-signing-key-file=${k}/service-account-key.pem`,
+          "--oidc-ca-file=/etc/ssl/certs/ca-certificates.crt",
           "$KUBE_APISERVER_TLS",
         ]),
       ],

@@ -46,12 +46,15 @@ export function flaggedFiles(components: Iterable<ComponentFlags>, kubeletConfig
   return out;
 }
 
+/** The system trust store (an --oidc-ca-file often names its bundle): public roots, not the cluster's PKI. */
+export function inTrustStore(path: string): boolean {
+  return TRUST_STORES.some((t) => path.startsWith(`${t}/`));
+}
+
 /** The folder of a flagged file, when it is worth inventorying as a PKI folder (not a trust store). */
 export function pkiDirOf(path: string): string | undefined {
   const dir = dirname(path);
-  if (TOP_FOLDERS.has(dir) || TRUST_STORES.some((t) => dir === t || dir.startsWith(`${t}/`)))
-    return undefined;
-  return dir;
+  return TOP_FOLDERS.has(dir) || inTrustStore(path) ? undefined : dir;
 }
 
 /** Files a kubeconfig references (certificate-authority, client-certificate, client-key), made absolute. */

@@ -18,6 +18,7 @@ import {
   caKeysByContent,
   type Flagged,
   flaggedFiles,
+  inTrustStore,
   kubeconfigFiles,
   pkiDirOf,
   signingKeyFiles,
@@ -148,6 +149,7 @@ function readPki(snap: NodeSnapshot): void {
   snap.flagged = flaggedFiles([...others, kubelet], snap.kubelet.config);
   const flaggedDirs = new Set<string>();
   for (const p of snap.flagged.pem.keys()) {
+    if (inTrustStore(p)) continue;
     const dir = pkiDirOf(p);
     if (dir && !snap.pkiDirs.some((d) => dir === d || dir.startsWith(`${d}/`))) flaggedDirs.add(dir);
     if (files.stat(p)) readPem(snap, p);
