@@ -453,6 +453,21 @@ const CASES: Case[] = [
       ),
   },
   {
+    // The same tree's key, as MicroK8s would keep it: group microk8s may read it.
+    rule: "pki.key.group-readable",
+    mutate: (r) => {
+      const key = readFileSync(join(r, PKI, "apiserver.key"));
+      put(r, "/var/snap/microk8s/current/certs/server.key", key, 0o660);
+    },
+  },
+  {
+    rule: "node.nothing-found",
+    mutate: (r) => {
+      for (const d of ["etc", "var"]) rmSync(join(r, d), { recursive: true, force: true });
+      put(r, "/etc/hostname", "node1\n", 0o644);
+    },
+  },
+  {
     rule: "node.unreadable",
     mutate: (r) => symlinkSync("../../../../../../../../../../etc/passwd", join(r, PKI, "escape.crt")),
   },

@@ -1,8 +1,11 @@
+import { readdirSync } from "node:fs";
+import { errorMessage, InputError, IoError } from "../errors.js";
 import { type NodeSnapshot, type SnapshotOptions, takeSnapshot } from "../node/snapshot.js";
 import { type AuditOptions, DEFAULT_AUDIT_OPTIONS, finding, type Rule } from "./context.js";
 import { type Finding, severityRank } from "./finding.js";
 import { apiserverRule } from "./rules/apiserver.js";
 import { certificateRules } from "./rules/certificates.js";
+import { coverageRule } from "./rules/coverage.js";
 import { custodyRules } from "./rules/custody.js";
 import { etcdRule } from "./rules/etcd.js";
 import { kubeconfigRule } from "./rules/kubeconfig.js";
@@ -15,6 +18,7 @@ export const ALL_RULES: Rule[] = [
   apiserverRule,
   etcdRule,
   kubeletRule,
+  coverageRule,
 ];
 
 export interface AuditResult {
@@ -36,9 +40,26 @@ export function auditSnapshot(snap: NodeSnapshot, opts: AuditOptions = DEFAULT_A
 }
 
 export function auditNode(opts: SnapshotOptions & Partial<AuditOptions>): AuditResult {
+  checkRoot(opts.root);
   const snapshot = takeSnapshot(opts);
   const findings = auditSnapshot(snapshot, { ...DEFAULT_AUDIT_OPTIONS, ...stripUndefined(opts) });
   return { snapshot, findings };
+}
+
+/** An empty, missing or empty-folder root is a mistake to report, not a node to call clean. */
+function checkRoot(root: string): void {
+  if (root.trim() === "")
+    throw new InputError("--root is empty: give the node's / (--root / on the node itself)");
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") throw new InputError(`--root ${root}: no such folder`);
+    throw new IoError(`--root ${root}: ${errorMessage(err)}`);
+  }
+  if (names.length === 0)
+    throw new InputError(`--root ${root} is an empty folder: there is no node to audit`);
 }
 
 function stripUndefined(o: Partial<AuditOptions>): Partial<AuditOptions> {

@@ -72,6 +72,15 @@ export const RULES: RuleInfo[] = [
     "chmod 600 (and chown root:root) every private key.",
   ),
   R(
+    "pki.key.group-readable",
+    "low",
+    "private key readable by the microk8s group",
+    ["1.1.21"],
+    ["T1552.004"],
+    "MicroK8s makes its files 0660 group microk8s on purpose, so that members of that group run microk8s kubectl without sudo. That is expected there, but every member of the group can read the key and impersonate its identity.",
+    "Keep the microk8s group to administrators, or apply MicroK8s' CIS hardening (microk8s enable cis-hardening), which makes keys 0600.",
+  ),
+  R(
     "pki.cert.mode",
     "low",
     "certificate file writable or readable beyond the benchmark",
@@ -524,6 +533,15 @@ export const RULES: RuleInfo[] = [
   ),
 
   // The node itself
+  R(
+    "node.nothing-found",
+    "high",
+    "no PKI and no Kubernetes component found",
+    [],
+    [],
+    "The audit found no certificate, key, kubeconfig or component configuration under the root, so it could check nothing: an empty report here is not a clean bill of health. The root may be wrong, or the node keeps its files where neither a known layout nor a flag points.",
+    "Check --root (it must be the node's /); give --distro, or run with --root / --processes on the node so the components' own flags lead to their files.",
+  ),
   R(
     "node.unreadable",
     "info",

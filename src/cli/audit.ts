@@ -9,7 +9,7 @@ interface AuditFlags {
   root: string;
   distro?: Distro;
   processes?: boolean;
-  output: "text" | "json" | "sarif" | "html";
+  output: "text" | "json" | "yaml" | "sarif" | "html";
   out?: string;
   failOn?: Severity;
   profile: "cis" | "strict";
@@ -33,8 +33,8 @@ export function registerAudit(program: Command): void {
     .option("--processes", "also read the flags of running processes (/proc/*/cmdline), with --root /")
     .option(
       "-o, --output <format>",
-      "text | json | sarif | html",
-      outputFormat(["text", "json", "sarif", "html"]),
+      "text | json | yaml | sarif | html",
+      outputFormat(["text", "json", "yaml", "sarif", "html"]),
       "text",
     )
     .option("--out <file>", "write the report to this file instead of stdout")
@@ -65,6 +65,7 @@ export function registerAudit(program: Command): void {
 Examples:
   kubepki audit                                   # this node, text report
   kubepki audit --root /mnt/node-image --distro k3s -o json
+  kubepki audit --root /mnt/node-image -o yaml
   kubepki audit --processes -o sarif --out audit.sarif --fail-on high
   kubepki audit --root ./node -o html --out report.html`,
     )
@@ -74,7 +75,7 @@ Examples:
         import("../report/model.js"),
       ]);
       const result = auditNode({
-        root: resolve(flags.root),
+        root: flags.root.trim() === "" ? "" : resolve(flags.root),
         distro: flags.distro,
         processes: flags.processes,
         profile: flags.profile,
@@ -83,6 +84,7 @@ Examples:
       const report = buildReport(result);
       let text: string;
       if (flags.output === "json") text = `${JSON.stringify(report, null, 2)}\n`;
+      else if (flags.output === "yaml") text = (await import("yaml")).stringify(report);
       else if (flags.output === "sarif") text = (await import("../report/sarif.js")).renderSarif(report);
       else if (flags.output === "html") text = (await import("../report/html.js")).renderHtml(report);
       else text = (await import("../report/text.js")).renderText(report, !flags.out && useColor());

@@ -3,6 +3,7 @@ import { stringify } from "yaml";
 import { withTreeLock } from "../fsx/lock.js";
 import { exists } from "../fsx/read.js";
 import { recoverJournal } from "../fsx/transaction.js";
+import { KUBECONFIGS, LEAVES } from "../pki/catalog.js";
 import { humanDuration, kubeadmDate } from "../pki/duration.js";
 import type { CertificateExpirationInfo, ExpirationRow } from "../pki/expiry.js";
 import { treePaths } from "../pki/paths.js";
@@ -10,6 +11,26 @@ import { parseDuration } from "../pki/validate.js";
 import { parseKeyAlgorithm } from "../x509/algorithms.js";
 import { type OutputFormat, outputFormat } from "./common.js";
 import { info, out, paint, progress, table, warn } from "./output.js";
+
+/** What `certs renew` accepts, from the catalog (kubelet.conf is rotated by the kubelet itself). */
+const RENEWABLE = [
+  ...LEAVES.map((l) => l.id),
+  ...KUBECONFIGS.filter((k) => k.renewable).map((k) => k.id),
+  "kubelet",
+];
+
+/** Breaks a comma list into lines of at most `width` characters. */
+function wrap(text: string, width: number, sep: string): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + word.length + 1 > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line].join(sep);
+}
 
 export function registerCerts(program: Command): void {
   const certs = program.command("certs").description("Certificate lifecycle: check-expiration, renew");
@@ -50,10 +71,20 @@ Examples:
     .option("--cert-validity <duration>", "validity of the renewed certificates (default: 8760h)")
     .option("--dry-run", "show what would be renewed; write nothing")
     .option("--state <dir>", "folder of the issuance ledger (default: <root>/var/lib/kubepki)")
-    .option("-o, --output <format>", "text | json", outputFormat(["text", "json"]), "text")
+    .option("-o, --output <format>", "text | json | yaml", outputFormat(["text", "json", "yaml"]), "text")
     .addHelpText(
       "after",
       `
+Names:
+  all, ${wrap(RENEWABLE.join(", "), 86, "\n  ")}
+  ${wrap(
+    `(${LEAVES.filter((l) => l.localEtcd)
+      .map((l) => l.id)
+      .join(", ")} only with a local etcd; kubelet is this node's serving certificate)`,
+    86,
+    "\n  ",
+  )}
+
 Examples:
   kubepki certs renew all --root / --dry-run
   kubepki certs renew apiserver admin.conf --root ./node
@@ -93,9 +124,9 @@ Examples:
             recordIssued(store, result.issued, result.superseded),
           );
         }
-        if (flags.output === "json") {
+        if (flags.output === "json" || flags.output === "yaml") {
           const { issued: _issued, ...printable } = result;
-          out(JSON.stringify(printable, null, 2));
+          out(flags.output === "json" ? JSON.stringify(printable, null, 2) : stringify(printable).trimEnd());
           return;
         }
         for (const item of result.items) {

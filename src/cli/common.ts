@@ -26,12 +26,28 @@ export function commaList(value: string, previous: string[] = []): string[] {
   ];
 }
 
-/** --root, --state and --offline-dir, shared by the commands that use the ledger. */
-export const rootOpt = (c: Command) =>
-  c
-    .option("--root <dir>", "treat this folder as the node's /", "/")
-    .option("--state <dir>", "folder of the ledger (default: <root>/var/lib/kubepki)")
-    .option("--offline-dir <dir>", "where offline CA keys are kept");
+/** --root and --state, shared by the commands that use the ledger; --offline-dir for those that sign. */
+export const rootOpt = (c: Command, { signs = true } = {}) => {
+  c.option("--root <dir>", "treat this folder as the node's /", "/").option(
+    "--state <dir>",
+    "folder of the ledger (default: <root>/var/lib/kubepki)",
+  );
+  return signs
+    ? c.option("--offline-dir <dir>", "where the CA keys are kept when they are not on the node")
+    : c;
+};
+
+/** -o text|json|yaml (or the formats given), for every command with machine output. */
+export const outputOpt = (c: Command, formats: OutputFormat[] = ["text", "json", "yaml"]) =>
+  c.option("-o, --output <format>", formats.join(" | "), outputFormat(formats), "text");
+
+/** Prints data as JSON or YAML and returns true; false for text (the caller prints its own). */
+export async function printData(format: string, data: unknown): Promise<boolean> {
+  if (format === "json") process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+  else if (format === "yaml") process.stdout.write((await import("yaml")).stringify(data));
+  else return false;
+  return true;
+}
 
 export interface Common {
   root: string;

@@ -1,20 +1,19 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { type Common, collect, duration, outputFormat, pathsOf, rootOpt } from "./common.js";
+import { type Common, collect, duration, outputOpt, pathsOf, printData, rootOpt } from "./common.js";
 import { out, warn } from "./output.js";
 
 export function registerIssue(program: Command): void {
   const issue = program.command("issue").description("Issue short-lived credentials");
-  rootOpt(issue.command("client"))
+  outputOpt(rootOpt(issue.command("client")))
     .description("A kubeconfig with a fresh key and a short-lived client certificate from the cluster CA")
     .requiredOption("--user <name>", "user name (certificate CN)")
-    .option("--group <group>", "group (certificate O), repeatable", collect, [])
-    .option("--ttl <duration>", "lifetime (default 8h)", duration("--ttl"))
-    .option("--max-ttl <duration>", "refuse a --ttl longer than this (default 168h)", duration("--max-ttl"))
+    .option("--group <group>", "group (certificate O), repeatable", collect)
+    .option("--ttl <duration>", "lifetime (default: 8h)", duration("--ttl"))
+    .option("--max-ttl <duration>", "refuse a --ttl longer than this (default: 168h)", duration("--max-ttl"))
     .option("--server <url>", "API server URL (default: admin.conf's)")
     .option("--break-glass", "allow group system:masters (never revocable; recorded as such)")
     .requiredOption("--out <file>", "where to write the kubeconfig (mode 0600)")
-    .option("-o, --output <format>", "text | json", outputFormat(["text", "json"]), "text")
     .addHelpText(
       "after",
       "\nExample:\n  kubepki issue client --root / --user jane --group dev --ttl 8h --out jane.kubeconfig",
@@ -23,7 +22,7 @@ export function registerIssue(program: Command): void {
       async (
         f: Common & {
           user: string;
-          group: string[];
+          group?: string[];
           ttl?: number;
           maxTtl?: number;
           server?: string;
@@ -37,7 +36,8 @@ export function registerIssue(program: Command): void {
           import("../revoke/issue-client.js"),
         ]);
         const paths = pathsOf(f);
-        if (f.breakGlass && f.group.includes(m.SYSTEM_MASTERS))
+        const groups = f.group ?? [];
+        if (f.breakGlass && groups.includes(m.SYSTEM_MASTERS))
           warn(
             "break-glass: this certificate is in system:masters. kube-apiserver allows it before any authorizer runs, so neither RBAC nor kubepki's webhook can stop it: only rotating the cluster CA can cut it off before it expires. Keep it offline and short.",
           );
@@ -46,7 +46,7 @@ export function registerIssue(program: Command): void {
             paths,
             store,
             user: f.user,
-            groups: f.group,
+            groups,
             ttlMs: f.ttl ?? m.DEFAULT_CLIENT_TTL_MS,
             maxTtlMs: f.maxTtl ?? m.DEFAULT_CLIENT_MAX_TTL_MS,
             breakGlass: !!f.breakGlass,
@@ -54,7 +54,7 @@ export function registerIssue(program: Command): void {
             out: resolve(f.out),
           }),
         );
-        if (f.output === "json") return out(JSON.stringify(r, null, 2));
+        if (await printData(f.output, r)) return;
         out(
           `wrote ${r.out}: user ${r.user}${r.groups.length ? ` groups ${r.groups.join(",")}` : ""}, until ${r.notAfter}`,
         );

@@ -1,28 +1,32 @@
-import { resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
-import { STATUSES, type Status } from "../ledger/store.js";
-import { type Common, duration, outputFormat, pathsOf, rootOpt } from "./common.js";
+import { type LedgerEntry, STATUSES, type Status } from "../ledger/store.js";
+import { type Common, duration, outputOpt, pathsOf, printData, rootOpt } from "./common.js";
 import { out, table } from "./output.js";
 
 export function registerLedger(program: Command): void {
   const ledger = program
     .command("ledger")
     .description("The issuance ledger: every certificate kubepki issued or imported");
-  rootOpt(ledger.command("import"))
+  outputOpt(rootOpt(ledger.command("import"), { signs: false }))
     .description("Record the certificates of a node kubepki did not issue, so they can be revoked")
-    .addHelpText("after", "\nExample:\n  kubepki ledger import --root /")
-    .action(async (f: Common) => {
+    .addHelpText(
+      "after",
+      "\nExamples:\n  kubepki ledger import --root /\n  kubepki ledger import --root / -o json",
+    )
+    .action(async (f: Common & { output: string }) => {
       const [{ withLedger }, { importNode }] = await Promise.all([
         import("../ledger/record.js"),
         import("../node/ledger-import.js"),
       ]);
       const r = await withLedger(pathsOf(f).ledgerFile, (store) => importNode(store, resolve(f.root)));
+      if (await printData(f.output, r)) return;
       out(
         `imported ${r.imported} certificate(s); ${r.known} already known${r.unlinked ? `; ${r.unlinked} without their CA on this node` : ""}`,
       );
     });
-  rootOpt(ledger.command("list"))
-    .description("List ledger entries")
+  outputOpt(rootOpt(ledger.command("list"), { signs: false }))
+    .description("List ledger entries with each certificate's name and path, by profile and expiry")
     .option("--status <status>", `${STATUSES.join(" | ")}`, (v: string) => {
       if (!(STATUSES as readonly string[]).includes(v))
         throw new InvalidArgumentError(`must be one of ${STATUSES.join(", ")}`);
@@ -34,7 +38,6 @@ export function registerLedger(program: Command): void {
       duration("--expiring"),
     )
     .option("--user <name>", "only certificates of this subject CN")
-    .option("-o, --output <format>", "text | json", outputFormat(["text", "json"]), "text")
     .addHelpText(
       "after",
       "\nExamples:\n  kubepki ledger list --root / --status revoked\n  kubepki ledger list --expiring 30d -o json",
@@ -52,19 +55,37 @@ export function registerLedger(program: Command): void {
           now,
         ),
       );
-      if (f.output === "json") return out(JSON.stringify(rows, null, 2));
+      const root = resolve(f.root);
+      const listed = rows
+        .map((e) => ({ ...e, name: entryName(e), nodePath: nodePath(root, e.path) }))
+        .sort((a, b) => a.profile.localeCompare(b.profile) || a.notAfter.localeCompare(b.notAfter));
+      if (await printData(f.output, listed)) return;
       out(
         table([
-          ["STATUS", "SUBJECT", "SERIAL", "NOT AFTER", "PROFILE", "SHA-256"],
-          ...rows.map((e) => [
+          ["PROFILE", "NAME", "STATUS", "NOT AFTER", "SUBJECT", "SERIAL", "PATH"],
+          ...listed.map((e) => [
+            e.profile,
+            e.name,
             e.status,
+            e.notAfter.slice(0, 16).replace("T", " "),
             [...e.subjectO.map((o) => `O=${o}`), `CN=${e.subjectCN}`].join(","),
             e.serial,
-            e.notAfter.slice(0, 16).replace("T", " "),
-            e.profile,
-            `${e.sha256.slice(0, 16)}…`,
+            e.nodePath ?? "-",
           ]),
         ]),
       );
     });
+}
+
+/** kubeadm's name for the file ("apiserver", "etcd/ca", "admin.conf"), else the profile. */
+function entryName(e: LedgerEntry): string {
+  if (!e.path) return e.profile;
+  const parent = basename(dirname(e.path));
+  return `${parent === "etcd" ? "etcd/" : ""}${basename(e.path).replace(/\.crt$/, "")}`;
+}
+
+/** The path as the node sees it when it lies under --root. */
+function nodePath(root: string, path: string | undefined): string | undefined {
+  if (!path || root === "/" || !path.startsWith(`${root}/`)) return path;
+  return path.slice(root.length);
 }

@@ -14,7 +14,6 @@ const program = new Command("kubepki")
   .description("Builds, audits and guards the PKI of Kubernetes clusters")
   .version("0.1.0")
   .option("--debug", "print stack traces of unexpected errors")
-  .showHelpAfterError()
   .exitOverride()
   .addHelpText(
     "after",
@@ -34,10 +33,18 @@ registerIssue(program);
 registerRevoke(program);
 registerCrl(program);
 registerServe(program);
-for (const cmd of program.commands) {
-  cmd.exitOverride();
-  for (const sub of cmd.commands) sub.exitOverride();
+/** Usage errors print the error and one line pointing to the command's --help, not the whole help. */
+function configure(cmd: Command, path: string): void {
+  cmd.exitOverride().showHelpAfterError(`(run '${path} --help' for usage and examples)`);
+  for (const sub of cmd.commands) configure(sub, `${path} ${sub.name()}`);
 }
+configure(program, "kubepki");
+
+// A reader that goes away (`| head -c 1`) ends the output quietly, for every command.
+for (const stream of [process.stdout, process.stderr])
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    process.exit(err.code === "EPIPE" ? Number(process.exitCode) || 0 : 3);
+  });
 
 function fail(message: string, code: number): never {
   process.stderr.write(`${paint("error:", "red", process.stderr)} ${message}\n`);

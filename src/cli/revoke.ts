@@ -1,9 +1,9 @@
 import type { Command } from "commander";
-import { type Common, outputFormat, pathsOf, rootOpt } from "./common.js";
+import { type Common, outputOpt, pathsOf, printData, rootOpt } from "./common.js";
 import { info, out, warn } from "./output.js";
 
 export function registerRevoke(program: Command): void {
-  rootOpt(program.command("revoke"))
+  outputOpt(rootOpt(program.command("revoke")))
     .description("Revoke certificates: mark them in the ledger and rewrite the CRLs")
     .option("--serial <hex>", "serial number")
     .option(
@@ -15,7 +15,6 @@ export function registerRevoke(program: Command): void {
       "--reason <reason>",
       "keyCompromise | superseded | cessationOfOperation | affiliationChanged | ...",
     )
-    .option("-o, --output <format>", "text | json", outputFormat(["text", "json"]), "text")
     .addHelpText(
       "after",
       "\nExamples:\n  kubepki revoke --root / --user jane --reason keyCompromise\n  kubepki revoke --root / --serial 5f3a... --reason superseded",
@@ -43,14 +42,13 @@ export function registerRevoke(program: Command): void {
             `${e.subjectCN} (serial ${e.serial}) is in system:masters: kube-apiserver allows it before any authorizer runs. It is in the CRLs, but only rotating the cluster CA cuts it off at the API server.`,
           );
         for (const s of r.crlSkipped) warn(`CRL for ${s.ca} not rewritten: ${s.reason}`);
-        if (f.output === "json")
-          return out(
-            JSON.stringify(
-              { revoked: r.revoked, crls: r.crls.map(({ der: _d, pem: _p, ...c }) => c) },
-              null,
-              2,
-            ),
-          );
+        if (
+          await printData(f.output, {
+            revoked: r.revoked,
+            crls: r.crls.map(({ der: _d, pem: _p, ...c }) => c),
+          })
+        )
+          return;
         for (const e of r.revoked)
           out(`revoked ${e.subjectCN} serial ${e.serial} (${reason}) sha256 ${e.sha256}`);
         for (const c of r.crls) info(`rewrote ${c.path}: CRL number ${c.number}, ${c.revoked} revoked`);

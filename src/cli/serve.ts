@@ -1,17 +1,16 @@
 import type { Command } from "commander";
-import { IoError } from "../errors.js";
-import { type Common, collect, pathsOf, rootOpt } from "./common.js";
+import { InputError, IoError } from "../errors.js";
+import { type Common, collect, outputFormat, pathsOf, printData, rootOpt } from "./common.js";
 import { info } from "./output.js";
 
 export function registerServe(program: Command): void {
   rootOpt(program.command("serve"))
     .description("Run the authorization webhook that denies revoked client certificates at kube-apiserver")
-    .option("--listen <host:port>", "address to listen on (loopback by default)", "127.0.0.1:8443")
+    .option("--listen <host:port>", "address to listen on", "127.0.0.1:8443")
     .option(
       "--allowed-cn <cn>",
       "client certificate CN allowed to call (repeatable; default: the one kubepki issues to kube-apiserver)",
       collect,
-      [],
     )
     .option(
       "--deny-revoked-users",
@@ -21,16 +20,29 @@ export function registerServe(program: Command): void {
       "--setup-only",
       "write the certificates, webhook kubeconfig and AuthorizationConfiguration, then exit",
     )
+    .option(
+      "-o, --output <format>",
+      "with --setup-only: text | json | yaml",
+      outputFormat(["text", "json", "yaml"]),
+      "text",
+    )
     .addHelpText(
       "after",
       `
 Examples:
   kubepki serve --root / --listen 127.0.0.1:8443
-  kubepki serve --root / --setup-only     # then: kube-apiserver --authorization-config=/etc/kubernetes/kubepki/authorization-config.yaml`,
+  kubepki serve --root / --setup-only     # then: kube-apiserver --authorization-config=/etc/kubernetes/kubepki/authorization-config.yaml
+  kubepki serve --root / --setup-only -o json`,
     )
     .action(
       async (
-        f: Common & { listen: string; allowedCn: string[]; denyRevokedUsers?: boolean; setupOnly?: boolean },
+        f: Common & {
+          listen: string;
+          allowedCn?: string[];
+          denyRevokedUsers?: boolean;
+          setupOnly?: boolean;
+          output: string;
+        },
       ) => {
         const [
           { openLedger },
@@ -43,9 +55,17 @@ Examples:
           import("../revoke/webhook.js"),
           import("node:fs"),
         ]);
+        if (f.output !== "text" && !f.setupOnly)
+          throw new InputError(
+            `-o ${f.output} describes what --setup-only wrote; the server itself logs text`,
+          );
         const paths = pathsOf(f);
         const store = openLedger(paths.ledgerFile);
         const files = await setupWebhook(paths, store, f.listen);
+        if (f.setupOnly && (await printData(f.output, files))) {
+          await store.close();
+          return;
+        }
         for (const i of files.issued) info(`issued ${i}`);
         info(
           `kube-apiserver: --authorization-config=${files.authorizationConfig.slice(paths.root.length) || files.authorizationConfig}`,
@@ -58,7 +78,7 @@ Examples:
           cert: readFileSync(files.serverCert, "utf8"),
           key: readFileSync(files.serverKey, "utf8"),
           ca: readFileSync(files.caCert, "utf8"),
-          allowedCNs: f.allowedCn.length > 0 ? f.allowedCn : [WEBHOOK_CLIENT_CN],
+          allowedCNs: f.allowedCn?.length ? f.allowedCn : [WEBHOOK_CLIENT_CN],
           store,
           denyRevokedUsers: f.denyRevokedUsers,
         });

@@ -9,6 +9,7 @@ export function layoutFor(distro: Distro): Layout {
   switch (distro) {
     case "kubeadm":
     case "kind":
+    case "generic":
       return kubeadmLayout(distro);
     case "k3s":
     case "rke2":
@@ -22,7 +23,7 @@ export function layoutFor(distro: Distro): Layout {
   }
 }
 
-/** Most specific first (reference/distributions.md 1): kubeadm is the fallback. */
+/** Most specific first (reference/distributions.md 1); without any fingerprint the node is "generic". */
 const ORDER: Distro[] = [
   "talos",
   "openshift",
@@ -44,5 +45,5 @@ export function detectLayout(root: string): { layout: Layout; evidence: string }
     const hit = layout.fingerprints.find((f) => exists(join(root, f)));
     if (hit) return { layout, evidence: hit };
   }
-  return { layout: kubeadmLayout(), evidence: "no fingerprint found; assuming kubeadm's layout" };
+  return { layout: kubeadmLayout("generic"), evidence: "no distribution fingerprint" };
 }

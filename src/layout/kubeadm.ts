@@ -2,8 +2,12 @@ import { baseLayout, type Layout } from "./types.js";
 
 const PKI = "/etc/kubernetes/pki";
 
-/** kubeadm, and kind (kubeadm inside a container): reference/distributions.md 3.1. */
-export function kubeadmLayout(distro: "kubeadm" | "kind" = "kubeadm"): Layout {
+/**
+ * kubeadm, and kind (kubeadm inside a container): reference/distributions.md 3.1. "generic" is a
+ * node without any distribution's fingerprint: Kubernetes' default paths, and whatever the
+ * components' flags point at.
+ */
+export function kubeadmLayout(distro: "kubeadm" | "kind" | "generic" = "kubeadm"): Layout {
   return baseLayout(distro, {
     // kubepki keeps the webhook's pairs beside kubeadm's files; audit them with the rest.
     pkiDirs: [PKI, "/etc/kubernetes/kubepki"],
@@ -30,6 +34,8 @@ export function kubeadmLayout(distro: "kubeadm" | "kind" = "kubeadm"): Layout {
     fingerprints:
       distro === "kind"
         ? ["/kind/version", "/kind/kubeadm.conf"]
-        : [`${PKI}/ca.crt`, "/etc/kubernetes/kubelet.conf"],
+        : distro === "generic"
+          ? []
+          : [`${PKI}/ca.crt`, "/etc/kubernetes/kubelet.conf"],
   });
 }

@@ -15,6 +15,7 @@ export const DISTROS = [
   "eks",
   "gke",
   "aks",
+  "generic",
 ] as const;
 export type Distro = (typeof DISTROS)[number];
 

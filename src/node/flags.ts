@@ -7,6 +7,7 @@ export const COMPONENTS = [
   "kube-scheduler",
   "etcd",
   "kubelet",
+  "kube-proxy",
 ] as const;
 export type Component = (typeof COMPONENTS)[number];
 
@@ -86,7 +87,11 @@ export function flagsFromManifest(text: string, source: string): { found: Compon
 
 /** /proc/<pid>/cmdline -> flags, for the components kube-bench looks for. */
 export function flagsFromCmdline(cmdline: Buffer, source: string): ComponentFlags | undefined {
-  const argv = cmdline.toString("utf8").split("\0").filter(Boolean);
+  return flagsFromArgv(cmdline.toString("utf8").split("\0").filter(Boolean), source);
+}
+
+/** A command line (a process's, a systemd ExecStart's) -> the component it runs and its flags. */
+export function flagsFromArgv(argv: string[], source: string): ComponentFlags | undefined {
   const component = componentOf(argv[0] ?? "");
   return component ? { component, source, flags: parseFlags(argv.slice(1)) } : undefined;
 }

@@ -21,6 +21,8 @@ export interface KubeconfigUser {
 
 export interface KubeconfigFact {
   path: string;
+  /** The component flags that name this kubeconfig ("kube-scheduler --kubeconfig"), if any. */
+  usedBy?: string[];
   currentUser?: string;
   clusters: KubeconfigCluster[];
   users: KubeconfigUser[];

@@ -1,19 +1,31 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { detectLayout, layoutFor } from "../layout/detect.js";
-import type { Distro, Layout } from "../layout/types.js";
+import type { CaKeyRole, Distro, Layout } from "../layout/types.js";
 import { SqliteLedger } from "../ledger/sqlite.js";
 import { type CertFact, type KeyFact, type ParsedPem, parsePemFile } from "./certs.js";
 import { NodeFiles, type Warning } from "./files.js";
 import {
   type Component,
   type ComponentFlags,
+  flagsFromArgv,
   flagsFromCmdline,
   flagsFromManifest,
   flagsInText,
   parseFlags,
 } from "./flags.js";
+import {
+  caKeysByContent,
+  type Flagged,
+  flaggedFiles,
+  inTrustStore,
+  kubeconfigFiles,
+  pkiDirOf,
+  signingKeyFiles,
+} from "./follow.js";
 import { type KubeconfigFact, readKubeconfig } from "./kubeconfigs.js";
+import { k3sComponents, readRancherConfig } from "./rancher-args.js";
+import { readUnits } from "./units.js";
 import { get, isRecord, parseUntrustedYaml } from "./yaml.js";
 
 export interface KubeletView {
@@ -36,8 +48,16 @@ export interface NodeSnapshot {
   keys: KeyFact[];
   kubeconfigs: KubeconfigFact[];
   components: Map<Component, ComponentFlags>;
+  /** Where components were found ("static pod manifests", "systemd units", ...), in reading order. */
+  componentOrigins: string[];
   manifests: string[];
   kubelet: KubeletView;
+  /** The layout's PKI folders plus the folders of files the components' flags name. */
+  pkiDirs: string[];
+  /** CA keys: the layout's, plus keys found to belong to a CA certificate. */
+  caKeys: CaKeyRole[];
+  /** Files named by component flags, and which flags name them. */
+  flagged: Flagged;
   processesRead: boolean;
   /** Fingerprints the node's kubepki ledger lists as revoked (empty without a ledger). */
   revoked: Map<string, { reason?: string; revokedAt?: string }>;
@@ -83,8 +103,12 @@ export function takeSnapshot(opts: SnapshotOptions): NodeSnapshot {
     keys: [],
     kubeconfigs: [],
     components: new Map(),
+    componentOrigins: [],
     manifests: [],
     kubelet: { flags: new Map(), flagSources: [] },
+    pkiDirs: [...layout.pkiDirs],
+    caKeys: [...layout.caKeys],
+    flagged: { pem: new Map(), kubeconfigs: new Map() },
     processesRead: false,
     revoked: new Map(),
     warnings: files.warnings,
@@ -93,68 +117,179 @@ export function takeSnapshot(opts: SnapshotOptions): NodeSnapshot {
 
   readComponents(snap, !!opts.processes);
   readKubelet(snap);
-  const certDir = snap.kubelet.flags.get("cert-dir");
-  const pkiDirs = [...layout.pkiDirs, ...layout.kubeletPkiDirs, ...(certDir ? [certDir] : [])];
-  for (const dir of new Set(pkiDirs)) {
-    for (const p of files.walk(dir)) {
-      files.stat(p);
-      if (PEM_NAME.test(p)) readPem(snap, p);
-    }
-  }
+  readStaticPodPath(snap);
+  const etcd = snap.components.get("etcd");
+  const etcdConfig = etcd?.flags.get("config-file");
+  if (etcd && etcdConfig) mergeEtcdConfigFile(snap, etcd, etcdConfig);
+  readPki(snap);
+  readComponentConfigs(snap);
   readKubeconfigs(snap);
   for (const parsed of snap.pem.values()) {
     snap.certs.push(...parsed.certs);
     snap.keys.push(...parsed.keys);
   }
   for (const k of snap.kubeconfigs) for (const u of k.users) if (u.clientCert) snap.certs.push(u.clientCert);
+  const kcm = snap.components.get("kube-controller-manager");
+  snap.caKeys.push(...caKeysByContent(layout, snap.certs, snap.keys, snap.flagged, signingKeyFiles(kcm)));
   readLedger(snap);
   snap.role =
     snap.components.has("kube-apiserver") || layout.controlPlaneMarkers.some((m) => files.exists(m))
       ? "control-plane"
       : "worker";
+  if (layout.distro === "generic" && !opts.distro)
+    snap.detectedBy = `${snap.componentOrigins.join(", ") || "no component found"}; no distribution fingerprint`;
   return snap;
 }
 
-function readComponents(snap: NodeSnapshot, processes: boolean): void {
+/** Certificates and keys: the layout's PKI folders, the kubelet's, and every file a flag names (and its folder). */
+function readPki(snap: NodeSnapshot): void {
   const { files, layout } = snap;
-  for (const dir of layout.manifestDirs) {
+  const others = [...snap.components.values()].filter((c) => c.component !== "kubelet");
+  const kubelet: ComponentFlags = { component: "kubelet", source: "kubelet", flags: snap.kubelet.flags };
+  snap.flagged = flaggedFiles([...others, kubelet], snap.kubelet.config);
+  const flaggedDirs = new Set<string>();
+  for (const p of snap.flagged.pem.keys()) {
+    if (inTrustStore(p)) continue;
+    const dir = pkiDirOf(p);
+    if (dir && !snap.pkiDirs.some((d) => dir === d || dir.startsWith(`${d}/`))) flaggedDirs.add(dir);
+    if (files.stat(p)) readPem(snap, p);
+  }
+  snap.pkiDirs.push(...flaggedDirs);
+  const certDir = snap.kubelet.flags.get("cert-dir");
+  const deep = new Set([...layout.pkiDirs, ...layout.kubeletPkiDirs, ...(certDir ? [certDir] : [])]);
+  for (const [dir, depth] of [
+    ...[...deep].map((d) => [d, 8] as const),
+    ...[...flaggedDirs].map((d) => [d, 0] as const),
+  ])
+    for (const p of files.walk(dir, depth)) {
+      files.stat(p);
+      if (PEM_NAME.test(p)) readPem(snap, p);
+    }
+}
+
+function readComponents(snap: NodeSnapshot, processes: boolean): void {
+  readManifests(snap);
+  readArgFiles(snap);
+  readUnitsAndRancher(snap);
+  if (processes) readProcesses(snap);
+}
+
+/** A component found at `origin`, unless an earlier source already gave it. */
+function found(snap: NodeSnapshot, f: ComponentFlags, origin: string, wins = false): void {
+  if (snap.components.has(f.component) && !wins) return;
+  snap.components.set(f.component, f);
+  if (!snap.componentOrigins.includes(origin)) snap.componentOrigins.push(origin);
+}
+
+/** The kubelet's own static pod folder, when it is not the layout's (components not yet found are read there). */
+function readStaticPodPath(snap: NodeSnapshot): void {
+  const s = kubeletSetting(snap.kubelet, "pod-manifest-path", "staticPodPath");
+  const dir = s ? String(s.value) : undefined;
+  if (dir && !snap.layout.manifestDirs.includes(dir)) readManifests(snap, [dir]);
+}
+
+/**
+ * kube-scheduler and kube-proxy may name their kubeconfig in a configuration file (--config:
+ * clientConnection.kubeconfig) rather than a flag.
+ */
+function readComponentConfigs(snap: NodeSnapshot): void {
+  for (const c of snap.components.values()) {
+    const path = c.component === "kubelet" || c.component === "etcd" ? undefined : c.flags.get("config");
+    const data = path ? snap.files.read(path, 1024 * 1024) : undefined;
+    if (!path || !data) continue;
+    const parsed = parseUntrustedYaml(data.toString("utf8"));
+    if ("error" in parsed) {
+      snap.files.warn(path, `${c.component} configuration not readable: ${parsed.error}`);
+      continue;
+    }
+    const kc = get(parsed.docs[0], "clientConnection", "kubeconfig");
+    if (typeof kc === "string" && kc.startsWith("/"))
+      snap.flagged.kubeconfigs.set(kc, [
+        ...(snap.flagged.kubeconfigs.get(kc) ?? []),
+        `${c.component} ${path}`,
+      ]);
+  }
+}
+
+function readManifests(snap: NodeSnapshot, dirs = snap.layout.manifestDirs): void {
+  const { files } = snap;
+  for (const dir of dirs) {
     for (const p of files.walk(dir, 0)) {
       if (!/\.(ya?ml|json|manifest)$/.test(p)) continue;
       files.stat(p);
       snap.manifests.push(p);
       const data = files.read(p, 1024 * 1024);
       if (!data) continue;
-      const { found, error } = flagsFromManifest(data.toString("utf8"), p);
+      const { found: list, error } = flagsFromManifest(data.toString("utf8"), p);
       if (error) files.warn(p, `static pod manifest not readable: ${error}`);
-      for (const f of found) if (!snap.components.has(f.component)) snap.components.set(f.component, f);
+      for (const f of list) found(snap, f, "static pod manifests");
     }
   }
+}
+
+/** MicroK8s keeps each component's arguments in a file of its own (args/). */
+function readArgFiles(snap: NodeSnapshot): void {
+  const { files, layout } = snap;
   for (const [component, path] of Object.entries(layout.componentArgs)) {
-    if (snap.components.has(component as Component)) continue;
     const data = files.read(path, 1024 * 1024);
     if (!data) continue;
     files.stat(path);
     const flags = parseFlags(flagsInText(expandVars(data.toString("utf8"), layout.vars)));
-    snap.components.set(component as Component, { component: component as Component, source: path, flags });
+    found(snap, { component: component as Component, source: path, flags }, `${layout.distro} args files`);
   }
-  if (processes) {
-    if (snap.root !== "/") files.warn("/proc", "--processes reads running processes only with --root /");
-    else {
-      snap.processesRead = true;
-      for (const pid of safeReaddir("/proc").filter((n) => /^\d+$/.test(n))) {
-        try {
-          const f = flagsFromCmdline(readFileSync(`/proc/${pid}/cmdline`), `/proc/${pid}/cmdline`);
-          // A running process is the truth kube-bench reads; it wins over the manifest.
-          if (f) snap.components.set(f.component, f);
-        } catch {
-          // the process ended meanwhile
+}
+
+/** systemd services (unit, drop-ins, environment) and, on k3s, config.yaml with its *-arg lists. */
+function readUnitsAndRancher(snap: NodeSnapshot): void {
+  const units = readUnits(snap.files);
+  for (const u of units) {
+    const f = flagsFromArgv(u.argv, u.execSource);
+    if (!f) continue;
+    if (f.component === "etcd")
+      for (const [k, v] of u.env)
+        if (k.startsWith("ETCD_")) {
+          const flag = k.slice(5).toLowerCase().replace(/_/g, "-");
+          if (!f.flags.has(flag)) f.flags.set(flag, v);
         }
-      }
+    found(snap, f, "systemd units");
+    if (f.component === "kubelet")
+      snap.kubelet.flagSources.push(...u.sources.filter((s) => s !== u.execSource));
+  }
+  const distro = snap.layout.distro;
+  if (distro !== "k3s" && distro !== "rke2") return;
+  const unit = units.find((u) => basename(u.argv[0] ?? "") === distro);
+  const cfg = readRancherConfig(snap.files, distro, unit?.argv.slice(1));
+  // RKE2 runs the control plane as static pods that already carry the configured arguments.
+  if (distro === "rke2") return;
+  const data = cfg.dataDir ?? "/var/lib/rancher/k3s";
+  const server =
+    unit?.argv[1] === "server" || snap.files.exists(`${data}/server/tls/serving-kube-apiserver.crt`);
+  for (const f of k3sComponents(snap.files, cfg, server, unit?.execSource))
+    found(snap, f, "k3s configuration");
+  const etcdConfig = `${data}/server/db/etcd/config`;
+  if (server && snap.files.exists(etcdConfig) && !snap.components.has("etcd")) {
+    const etcdArgs = (cfg.args.get("etcd") ?? []).map((a) => `--${a.replace(/^--/, "")}`);
+    const flags = parseFlags(etcdArgs);
+    flags.set("config-file", etcdConfig);
+    found(snap, { component: "etcd", source: etcdConfig, flags }, "k3s configuration");
+  }
+}
+
+function readProcesses(snap: NodeSnapshot): void {
+  if (snap.root !== "/") {
+    snap.files.warn("/proc", "--processes reads running processes only with --root /");
+    return;
+  }
+  snap.processesRead = true;
+  for (const pid of safeReaddir("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const f = flagsFromCmdline(readFileSync(`/proc/${pid}/cmdline`), `/proc/${pid}/cmdline`);
+      // A running process is the truth kube-bench reads; it wins over the manifest.
+      if (f) found(snap, f, "running processes", true);
+    } catch {
+      // the process ended meanwhile
     }
   }
-  const etcd = snap.components.get("etcd");
-  const configFile = etcd?.flags.get("config-file");
-  if (etcd && configFile) mergeEtcdConfigFile(snap, etcd, configFile);
 }
 
 /** etcd's --config-file overrides flags and environment (etcd op-guide); TLS keys map onto flag names. */
@@ -199,6 +334,7 @@ function readKubelet(snap: NodeSnapshot): void {
     for (const [k, v] of proc.flags) kubelet.flags.set(k, v);
     kubelet.flagSources.push(proc.source);
   }
+  kubelet.flagSources = [...new Set(kubelet.flagSources)];
   const configPath = kubelet.flags.get("config") ?? layout.kubeletConfigFiles.find((p) => files.exists(p));
   if (!configPath) return;
   const paths = files.isDir(configPath)
@@ -223,29 +359,36 @@ function readKubelet(snap: NodeSnapshot): void {
 
 function readKubeconfigs(snap: NodeSnapshot): void {
   const { files } = snap;
-  const candidates: { path: string; explicit: boolean }[] = [];
+  const candidates: { path: string; usedBy?: string[] }[] = [];
   for (const entry of snap.layout.kubeconfigs) {
     if (entry === "/home") {
       for (const user of safeReaddir(`${snap.root}/home`))
-        candidates.push({ path: `/home/${user}/.kube/config`, explicit: false });
+        candidates.push({ path: `/home/${user}/.kube/config` });
     } else if (files.isDir(entry)) {
       for (const p of files.walk(entry, 1))
         if (/\.(conf|kubeconfig|config|ya?ml)$/.test(p) || basename(p) === "config")
-          candidates.push({ path: p, explicit: false });
-    } else candidates.push({ path: entry, explicit: true });
+          candidates.push({ path: p });
+    } else candidates.push({ path: entry, usedBy: [] });
   }
-  const kubeletKc = snap.kubelet.flags.get("kubeconfig");
-  if (kubeletKc) candidates.push({ path: kubeletKc, explicit: true });
-  const seen = new Set<string>();
-  for (const { path, explicit } of candidates) {
-    if (seen.has(path) || !files.exists(path)) continue;
-    seen.add(path);
+  for (const [path, usedBy] of snap.flagged.kubeconfigs) candidates.push({ path, usedBy });
+  const read = new Map<string, KubeconfigFact>();
+  for (const { path, usedBy } of candidates) {
+    const known = read.get(path);
+    if (known) {
+      if (usedBy?.length) known.usedBy = [...(known.usedBy ?? []), ...usedBy];
+      continue;
+    }
+    if (!files.exists(path)) continue;
     files.stat(path);
     const data = files.read(path, 1024 * 1024);
     if (!data) continue;
     const { fact, error } = readKubeconfig(data.toString("utf8"), path);
-    if (fact) snap.kubeconfigs.push(fact);
-    else if (explicit) files.warn(path, `kubeconfig not readable: ${error}`);
+    if (fact) {
+      if (usedBy?.length) fact.usedBy = usedBy;
+      read.set(path, fact);
+      snap.kubeconfigs.push(fact);
+      for (const p of kubeconfigFiles(fact)) if (files.stat(p)) readPem(snap, p);
+    } else if (usedBy) files.warn(path, `kubeconfig not readable: ${error}`);
   }
 }
 

@@ -1,12 +1,16 @@
 import { parseAllDocuments } from "yaml";
+import { yamlNestingError } from "../fsx/yaml-guard.js";
 
 /**
- * Parses untrusted YAML (or JSON) from a node: duplicate keys refused, alias expansion bounded
+ * Parses untrusted YAML (or JSON) from a node: nesting depth bounded before parsing, duplicate keys
+ * refused, alias expansion bounded
  * (a "billion laughs" document fails instead of eating memory). Returns the documents or the
  * reason they cannot be read.
  */
 export function parseUntrustedYaml(text: string): { docs: unknown[] } | { error: string } {
   if (text.includes("\u0000")) return { error: "binary content, not YAML" };
+  const nesting = yamlNestingError(text);
+  if (nesting) return { error: `YAML ${nesting}` };
   try {
     const docs = parseAllDocuments(text, { uniqueKeys: true });
     if (!Array.isArray(docs)) return { error: "not a YAML stream" };

@@ -2,6 +2,7 @@ import { basename } from "node:path";
 import { type Document, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from "yaml";
 import { InputError } from "../errors.js";
 import { readTextLimited } from "../fsx/read.js";
+import { assertYamlNesting } from "../fsx/yaml-guard.js";
 import { nodeAt } from "./config-edit.js";
 import {
   ALL_KINDS,
@@ -185,6 +186,7 @@ export function loadConfigFile(path: string): SpecInput {
 }
 
 export function parseConfig(text: string, file: string): SpecInput {
+  assertYamlNesting(text, file);
   const lines = new LineCounter();
   // uniqueKeys refuses duplicate keys, as kubeadm's strict decoding does.
   const docs = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });

@@ -1,6 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import { isMap, parseDocument, stringify } from "yaml";
 import { InputError } from "../errors.js";
+import { assertYamlNesting } from "../fsx/yaml-guard.js";
 import { parsePrivateKeyPem } from "../x509/keys.js";
 import { type CertInfo, parseCertificatePem } from "../x509/parse.js";
 
@@ -64,6 +65,7 @@ function decodeData(value: unknown, what: string, source: string): string | unde
 }
 
 export function parseKubeconfig(text: string, source: string): KubeconfigView {
+  assertYamlNesting(text, source);
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors[0]) throw new InputError(`${source}: invalid YAML: ${doc.errors[0].message.split("\n")[0]}`);
   if (!isMap(doc.contents)) throw new InputError(`${source}: not a kubeconfig (expected a mapping)`);

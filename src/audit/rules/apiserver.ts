@@ -62,10 +62,10 @@ export const apiserverRule: Rule = ({ snap }) => {
       ),
     );
   const servers = f.get("etcd-servers") ?? "";
+  // A unix socket (k3s' kine) never leaves the host: there is no network to protect.
+  const localSocket = servers !== "" && servers.split(",").every((u) => u.startsWith("unix://"));
   if (
-    !f.get("etcd-cafile") ||
-    !f.get("etcd-certfile") ||
-    !f.get("etcd-keyfile") ||
+    (!localSocket && (!f.get("etcd-cafile") || !f.get("etcd-certfile") || !f.get("etcd-keyfile"))) ||
     /(^|,)http:\/\//.test(servers)
   )
     out.push(

@@ -1,3 +1,4 @@
+import { signingKeyFiles } from "../../node/follow.js";
 import { kubeletClientCaFile } from "../../node/snapshot.js";
 import { fileEvidence, finding, modeExceeds, octal, type Rule } from "../context.js";
 import type { Finding } from "../finding.js";
@@ -12,15 +13,16 @@ function caKeyRule(name: string): string {
 const caKeys: Rule = ({ snap }) => {
   const out: Finding[] = [];
   const kcm = snap.components.get("kube-controller-manager");
-  const signingKey = kcm?.flags.get("cluster-signing-key-file");
-  for (const ca of snap.layout.caKeys) {
+  const signing = signingKeyFiles(kcm);
+  const signingKey = [...signing].join(", ") || undefined;
+  for (const ca of snap.caKeys) {
     if (!snap.files.exists(ca.path)) continue;
     const id = caKeyRule(ca.name);
     const ev = { file: ca.path, ca: ca.name, role: snap.role };
     if (snap.role === "worker") {
       out.push(finding(id, `The ${ca.name} private key is on a worker node.`, ca.path, ev, "critical"));
     } else if (ca.signsCsrs) {
-      if (kcm && signingKey !== ca.path)
+      if (kcm && !signing.has(ca.path))
         out.push(
           finding(
             id,
@@ -67,7 +69,7 @@ const caKeys: Rule = ({ snap }) => {
 const pkiModes: Rule = ({ snap, opts }) => {
   const out: Finding[] = [];
   const { layout } = snap;
-  const inPki = (p: string) => layout.pkiDirs.some((d) => p.startsWith(`${d}/`));
+  const inPki = (p: string) => snap.pkiDirs.some((d) => p.startsWith(`${d}/`));
   const inKubelet = (p: string) => layout.kubeletPkiDirs.some((d) => p.startsWith(`${d}/`));
   const certMode = opts.profile === "strict" ? 0o600 : 0o644;
   const ownerChecked = layout.distro !== "k0s" && layout.distro !== "microk8s";
@@ -85,6 +87,15 @@ const pkiModes: Rule = ({ snap, opts }) => {
           finding(
             "pki.key.mode",
             `${path} holds a private key with mode ${octal(f.mode)} (allowed: ${octal(layout.expectedKeyMode)}).`,
+            path,
+            ev,
+          ),
+        );
+      else if (inPki(path) && layout.distro === "microk8s" && modeExceeds(f.mode, 0o600))
+        out.push(
+          finding(
+            "pki.key.group-readable",
+            `${path} holds a private key with mode ${octal(f.mode)}: readable by the microk8s group. Expected on MicroK8s, whose snap hooks make its files group-accessible so that group members can run microk8s commands without sudo; every member of the group can read this key.`,
             path,
             ev,
           ),

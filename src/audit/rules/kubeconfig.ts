@@ -35,11 +35,11 @@ export const kubeconfigRule: Rule = ({ snap }) => {
           ev,
         ),
       );
-    } else if (k.path.startsWith("/etc/kubernetes/") && badMode) {
+    } else if ((k.path.startsWith("/etc/kubernetes/") || (k.usedBy?.length ?? 0) > 0) && badMode) {
       out.push(
         finding(
           "kubeconfig.component.mode",
-          `${k.path} has mode ${octal(f.mode)}, owner ${f.uid}:${f.gid} (required: 0600 root:root).`,
+          `${k.path} has mode ${octal(f.mode)}, owner ${f.uid}:${f.gid} (required: 0600 root:root)${k.usedBy?.length ? `; used by ${k.usedBy.join(", ")}` : ""}.`,
           k.path,
           ev,
         ),

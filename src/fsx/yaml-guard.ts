@@ -1,0 +1,60 @@
+import { Lexer } from "yaml";
+import { InputError } from "../errors.js";
+
+/**
+ * A cheap scan of untrusted YAML (or JSON) before a parser sees it. The `yaml` parser recurses
+ * once per nesting level: half a megabyte of "[[[[" exhausts the stack (a V8 fatal error in some
+ * call paths) and megabytes of nested maps cost hundreds of megabytes. Real Kubernetes files nest
+ * a dozen levels deep, so a bound far above that refuses only hostile text.
+ */
+export const MAX_YAML_DEPTH = 64;
+
+/** Why the text must not be parsed, or undefined when its nesting stays within `maxDepth`. */
+export function yamlNestingError(text: string, maxDepth = MAX_YAML_DEPTH): string | undefined {
+  const flow = maxFlowDepth(text, maxDepth);
+  if (flow > maxDepth) return `nested more than ${maxDepth} levels deep (brackets): not parsed`;
+  if (maxBlockDepth(text, maxDepth) > maxDepth)
+    return `nested more than ${maxDepth} levels deep (indentation): not parsed`;
+  return undefined;
+}
+
+/**
+ * Depth of flow collections, from the `yaml` package's own lexer: it is iterative, and it knows
+ * quoted and block scalars exactly as the parser will, so no bracket is miscounted. Stops once
+ * over the limit.
+ */
+function maxFlowDepth(text: string, limit: number): number {
+  let depth = 0;
+  let max = 0;
+  for (const token of new Lexer().lex(text)) {
+    if (token === "[" || token === "{") {
+      if (++depth > max) max = depth;
+      if (max > limit) return max;
+    } else if ((token === "]" || token === "}") && depth > 0) depth--;
+  }
+  return max;
+}
+
+/** Block nesting: increasing indentation levels plus "- " and "? " markers at the start of a line. */
+function maxBlockDepth(text: string, limit: number): number {
+  const indents: number[] = [];
+  let max = 0;
+  for (const line of text.split("\n")) {
+    const m = /^( *)((?:[-?] +)*)(.?)/.exec(line);
+    if (!m || m[3] === "" || m[3] === "#") continue;
+    const indent = m[1]?.length ?? 0;
+    while (indents.length > 0 && (indents[indents.length - 1] ?? 0) >= indent) indents.pop();
+    indents.push(indent);
+    const markers = (m[2] ?? "").replace(/ +/g, "").length;
+    const depth = indents.length + markers;
+    if (depth > max) max = depth;
+    if (max > limit) return max;
+  }
+  return max;
+}
+
+/** Throws an input error (exit 2) naming `source` when the text nests too deeply to parse safely. */
+export function assertYamlNesting(text: string, source: string): void {
+  const err = yamlNestingError(text);
+  if (err) throw new InputError(`${source}: YAML ${err}`);
+}
