@@ -461,6 +461,35 @@ const CASES: Case[] = [
     },
   },
   {
+    // The endpoint moved; admin.conf still names an address the API server certificate lacks.
+    rule: "kubeconfig.server.not-covered",
+    mutate: (r) => {
+      const f = join(r, "etc/kubernetes/admin.conf");
+      writeFileSync(
+        f,
+        readFileSync(f, "utf8").replace("https://10.0.0.10:6443", "https://lb.example.com:6443"),
+      );
+    },
+  },
+  {
+    rule: "kubepki.backup.break-glass",
+    mutate: (r, offline) =>
+      put(
+        r,
+        "/var/lib/kubepki/backups/2026-11-30T05-00-00.000Z/etc/kubernetes/super-admin.conf",
+        readFileSync(join(offline, "super-admin.conf")),
+      ),
+  },
+  {
+    rule: "kubepki.backup.credentials",
+    mutate: (r) =>
+      put(
+        r,
+        "/var/lib/kubepki/backups/2026-11-30T05-00-00.000Z/etc/kubernetes/pki/apiserver.key",
+        readFileSync(join(r, PKI, "apiserver.key")),
+      ),
+  },
+  {
     rule: "node.nothing-found",
     mutate: (r) => {
       for (const d of ["etc", "var"]) rmSync(join(r, d), { recursive: true, force: true });

@@ -4,16 +4,19 @@ import { type NodeSnapshot, type SnapshotOptions, takeSnapshot } from "../node/s
 import { type AuditOptions, DEFAULT_AUDIT_OPTIONS, finding, type Rule } from "./context.js";
 import { type Finding, severityRank } from "./finding.js";
 import { apiserverRule } from "./rules/apiserver.js";
+import { backupRule } from "./rules/backups.js";
 import { certificateRules } from "./rules/certificates.js";
 import { coverageRule } from "./rules/coverage.js";
 import { custodyRules } from "./rules/custody.js";
 import { etcdRule } from "./rules/etcd.js";
-import { kubeconfigRule } from "./rules/kubeconfig.js";
+import { kubeconfigRule, kubeconfigServerRule } from "./rules/kubeconfig.js";
 import { kubeletRule } from "./rules/kubelet.js";
 
 export const ALL_RULES: Rule[] = [
   ...custodyRules,
   kubeconfigRule,
+  kubeconfigServerRule,
+  backupRule,
   ...certificateRules,
   apiserverRule,
   etcdRule,

@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, type Stats, statSync } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync, type Stats, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { errorMessage } from "../errors.js";
 import { MAX_PKI_FILE_BYTES, readFileLimited, resolveInRoot } from "../fsx/read.js";
@@ -82,6 +82,15 @@ export class NodeFiles {
     };
     if (st.isFile()) this.facts.set(nodePath, fact);
     return fact;
+  }
+
+  /** What a symbolic link says, as written; undefined for anything else. */
+  linkTarget(nodePath: string): string | undefined {
+    try {
+      return readlinkSync(join(this.root, nodePath));
+    } catch {
+      return undefined;
+    }
   }
 
   exists(nodePath: string): boolean {

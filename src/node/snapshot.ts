@@ -59,10 +59,20 @@ export interface NodeSnapshot {
   /** Files named by component flags, and which flags name them. */
   flagged: Flagged;
   processesRead: boolean;
+  /** Credentials kept in kubepki's backups on the node. */
+  backups: BackupCredential[];
   /** Fingerprints the node's kubepki ledger lists as revoked (empty without a ledger). */
   revoked: Map<string, { reason?: string; revokedAt?: string }>;
   warnings: Warning[];
   now: Date;
+}
+
+/** A private key, or a kubeconfig with a client key, in kubepki's backups (still valid until it expires). */
+export interface BackupCredential {
+  path: string;
+  kind: "key" | "kubeconfig";
+  /** A kubeconfig whose client certificate is in group system:masters. */
+  masters: boolean;
 }
 
 export interface SnapshotOptions {
@@ -74,6 +84,7 @@ export interface SnapshotOptions {
 
 const PEM_NAME = /\.(crt|pem|key|cer|der|cert)$/;
 const LEDGER_PATH = "/var/lib/kubepki/ledger.db";
+const BACKUPS_PATH = "/var/lib/kubepki/backups";
 
 export function readPem(s: Pick<NodeSnapshot, "files" | "pem">, nodePath: string): ParsedPem | undefined {
   const known = s.pem.get(nodePath);
@@ -111,6 +122,7 @@ export function takeSnapshot(opts: SnapshotOptions): NodeSnapshot {
     flagged: { pem: new Map(), kubeconfigs: new Map() },
     processesRead: false,
     revoked: new Map(),
+    backups: [],
     warnings: files.warnings,
     now: opts.now ?? new Date(),
   };
@@ -132,6 +144,7 @@ export function takeSnapshot(opts: SnapshotOptions): NodeSnapshot {
   const kcm = snap.components.get("kube-controller-manager");
   snap.caKeys.push(...caKeysByContent(layout, snap.certs, snap.keys, snap.flagged, signingKeyFiles(kcm)));
   readLedger(snap);
+  readBackups(snap);
   snap.role =
     snap.components.has("kube-apiserver") || layout.controlPlaneMarkers.some((m) => files.exists(m))
       ? "control-plane"
@@ -407,6 +420,21 @@ function readLedger(snap: NodeSnapshot): void {
     }
   } catch (err) {
     snap.files.warn(path, (err as Error).message);
+  }
+}
+
+/** Credentials in the backups kubepki keeps on the node: private keys and kubeconfigs with a client key. */
+function readBackups(snap: NodeSnapshot): void {
+  for (const p of snap.files.walk(BACKUPS_PATH, 8)) {
+    const text = snap.files.read(p, 1024 * 1024)?.toString("utf8");
+    if (!text) continue;
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text))
+      snap.backups.push({ path: p, kind: "key", masters: false });
+    else if (text.includes("client-key-data")) {
+      const { fact } = readKubeconfig(text, p);
+      const masters = !!fact?.users.some((u) => u.clientCert?.organizations.includes("system:masters"));
+      snap.backups.push({ path: p, kind: "kubeconfig", masters });
+    }
   }
 }
 

@@ -28,10 +28,14 @@ const INTERESTING = /kube|etcd|k3s|rke2|k0s/;
 export function readUnits(files: NodeFiles): UnitCommand[] {
   const units = new Map<string, string>();
   for (const dir of UNIT_DIRS)
+    // A unit linked to /dev/null is masked (systemd's convention): it never starts, whatever
+    // later folders hold under its name.
     for (const p of files.walk(dir, 0))
-      if (p.endsWith(".service") && !units.has(basename(p))) units.set(basename(p), p);
+      if (p.endsWith(".service") && !units.has(basename(p)))
+        units.set(basename(p), files.linkTarget(p) === "/dev/null" ? "" : p);
   const out: UnitCommand[] = [];
   for (const [name, path] of units) {
+    if (!path) continue;
     const text = files.read(path, 256 * 1024)?.toString("utf8");
     if (text === undefined || !(INTERESTING.test(name) || INTERESTING.test(text))) continue;
     const dropIns = UNIT_DIRS.flatMap((d) =>

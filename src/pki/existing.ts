@@ -75,7 +75,7 @@ export async function leafProblems(
   return problems;
 }
 
-export function missingSans(cert: CertInfo, required: SanSet): string[] {
+export function missingSans(cert: Pick<CertInfo, "dnsNames" | "ipAddresses">, required: SanSet): string[] {
   const ips = new Set(cert.ipAddresses.map(canonicalIp));
   const missing = required.ips.filter((ip) => !ips.has(canonicalIp(ip)));
   for (const dns of required.dns) {

@@ -1,3 +1,5 @@
+import { missingSans } from "../../pki/existing.js";
+import { certsAt } from "../chain.js";
 import { fileEvidence, finding, modeExceeds, octal, type Rule } from "../context.js";
 import type { Finding } from "../finding.js";
 
@@ -71,3 +73,40 @@ export const kubeconfigRule: Rule = ({ snap }) => {
       );
   return out;
 };
+
+/**
+ * Kubeconfigs of this cluster (their CA signed the API server certificate) whose server address the
+ * certificate does not name: TLS verification fails there, e.g. after a changed endpoint.
+ */
+export const kubeconfigServerRule: Rule = ({ snap }) => {
+  const flagged = snap.components.get("kube-apiserver")?.flags.get("tls-cert-file");
+  const certPath =
+    flagged ?? snap.layout.pkiDirs.map((d) => `${d}/apiserver.crt`).find((p) => snap.files.exists(p));
+  const serving = certsAt(snap, certPath)[0];
+  if (!serving || !certPath) return [];
+  const out: Finding[] = [];
+  for (const k of snap.kubeconfigs)
+    for (const c of k.clusters) {
+      const host = c.server ? hostOf(c.server) : undefined;
+      if (!host || !c.caCerts.some((ca) => serving.x509.checkIssued(ca.x509))) continue;
+      const required = /^[\d.]+$|:/.test(host) ? { dns: [], ips: [host] } : { dns: [host], ips: [] };
+      if (missingSans(serving, required).length === 0) continue;
+      out.push(
+        finding(
+          "kubeconfig.server.not-covered",
+          `${k.path} points at ${c.server}, which ${certPath} does not name (SANs: ${[...serving.dnsNames, ...serving.ipAddresses].join(", ")}).`,
+          k.path,
+          { file: k.path, server: c.server ?? "", certificate: certPath },
+        ),
+      );
+    }
+  return out;
+};
+
+function hostOf(server: string): string | undefined {
+  try {
+    return new URL(server).hostname.replace(/^\[|\]$/g, "") || undefined;
+  } catch {
+    return undefined;
+  }
+}
