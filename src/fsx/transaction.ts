@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { lstatSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { dirname, isAbsolute, join, relative } from "node:path";
 import { errorMessage, InputError, IoError } from "../errors.js";
 import {
   ensureDir,
@@ -29,10 +29,19 @@ export interface PendingWrite {
   dirMode?: number;
 }
 
+/** Existing files under `base` that get replaced are copied under `dir`, keeping mode and relative path. */
+export interface BackupTarget {
+  dir: string;
+  base: string;
+}
+
 export interface CommitOptions {
   journalPath: string;
-  /** Existing files that get replaced are copied here first, keeping their mode and relative path. */
-  backup?: { dir: string; base: string };
+  /**
+   * Where replaced files are copied first. With several targets each file goes to the one whose
+   * base holds it (offline files stay in the offline folder); otherwise to the first.
+   */
+  backup?: BackupTarget | BackupTarget[];
 }
 
 export interface CommitResult {
@@ -120,10 +129,18 @@ function renameAll(entries: JournalEntry[]): void {
   for (const d of dirs) fsyncDir(d);
 }
 
-function backupPlan(writes: PendingWrite[], backup: { dir: string; base: string }) {
+function backupPlan(writes: PendingWrite[], backup: BackupTarget | BackupTarget[]) {
+  const targets = Array.isArray(backup) ? backup : [backup];
+  const inside = (base: string, path: string) => {
+    const rel = relative(base, path);
+    return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel);
+  };
   return writes
     .filter((w) => exists(w.path))
-    .map((w) => ({ source: w.path, target: join(backup.dir, relative(backup.base, w.path)) }));
+    .flatMap((w) => {
+      const t = targets.find((b) => inside(b.base, w.path)) ?? targets[0];
+      return t ? [{ source: w.path, target: join(t.dir, relative(t.base, w.path)) }] : [];
+    });
 }
 
 /** Copies each file that is about to be replaced, keeping its mode; each copy is itself atomic. */

@@ -10,10 +10,11 @@ import { privateKeyToPem } from "../x509/keys.js";
 import { type CertInfo, extKeyUsageNames } from "../x509/parse.js";
 import { backupStamp } from "./backup.js";
 import type { CaId } from "./catalog.js";
-import { readItemCertificate } from "./expiry.js";
+import { readItemChain, selfContained } from "./expiry.js";
 import { type IssuedCert, MODE_CERT, MODE_KEY } from "./init.js";
 import { type TreeItem, treeItems } from "./inventory.js";
 import { replaceKubeconfigCredentials } from "./kubeconfig.js";
+import { offlineBackupsDir } from "./offline-backup.js";
 import { readTreeText, type TreePaths } from "./paths.js";
 import { leafTemplate } from "./profiles.js";
 import { type CaSigner, loadCaSigner } from "./signer.js";
@@ -67,7 +68,10 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
     opts.certValidityMs ?? parseDuration(KUBEADM_DEFAULTS.certValidity, "certificateValidityPeriod");
   const renewable = treeItems(paths).filter((i) => i.renewable);
   const all = opts.names.includes("all");
-  const chosen = all ? renewable : opts.names.map((n) => findItem(renewable, n));
+  // `all` is this node's set: other nodes' kubelet pairs are renewed by name only.
+  const chosen = all
+    ? renewable.filter((i) => !i.otherNode && !(i.offline && !paths.offlineDir))
+    : opts.names.map((n) => findItem(renewable, n, paths));
 
   const signers = new Map<CaId, CaSigner | string>();
   const signerFor = (id: CaId): CaSigner | string => {
@@ -83,9 +87,20 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
   const items: RenewedItem[] = [];
   for (const item of chosen) {
     const signer = signerFor(item.caId);
-    const old = readItemCertificate(paths, item);
-    if (!old) {
+    const chain = readItemChain(paths, item);
+    const old = chain?.[0];
+    if (!chain || !old) {
       items.push({ name: item.name, path: item.path, action: "skipped", reason: `MISSING! ${item.path}` });
+      continue;
+    }
+    if (selfContained(chain)) {
+      items.push({
+        name: item.name,
+        path: item.path,
+        action: "skipped",
+        reason: `${item.path} is self-signed (the kubelet's own certificate, as kubeadm leaves it), not issued by ${item.caId}; remove the pair and restart the kubelet to regenerate it, or let kubepki init sign one from the cluster CA`,
+        oldSha256: old.sha256,
+      });
       continue;
     }
     if (typeof signer === "string") {
@@ -157,9 +172,14 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
   }
   items.sort((a, b) => a.name.localeCompare(b.name));
   if (opts.dryRun || writes.length === 0) return { items, backedUp: [], issued: [], superseded: [] };
+  // Backups stay beside what they back up: offline files in the offline folder, never on the node.
+  const stamp = backupStamp(now);
+  const nodeBackup = { dir: join(paths.backupsDir, stamp), base: paths.root };
   const result = commitFiles(writes, {
     journalPath: paths.journal,
-    backup: { dir: join(paths.backupsDir, backupStamp(now)), base: paths.root },
+    backup: paths.offlineDir
+      ? [{ dir: join(offlineBackupsDir(paths.offlineDir), stamp), base: paths.offlineDir }, nodeBackup]
+      : nodeBackup,
   });
   return {
     items,
@@ -174,8 +194,14 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
   };
 }
 
-function findItem(items: TreeItem[], name: string): TreeItem {
+function findItem(items: TreeItem[], name: string, paths: TreePaths): TreeItem {
   const found = items.find((i) => i.name === name);
+  if (!found && name.startsWith("kubelet/"))
+    throw new InputError(
+      paths.offlineDir
+        ? `"${name}": no ${join(paths.offlineDir, "nodes", name.slice(8), "kubelet.crt")} (kubepki node add signs one)`
+        : `"${name}": other nodes' kubelet pairs are kept in the offline folder; pass --offline-dir`,
+    );
   if (!found)
     throw new InputError(
       `"${name}" cannot be renewed here; renewable: all, ${items.map((i) => i.name).join(", ")}`,
