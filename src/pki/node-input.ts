@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { InputError } from "../errors.js";
 import { type NodeSpec, parseNodeFlag } from "./spec.js";
 import { classifySan, requireDnsName } from "./validate.js";
@@ -11,6 +12,9 @@ export function nodeFromFlag(value: string, where: string): NodeSpec {
   requireDnsName(input.name, where);
   const node: NodeSpec = { name: input.name, ips: [], dnsNames: [input.name] };
   for (const a of input.addresses) {
+    // "10.0.0.300" is a valid RFC 1123 name, but meant as an address: refuse it.
+    if (/^[\d.]+$/.test(a) && isIP(a) === 0)
+      throw new InputError(`${where}: "${a}" is not a valid IP address`);
     const c = classifySan(a, where);
     if (c.ip && !node.ips.includes(c.ip)) node.ips.push(c.ip);
     if (c.dns && !node.dnsNames.includes(c.dns)) node.dnsNames.push(c.dns);
