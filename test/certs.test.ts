@@ -337,6 +337,9 @@ describe("certs renew kubelet/NAME", () => {
   it("super-admin.conf renewed with --offline-dir is backed up in the offline folder", () => {
     const { root, offline } = cliTree();
     const before = readFileSync(join(offline, "super-admin.conf"), "utf8");
+    const noOff = kubepki(["certs", "renew", "super-admin.conf", "--root", root]);
+    assert.equal(noOff.status, 2);
+    assert.match(noOff.stderr, /super-admin.conf: kept off the node; pass --offline-dir where it is/);
     const r = kubepki([
       "certs",
       "renew",

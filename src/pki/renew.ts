@@ -83,37 +83,12 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
     return s;
   };
 
-  const plans: { item: TreeItem; old: CertInfo; signer: CaSigner }[] = [];
+  const plans: Plan[] = [];
   const items: RenewedItem[] = [];
   for (const item of chosen) {
-    const signer = signerFor(item.caId);
-    const chain = readItemChain(paths, item);
-    const old = chain?.[0];
-    if (!chain || !old) {
-      items.push({ name: item.name, path: item.path, action: "skipped", reason: `MISSING! ${item.path}` });
-      continue;
-    }
-    if (selfContained(chain)) {
-      items.push({
-        name: item.name,
-        path: item.path,
-        action: "skipped",
-        reason: `${item.path} is self-signed (the kubelet's own certificate, as kubeadm leaves it), not issued by ${item.caId}; remove the pair and restart the kubelet to regenerate it, or let kubepki init sign one from the cluster CA`,
-        oldSha256: old.sha256,
-      });
-      continue;
-    }
-    if (typeof signer === "string") {
-      items.push({
-        name: item.name,
-        path: item.path,
-        action: "skipped",
-        reason: signer,
-        oldSha256: old.sha256,
-      });
-      continue;
-    }
-    plans.push({ item, old, signer });
+    const decided = decide(paths, item, signerFor);
+    if ("action" in decided) items.push(decided);
+    else plans.push(decided);
   }
   const skipped = items.filter((i) => i.action === "skipped");
   if (!all && skipped.length > 0)
@@ -192,6 +167,39 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
     })),
     superseded: signed.map((s) => s.old.sha256),
   };
+}
+
+type Plan = { item: TreeItem; old: CertInfo; signer: CaSigner };
+
+/** What to do with one certificate: a renewal plan, or why it is skipped. */
+function decide(
+  paths: TreePaths,
+  item: TreeItem,
+  signerFor: (id: CaId) => CaSigner | string,
+): Plan | RenewedItem {
+  const signer = signerFor(item.caId);
+  const chain = readItemChain(paths, item);
+  const old = chain?.[0];
+  const skip = (reason: string): RenewedItem => ({
+    name: item.name,
+    path: item.path,
+    action: "skipped",
+    reason,
+    oldSha256: old?.sha256,
+  });
+  if (!chain || !old)
+    return skip(
+      item.offline && !paths.offlineDir
+        ? "kept off the node; pass --offline-dir where it is"
+        : `MISSING! ${item.path}`,
+    );
+  // Renewing it from the cluster CA would silently change who issued it.
+  if (selfContained(chain))
+    return skip(
+      `${item.path} is self-signed (the kubelet's own certificate, as kubeadm leaves it), not issued by ${item.caId}; remove the pair and restart the kubelet to regenerate it, or let kubepki init sign one from the cluster CA`,
+    );
+  if (typeof signer === "string") return skip(signer);
+  return { item, old, signer };
 }
 
 function findItem(items: TreeItem[], name: string, paths: TreePaths): TreeItem {
