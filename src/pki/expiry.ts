@@ -149,6 +149,25 @@ function caRow(paths: TreePaths, ca: { id: CaId; cert: string }, now: Date): Exp
 
 const isoSeconds = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 
+/** kubeadm's field order first, then ours; absent fields left out. */
+function ordered(r: ExpirationRow): ExpirationRow {
+  const keys: (keyof ExpirationRow)[] = [
+    "name",
+    "expirationDate",
+    "residualTime",
+    "caName",
+    "externallyManaged",
+    "missing",
+    "path",
+    "offline",
+    "error",
+    "warning",
+  ];
+  return Object.fromEntries(
+    keys.filter((k) => r[k] !== undefined).map((k) => [k, r[k]]),
+  ) as unknown as ExpirationRow;
+}
+
 /**
  * kubeadm's `certs check-expiration` over a tree. A tree with none of the files (an empty or
  * mistyped root) is an input error, not a table of !MISSING! rows.
@@ -159,8 +178,10 @@ export function checkExpiration(paths: TreePaths, now = new Date()): Certificate
     if (!cas.has(id)) cas.set(id, readCa(paths, id));
     return cas.get(id);
   };
-  const certificates = treeItems(paths).map((item) => certificateRow(paths, item, caOf(item.caId), now));
-  const certificateAuthorities = caItems(paths).map((ca) => caRow(paths, ca, now));
+  const certificates = treeItems(paths).map((item) =>
+    ordered(certificateRow(paths, item, caOf(item.caId), now)),
+  );
+  const certificateAuthorities = caItems(paths).map((ca) => ordered(caRow(paths, ca, now)));
   const found = (r: ExpirationRow) => r.expirationDate !== undefined || r.error !== undefined;
   if (!certificates.some(found) && !certificateAuthorities.some(found))
     throw new InputError(
