@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { resolveInRoot } from "../src/fsx/read.js";
 import { humanDuration, kubeadmDate } from "../src/pki/duration.js";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
 import { parseCertificatePem } from "../src/x509/parse.js";
 import { put, selfSignedKubelet, signWith } from "./fixtures.js";
-import { buildTree, initArgs, kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
+import { buildTree, CLI, initArgs, kubepki, openssl, PKI, run, snapshot, tempDir } from "./helpers.js";
 
 const DAY = 86_400_000;
 const KUBELET_PKI = "var/lib/kubelet/pki";
@@ -403,5 +404,90 @@ describe("certs renew kubelet/NAME", () => {
     assert.equal(all.status, 0, all.stderr);
     assert.match(all.stderr, /warning: kubelet: .*self-signed/);
     assert.deepEqual(snapshot(join(root, KUBELET_PKI)), before);
+  });
+});
+
+/**
+ * Runs kubepki with --root / in a private mount namespace where the test tree is bind-mounted over
+ * /etc and /var/lib: the machine's own /etc is never read or written.
+ */
+function kubepkiOnNode(root: string, args: string[]) {
+  const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+  const script = [
+    `mount --bind ${q(join(root, "etc"))} /etc`,
+    `mount --bind ${q(join(root, "var/lib"))} /var/lib`,
+    `exec ${q(process.execPath)} ${q(CLI)} ${args.map(q).join(" ")}`,
+  ].join(" && ");
+  const { NODE_EXTRA_CA_CERTS: _x, ...env } = process.env;
+  return run("unshare", ["-m", "--propagation", "private", "sh", "-c", script], {
+    env: { ...env, NO_COLOR: "1" },
+  });
+}
+
+describe("resolveInRoot with root /", () => {
+  it("every absolute path is inside /; links stay resolved against it", () => {
+    assert.equal(resolveInRoot("/", "/etc/kubernetes/pki/ca.crt"), "/etc/kubernetes/pki/ca.crt");
+    assert.equal(resolveInRoot("/", "/"), "/");
+    assert.equal(resolveInRoot("/srv/node", "/srv/other/ca.crt"), undefined);
+  });
+});
+
+const canUnshare = process.getuid?.() === 0 && run("unshare", ["-m", "true"]).status === 0;
+
+describe("--root / (private mount namespace)", { skip: !canUnshare && "needs root and unshare -m" }, () => {
+  it("check-expiration and renew kubelet/NAME work on the node's own /, backups in the offline folder", () => {
+    const { root, offline } = cliTree();
+    const before = existsSync("/etc/kubernetes");
+    const text = kubepkiOnNode(root, ["certs", "check-expiration", "--root", "/", "--offline-dir", offline]);
+    assert.equal(text.status, 0, text.stderr);
+    const inTree = kubepki(["certs", "check-expiration", "--root", root, "--offline-dir", offline]);
+    assert.equal(text.stdout, inTree.stdout, "the same table as with --root <tree>");
+    assert.match(text.stdout, /\nkubelet\/worker1 {12}\w{3}/);
+
+    const r = kubepkiOnNode(root, [
+      "certs",
+      "renew",
+      "kubelet/worker1",
+      "apiserver",
+      "--root",
+      "/",
+      "--offline-dir",
+      offline,
+      "-o",
+      "json",
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const backedUp = JSON.parse(r.stdout).backedUp as string[];
+    assert.deepEqual(
+      backedUp
+        .map((b) =>
+          b.startsWith(`${offline}/backups/`)
+            ? "offline"
+            : b.startsWith("/var/lib/kubepki/backups/")
+              ? "node"
+              : b,
+        )
+        .sort(),
+      ["node", "node", "offline", "offline"],
+    );
+    assert.ok(
+      existsSync(join(root, "var/lib/kubepki/backups")),
+      "node backups landed in the tree mounted as /var/lib",
+    );
+    const v = openssl([
+      "verify",
+      "-CAfile",
+      join(root, PKI, "ca.crt"),
+      join(offline, "nodes/worker1/kubelet.crt"),
+    ]);
+    assert.equal(v.status, 0, v.stderr);
+    assert.equal(existsSync("/etc/kubernetes"), before, "the machine's /etc is untouched");
+
+    const empty = tempDir();
+    mkdirSync(join(empty, "etc"));
+    mkdirSync(join(empty, "var/lib"), { recursive: true });
+    const none = kubepkiOnNode(empty, ["certs", "check-expiration", "--root", "/"]);
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /no PKI found under \//);
   });
 });

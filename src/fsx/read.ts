@@ -54,7 +54,8 @@ export function resolveInRoot(root: string, path: string, maxHops = 8): string |
   const base = resolve(root);
   let current = resolve(path);
   for (let hop = 0; hop <= maxHops; hop++) {
-    if (current !== base && !current.startsWith(base + sep)) return undefined;
+    // With root "/" every absolute path is inside (base + sep would be "//").
+    if (base !== sep && current !== base && !current.startsWith(base + sep)) return undefined;
     let st: ReturnType<typeof lstatSync>;
     try {
       st = lstatSync(current);
