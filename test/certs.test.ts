@@ -215,6 +215,12 @@ describe("check-expiration: exit codes", () => {
       assert.equal(r.stdout, "");
       assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
     }
+    // renew too: an error, not a lock folder under the mistyped root.
+    for (const names of [["all"], ["apiserver"]]) {
+      const r = kubepki(["certs", "renew", ...names, "--root", join(dir, "typo")]);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /no PKI found under .*typo/);
+    }
     assert.deepEqual(snapshot(dir), {});
     assert.equal(existsSync(join(dir, "typo")), false);
   });

@@ -289,6 +289,7 @@ describe("kubepki node add", () => {
     assert.equal(r.status, 2);
     assert.match(r.stderr, /certificate .*ca\.crt is missing/);
     assert.equal(existsSync(join(empty, "off")), false);
+    assert.equal(existsSync(join(empty, "node")), false, "no lock or ledger folder under a mistyped root");
   });
 
   it("with the CA key offline (--external-ca) it signs only with --offline-dir holding the key", () => {

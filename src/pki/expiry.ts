@@ -4,7 +4,7 @@ import { errorMessage, InputError } from "../errors.js";
 import { exists } from "../fsx/read.js";
 import { type CertInfo, parseCertificatesPem } from "../x509/parse.js";
 import type { CaId } from "./catalog.js";
-import { caItems, type TreeItem, treeItems } from "./inventory.js";
+import { caItems, noPkiError, type TreeItem, treeItems } from "./inventory.js";
 import { parseKubeconfig } from "./kubeconfig.js";
 import { caPaths, offlineCaKeyPath, readTreeText, type TreePaths } from "./paths.js";
 
@@ -183,10 +183,7 @@ export function checkExpiration(paths: TreePaths, now = new Date()): Certificate
   );
   const certificateAuthorities = caItems(paths).map((ca) => ordered(caRow(paths, ca, now)));
   const found = (r: ExpirationRow) => r.expirationDate !== undefined || r.error !== undefined;
-  if (!certificates.some(found) && !certificateAuthorities.some(found))
-    throw new InputError(
-      `no PKI found under ${paths.root} (no certificate in ${paths.pkiDir}, ${paths.kubeconfigDir} or ${paths.kubeletPkiDir}); check --root and --cert-dir`,
-    );
+  if (!certificates.some(found) && !certificateAuthorities.some(found)) throw noPkiError(paths);
   return {
     kind: "CertificateExpirationInfo",
     apiVersion: "output.kubeadm.k8s.io/v1alpha3",

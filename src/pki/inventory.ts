@@ -1,5 +1,6 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { InputError } from "../errors.js";
 import { exists } from "../fsx/read.js";
 import { CAS, type CaId, KUBECONFIGS, LEAVES } from "./catalog.js";
 import { caPaths, kubeconfigPath, kubeletServingPaths, leafPaths, type TreePaths } from "./paths.js";
@@ -130,4 +131,17 @@ export function caItems(paths: TreePaths): { id: CaId; cert: string; key: string
     .filter((c) => c.id !== "etcd-ca" || exists(c.cert))
     .sort(byName)
     .map(({ name: _name, ...c }) => c);
+}
+
+/** Whether the tree holds any of the files kubepki knows (a mistyped --root holds none). */
+export function pkiPresent(paths: TreePaths): boolean {
+  return (
+    caItems(paths).some((c) => exists(c.cert)) || treeItems(paths).some((i) => !i.offline && exists(i.path))
+  );
+}
+
+export function noPkiError(paths: TreePaths): InputError {
+  return new InputError(
+    `no PKI found under ${paths.root} (no certificate in ${paths.pkiDir}, ${paths.kubeconfigDir} or ${paths.kubeletPkiDir}); check --root and --cert-dir`,
+  );
 }

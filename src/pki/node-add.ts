@@ -62,6 +62,8 @@ export interface NodeAddResult {
  * in the offline folder).
  */
 export async function addNode(opts: NodeAddOptions): Promise<NodeAddResult> {
+  // Refused before the lock, so a mistyped --root gets no folders.
+  if (!exists(opts.paths.journal)) requireCaSigner(opts.paths, "ca", "signed");
   return withTreeLock(opts.paths.stateDir, () => addNodeLocked(opts));
 }
 

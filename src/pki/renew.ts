@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
+import { exists } from "../fsx/read.js";
 import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transaction.js";
 import { algorithmOfKey, DEFAULT_KEY_ALGORITHM, type KeyAlgorithm } from "../x509/algorithms.js";
 import { issueCertificate } from "../x509/certificate.js";
@@ -12,7 +13,7 @@ import { backupStamp } from "./backup.js";
 import type { CaId } from "./catalog.js";
 import { readItemChain, selfContained } from "./expiry.js";
 import { type IssuedCert, MODE_CERT, MODE_KEY } from "./init.js";
-import { type TreeItem, treeItems } from "./inventory.js";
+import { noPkiError, pkiPresent, type TreeItem, treeItems } from "./inventory.js";
 import { replaceKubeconfigCredentials } from "./kubeconfig.js";
 import { offlineBackupsDir } from "./offline-backup.js";
 import { readTreeText, type TreePaths } from "./paths.js";
@@ -57,6 +58,8 @@ export interface RenewResult {
  * replaces everything in one journaled transaction and keeps a timestamped backup.
  */
 export async function renewCertificates(opts: RenewOptions): Promise<RenewResult> {
+  // A mistyped --root gets an error, not a lock folder.
+  if (!exists(opts.paths.journal) && !pkiPresent(opts.paths)) throw noPkiError(opts.paths);
   return withTreeLock(opts.paths.stateDir, () => renewLocked(opts));
 }
 
