@@ -18,6 +18,11 @@ import { info, out, paint, progress, table, warn } from "./output.js";
 export function registerCerts(program: Command): void {
   const certs = program.command("certs").description("Certificate lifecycle: check-expiration, renew");
 
+  registerCheckExpiration(certs);
+  registerRenew(certs);
+}
+
+function registerCheckExpiration(certs: Command): void {
   certs
     .command("check-expiration")
     .description(
@@ -59,7 +64,9 @@ table still prints), 2 no PKI under --root or bad flags.`,
         process.exitCode = 1;
       }
     });
+}
 
+function registerRenew(certs: Command): void {
   certs
     .command("renew")
     .description("Renew certificates with a new key and serial, atomically, keeping a backup")

@@ -45,39 +45,41 @@ Examples:
 The certificate: CN system:node:NAME, O system:nodes, serverAuth, SANs NAME, the IPs and DNS
 names given; signed by the cluster CA (the profile init uses for --node). Recorded in the ledger.`,
     )
-    .action(async (spec: string, flags: NodeAddFlags) => {
-      const [{ nodeFromFlag }, { resolveOfflineDir }, { treePaths }] = await Promise.all([
-        import("../pki/node-input.js"),
-        import("../pki/init.js"),
-        import("../pki/paths.js"),
-      ]);
-      const node = nodeFromFlag(spec, `node add ${spec}`);
-      // The pair is another node's secret: like the offline folder, it is never written into this node's tree.
-      const outDir = flags.out ? resolveOfflineDir(flags.root, flags.out) : undefined;
-      const offlineDir =
-        flags.offlineDir || !outDir ? resolveOfflineDir(flags.root, flags.offlineDir) : undefined;
-      const paths = treePaths(flags.root, flags.certDir, offlineDir, flags.state);
-      const [{ addNode }, { kubeletServingPaths }] = await Promise.all([
-        import("../pki/node-add.js"),
-        import("../pki/paths.js"),
-      ]);
-      const pair = kubeletServingPaths(paths, node.name, false);
-      const result = await addNode({
-        paths,
-        node,
-        outDir: outDir ?? dirname(pair?.cert ?? ""),
-        force: flags.force,
-        algorithm: flags.algorithm ? parseKeyAlgorithm(flags.algorithm, "--algorithm") : undefined,
-        certValidityMs: flags.certValidity,
-      });
-      const { withLedger, recordIssued } = await import("../ledger/record.js");
-      await withLedger(paths.ledgerFile, (store) =>
-        recordIssued(store, [result.issued], result.supersededSha256 ? [result.supersededSha256] : []),
-      );
-      const { issued: _issued, ...printable } = result;
-      if (flags.output === "json") out(JSON.stringify({ ...printable, steps: joinSteps(result) }, null, 2));
-      else printNodeAdd(result);
-    });
+    .action(nodeAdd);
+}
+
+/** Parses, signs, records in the ledger, prints. */
+async function nodeAdd(spec: string, flags: NodeAddFlags): Promise<void> {
+  const [{ nodeFromFlag }, { resolveOfflineDir }, { treePaths, kubeletServingPaths }, { addNode }] =
+    await Promise.all([
+      import("../pki/node-input.js"),
+      import("../pki/init.js"),
+      import("../pki/paths.js"),
+      import("../pki/node-add.js"),
+    ]);
+  const node = nodeFromFlag(spec, `node add ${spec}`);
+  // The pair is another node's secret: like the offline folder, it is never written into this node's tree.
+  const outDir = flags.out ? resolveOfflineDir(flags.root, flags.out) : undefined;
+  const offlineDir =
+    flags.offlineDir || !outDir ? resolveOfflineDir(flags.root, flags.offlineDir) : undefined;
+  const paths = treePaths(flags.root, flags.certDir, offlineDir, flags.state);
+  const algorithm = flags.algorithm ? parseKeyAlgorithm(flags.algorithm, "--algorithm") : undefined;
+  const pair = kubeletServingPaths(paths, node.name, false);
+  const result = await addNode({
+    paths,
+    node,
+    outDir: outDir ?? dirname(pair?.cert ?? ""),
+    force: flags.force,
+    algorithm,
+    certValidityMs: flags.certValidity,
+  });
+  const { withLedger, recordIssued } = await import("../ledger/record.js");
+  await withLedger(paths.ledgerFile, (store) =>
+    recordIssued(store, [result.issued], result.supersededSha256 ? [result.supersededSha256] : []),
+  );
+  const { issued: _issued, ...printable } = result;
+  if (flags.output === "json") out(JSON.stringify({ ...printable, steps: joinSteps(result) }, null, 2));
+  else printNodeAdd(result);
 }
 
 function printNodeAdd(r: NodeAddResult): void {
