@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { parse } from "yaml";
 import { kubeletServingProfile } from "../src/pki/catalog.js";
 import { nodeFromFlag } from "../src/pki/node-input.js";
 import { parseCertificatePem } from "../src/x509/parse.js";
@@ -220,8 +221,14 @@ describe("kubepki node add", () => {
       offline,
       "--out",
       out,
+      "-o",
+      "yaml",
     ]);
     assert.equal(r.status, 0, r.stderr);
+    const doc = parse(r.stdout);
+    assert.equal(doc.cert, join(out, "kubelet.crt"));
+    assert.equal(doc.node, "worker3");
+    assert.doesNotMatch(r.stdout, /PRIVATE KEY/);
     const v = openssl(["verify", "-CAfile", join(root, PKI, "ca.crt"), join(out, "kubelet.crt")]);
     assert.equal(v.status, 0, v.stderr);
     assert.equal(mode(join(out, "kubelet.key")), "600");

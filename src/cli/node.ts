@@ -1,5 +1,6 @@
 import { dirname } from "node:path";
 import type { Command } from "commander";
+import { stringify } from "yaml";
 import type { NodeAddResult } from "../pki/node-add.js";
 import { KEY_ALGORITHMS, parseKeyAlgorithm } from "../x509/algorithms.js";
 import { duration, outputFormat } from "./common.js";
@@ -14,7 +15,7 @@ interface NodeAddFlags {
   algorithm?: string;
   certValidity?: number;
   state?: string;
-  output: "text" | "json";
+  output: "text" | "json" | "yaml";
 }
 
 export function registerNode(program: Command): void {
@@ -33,7 +34,7 @@ export function registerNode(program: Command): void {
     .option("--algorithm <alg>", `key algorithm: ${KEY_ALGORITHMS.join(" | ")} (default: the CA's)`)
     .option("--cert-validity <duration>", "validity (default: 8760h)", duration("--cert-validity"))
     .option("--state <dir>", "folder of the issuance ledger (default: <root>/var/lib/kubepki)")
-    .option("-o, --output <format>", "text | json", outputFormat(["text", "json"]), "text")
+    .option("-o, --output <format>", "text | json | yaml", outputFormat(["text", "json", "yaml"]), "text")
     .addHelpText(
       "after",
       `
@@ -78,7 +79,9 @@ async function nodeAdd(spec: string, flags: NodeAddFlags): Promise<void> {
     recordIssued(store, [result.issued], result.supersededSha256 ? [result.supersededSha256] : []),
   );
   const { issued: _issued, ...printable } = result;
-  if (flags.output === "json") out(JSON.stringify({ ...printable, steps: joinSteps(result) }, null, 2));
+  const doc = { ...printable, steps: joinSteps(result) };
+  if (flags.output === "json") out(JSON.stringify(doc, null, 2));
+  else if (flags.output === "yaml") out(stringify(doc).trimEnd());
   else printNodeAdd(result);
 }
 
