@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import { InputError } from "../errors.js";
-import { type NodeSpec, parseNodeFlag } from "./spec.js";
+import { type NodeInput, type NodeSpec, parseNodeFlag } from "./spec.js";
 import { classifySan, requireDnsName } from "./validate.js";
 
 /**
@@ -8,7 +8,11 @@ import { classifySan, requireDnsName } from "./validate.js";
  * (the API server reaches kubelets by address). The rules of init's --node (spec.ts resolveNodes).
  */
 export function nodeFromFlag(value: string, where: string): NodeSpec {
-  const input = parseNodeFlag(value, where);
+  return nodeFromInput(parseNodeFlag(value, where), where);
+}
+
+/** One node from its name and addresses (spec.ts resolveNodes could share this). */
+export function nodeFromInput(input: NodeInput, where: string): NodeSpec {
   requireDnsName(input.name, where);
   const node: NodeSpec = { name: input.name, ips: [], dnsNames: [input.name] };
   for (const a of input.addresses) {
