@@ -430,6 +430,19 @@ function kubepkiOnNode(root: string, args: string[]) {
   });
 }
 
+describe("a journal killed while it was being written", () => {
+  it("its temp copy is removed by the next command, check-expiration included", async () => {
+    const { root } = await buildTree();
+    const state = join(root, "var/lib/kubepki");
+    mkdirSync(state, { recursive: true });
+    const tmp = join(state, ".journal.json.kubepki-tmp-0123456789ab");
+    writeFileSync(tmp, '{"version":1,"state":"writing"', { mode: 0o600 });
+    const r = kubepki(["certs", "check-expiration", "--root", root]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(existsSync(tmp), false);
+  });
+});
+
 describe("resolveInRoot with root /", () => {
   it("every absolute path is inside /; links stay resolved against it", () => {
     assert.equal(resolveInRoot("/", "/etc/kubernetes/pki/ca.crt"), "/etc/kubernetes/pki/ca.crt");

@@ -4,7 +4,7 @@ import { stringify } from "yaml";
 import { InputError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
 import { exists } from "../fsx/read.js";
-import { recoverJournal } from "../fsx/transaction.js";
+import { recoverJournal, recoveryPending } from "../fsx/transaction.js";
 import { KUBECONFIGS, LEAVES } from "../pki/catalog.js";
 import { humanDuration, kubeadmDate } from "../pki/duration.js";
 import type { CertificateExpirationInfo, ExpirationRow } from "../pki/expiry.js";
@@ -51,7 +51,8 @@ table still prints), 2 no PKI under --root or bad flags.`,
       if (paths.offlineDir && !exists(paths.offlineDir))
         throw new InputError(`--offline-dir ${paths.offlineDir} does not exist`);
       // Read-only unless a killed run left a group to finish.
-      if (exists(paths.journal)) await withTreeLock(paths.stateDir, () => recoverJournal(paths.journal));
+      if (recoveryPending(paths.journal))
+        await withTreeLock(paths.stateDir, () => recoverJournal(paths.journal));
       const { checkExpiration, expirationProblems } = await import("../pki/expiry.js");
       const result = checkExpiration(paths);
       if (flags.output === "json") out(JSON.stringify(result, null, 2));

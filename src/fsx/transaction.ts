@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { lstatSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync } from "node:fs";
-import { dirname, isAbsolute, join, relative } from "node:path";
+import { lstatSync, readdirSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import { errorMessage, InputError, IoError } from "../errors.js";
 import {
   ensureDir,
@@ -163,11 +163,31 @@ function copyBackups(plan: { source: string; target: string }[], tag: string): s
   return plan.map((b) => b.target);
 }
 
+/** Temp copies of the journal a kill left before their rename. */
+function journalTemps(journalPath: string): string[] {
+  const dir = dirname(journalPath);
+  const prefix = `.${basename(journalPath)}.kubepki-tmp-`;
+  try {
+    return readdirSync(dir)
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => join(dir, n));
+  } catch {
+    return [];
+  }
+}
+
+/** Whether a killed run left something for recoverJournal (read-only commands check this first). */
+export function recoveryPending(journalPath: string): boolean {
+  return exists(journalPath) || journalTemps(journalPath).length > 0;
+}
+
 /**
  * Finishes or undoes a group left by a killed process. Returns what it did, or undefined if there
  * was nothing to recover.
  */
 export function recoverJournal(journalPath: string): { state: Journal["state"]; files: number } | undefined {
+  // A kill while the journal itself was being written leaves its temp copy; the group never started.
+  for (const t of journalTemps(journalPath)) safeUnlink(t);
   const text = readTextLimited(journalPath);
   if (text === undefined) return undefined;
   let journal: Journal;
