@@ -204,7 +204,7 @@ describe("certs check-expiration", () => {
     assert.ok(api.residualTime > 364 * 86400 && api.residualTime <= 365 * 86400);
     assert.deepEqual(
       json.certificateAuthorities.map((c: { name: string }) => c.name),
-      ["ca", "front-proxy-ca", "etcd-ca"],
+      ["ca", "etcd-ca", "front-proxy-ca"],
     );
   });
 
@@ -217,7 +217,7 @@ describe("certs check-expiration", () => {
       join(root, "var/lib/kubelet/pki/kubelet-client-current.pem"),
     );
     const r = kubepki(["certs", "check-expiration", "--root", root]);
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.status, 1, r.stderr);
     assert.match(r.stdout, /!MISSING! front-proxy-client/);
     assert.match(r.stdout, /!INVALID! kubelet-client-current/);
     assert.match(r.stderr, /leads out of/);

@@ -6,6 +6,7 @@ import { registerCrl } from "./crl.js";
 import { registerInit } from "./init.js";
 import { registerIssue } from "./issue.js";
 import { registerLedger } from "./ledger.js";
+import { registerNode } from "./node.js";
 import { paint } from "./output.js";
 import { registerRevoke } from "./revoke.js";
 import { registerServe } from "./serve.js";
@@ -22,6 +23,7 @@ Examples:
   kubepki init --root ./node --offline-dir ./offline
   kubepki certs check-expiration --root ./node
   kubepki certs renew all --root ./node
+  kubepki node add worker1=10.0.0.21 --root ./node --offline-dir ./offline
   kubepki audit --root ./node -o html --out report.html`,
   );
 
@@ -29,6 +31,7 @@ registerInit(program);
 registerCerts(program);
 registerAudit(program);
 registerLedger(program);
+registerNode(program);
 registerIssue(program);
 registerRevoke(program);
 registerCrl(program);

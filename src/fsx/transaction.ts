@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { lstatSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 import { errorMessage, InputError, IoError, UnsafePathError } from "../errors.js";
 import {
@@ -29,6 +29,12 @@ export interface PendingWrite {
   dirMode?: number;
   /** Where this file's backup goes instead of the default target ("none": its content is kept elsewhere). */
   backupDir?: string | "none";
+}
+
+/** Existing files under `base` that get replaced are copied under `dir`, keeping mode and relative path. */
+export interface BackupTarget {
+  dir: string;
+  base: string;
 }
 
 export interface CommitOptions {
@@ -163,11 +169,31 @@ function copyBackups(plan: { source: string; target: string }[], tag: string): s
   return plan.map((b) => b.target);
 }
 
+/** Temp copies of the journal a kill left before their rename. */
+function journalTemps(journalPath: string): string[] {
+  const dir = dirname(journalPath);
+  const prefix = `.${basename(journalPath)}.kubepki-tmp-`;
+  try {
+    return readdirSync(dir)
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => join(dir, n));
+  } catch {
+    return [];
+  }
+}
+
+/** Whether a killed run left something for recoverJournal (read-only commands check this first). */
+export function recoveryPending(journalPath: string): boolean {
+  return exists(journalPath) || journalTemps(journalPath).length > 0;
+}
+
 /**
  * Finishes or undoes a group left by a killed process. Returns what it did, or undefined if there
  * was nothing to recover.
  */
 export function recoverJournal(journalPath: string): { state: Journal["state"]; files: number } | undefined {
+  // A kill while the journal itself was being written leaves its temp copy; the group never started.
+  for (const t of journalTemps(journalPath)) safeUnlink(t);
   const text = readTextLimited(journalPath);
   if (text === undefined) return undefined;
   let journal: Journal;

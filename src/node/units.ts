@@ -27,9 +27,9 @@ const INTERESTING = /kube|etcd|k3s|rke2|k0s/;
 /** Every service unit under the unit folders whose name or command line mentions a component. */
 export function readUnits(files: NodeFiles): UnitCommand[] {
   const units = new Map<string, string>();
+  // A unit linked to /dev/null is masked (systemd's convention): it never starts, whatever
+  // later folders hold under its name.
   for (const dir of UNIT_DIRS)
-    // A unit linked to /dev/null is masked (systemd's convention): it never starts, whatever
-    // later folders hold under its name.
     for (const p of files.walk(dir, 0))
       if (p.endsWith(".service") && !units.has(basename(p)))
         units.set(basename(p), files.linkTarget(p) === "/dev/null" ? "" : p);

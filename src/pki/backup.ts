@@ -19,6 +19,11 @@ export function backupTargets(p: TreePaths, now: Date): BackupTarget[] {
   return p.offlineDir ? [{ dir: offlineBackupDir(p.offlineDir, now), base: p.offlineDir }, node] : [node];
 }
 
+/** Where copies of replaced offline files are kept: inside the offline folder itself. */
+export function offlineBackupsDir(offlineDir: string): string {
+  return join(offlineDir, "backups");
+}
+
 export function offlineBackupDir(offlineDir: string, now: Date): string {
-  return join(offlineDir, "backups", backupStamp(now));
+  return join(offlineBackupsDir(offlineDir), backupStamp(now));
 }

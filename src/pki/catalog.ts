@@ -1,4 +1,5 @@
 import type { ExtKeyUsageName } from "../x509/certificate.js";
+import type { LeafProfile } from "./profiles.js";
 import type { ClusterSpec, NodeSpec, SanSet } from "./spec.js";
 
 /**
@@ -235,18 +236,28 @@ export const KUBECONFIGS: KubeconfigEntry[] = [
  * kubepki's addition: a kubelet serving certificate signed by the cluster CA, shaped as the
  * kubernetes.io/kubelet-serving signer would issue it (CN system:node:<name>, O system:nodes,
  * serverAuth, the node's addresses as SANs), so kube-apiserver can verify it with
- * --kubelet-certificate-authority.
+ * --kubelet-certificate-authority. init (every --node) and `node add` sign with this profile.
  */
+export function kubeletServingProfile(node: NodeSpec): LeafProfile {
+  return {
+    commonName: `system:node:${node.name}`,
+    organizations: ["system:nodes"],
+    extKeyUsage: ["serverAuth"],
+    sans: { dns: node.dnsNames, ips: node.ips },
+  };
+}
+
 export function kubeletServingEntry(node: NodeSpec): LeafEntry {
+  const profile = kubeletServingProfile(node);
   return {
     id: "kubelet",
     baseName: "kubelet",
     ca: "ca",
     longName: `kubelet serving certificate of node ${node.name}`,
-    commonName: () => `system:node:${node.name}`,
-    organizations: ["system:nodes"],
-    extKeyUsage: ["serverAuth"],
-    sans: () => ({ dns: node.dnsNames, ips: node.ips }),
+    commonName: () => profile.commonName,
+    organizations: profile.organizations,
+    extKeyUsage: profile.extKeyUsage,
+    sans: () => profile.sans,
     consumers: ["kubelet"],
   };
 }

@@ -1,7 +1,10 @@
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { InputError } from "../errors.js";
 import { exists } from "../fsx/read.js";
 import { CAS, type CaId, KUBECONFIGS, LEAVES } from "./catalog.js";
 import { caPaths, kubeconfigPath, kubeletServingPaths, leafPaths, type TreePaths } from "./paths.js";
+import { isDns1123Subdomain } from "./validate.js";
 
 /**
  * The certificates check-expiration lists and renew can act on, found in a tree: kubeadm's set
@@ -17,7 +20,15 @@ export interface TreeItem {
   renewable: boolean;
   /** Listed even when missing (kubeadm's rows); kubelet extras only when present. */
   always: boolean;
+  /** Kept in the offline folder, never on the node (super-admin.conf, other nodes' kubelet pairs). */
+  offline?: boolean;
+  /** Another node's kubelet serving pair (kubelet/NAME): renewed by name, never by `all`. */
+  otherNode?: string;
 }
+
+/** kubeadm sorts its rows with Go's string order (bytes), not the locale's. */
+export const byName = (a: { name: string }, b: { name: string }) =>
+  a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 
 export function treeItems(paths: TreePaths): TreeItem[] {
   const etcdPresent = exists(caPaths(paths, "etcd-ca").cert);
@@ -42,14 +53,16 @@ export function treeItems(paths: TreePaths): TreeItem[] {
       ? [join(paths.kubeconfigDir, entry.fileName), kubeconfigPath(paths, entry)]
       : [kubeconfigPath(paths, entry)];
     const found = candidates.find((c): c is string => c !== undefined && exists(c));
-    if (!found && entry.offline) continue;
+    // Not on the node: listed as offline (checked when --offline-dir is given).
+    const offline = entry.offline && found !== candidates[0];
     items.push({
       name: entry.id,
       kind: "kubeconfig",
       caId: "ca",
-      path: found ?? candidates[0] ?? "",
+      path: found ?? kubeconfigPath(paths, entry) ?? join(paths.kubeconfigDir, entry.fileName),
       renewable: entry.renewable,
       always: true,
+      offline,
     });
   }
   const kubelet = kubeletServingPaths(paths, "", true);
@@ -79,11 +92,56 @@ export function treeItems(paths: TreePaths): TreeItem[] {
     renewable: false,
     always: false,
   });
-  return items.filter((i) => i.always || exists(i.path)).sort((a, b) => a.name.localeCompare(b.name));
+  items.push(...otherNodeItems(paths));
+  return items.filter((i) => i.always || exists(i.path)).sort(byName);
 }
 
+/** Other nodes' kubelet serving pairs in the offline folder: <offline>/nodes/NAME/kubelet.{crt,key}. */
+function otherNodeItems(paths: TreePaths): TreeItem[] {
+  if (!paths.offlineDir) return [];
+  let names: string[];
+  try {
+    names = readdirSync(join(paths.offlineDir, "nodes"));
+  } catch {
+    return [];
+  }
+  return names.filter(isDns1123Subdomain).flatMap((name) => {
+    const pair = kubeletServingPaths(paths, name, false);
+    return pair
+      ? [
+          {
+            name: `kubelet/${name}`,
+            kind: "certificate" as const,
+            caId: "ca" as const,
+            path: pair.cert,
+            keyPath: pair.key,
+            renewable: true,
+            always: false,
+            offline: true,
+            otherNode: name,
+          },
+        ]
+      : [];
+  });
+}
+
+/** The CAs, in kubeadm's order (by name: ca, etcd-ca, front-proxy-ca). */
 export function caItems(paths: TreePaths): { id: CaId; cert: string; key: string }[] {
-  return CAS.map((c) => ({ id: c.id, ...caPaths(paths, c.id) })).filter(
-    (c) => c.id !== "etcd-ca" || exists(c.cert),
+  return CAS.map((c) => ({ id: c.id, name: c.id, ...caPaths(paths, c.id) }))
+    .filter((c) => c.id !== "etcd-ca" || exists(c.cert))
+    .sort(byName)
+    .map(({ name: _name, ...c }) => c);
+}
+
+/** Whether the tree holds any of the files kubepki knows (a mistyped --root holds none). */
+export function pkiPresent(paths: TreePaths): boolean {
+  return (
+    caItems(paths).some((c) => exists(c.cert)) || treeItems(paths).some((i) => !i.offline && exists(i.path))
+  );
+}
+
+export function noPkiError(paths: TreePaths): InputError {
+  return new InputError(
+    `no PKI found under ${paths.root} (no certificate in ${paths.pkiDir}, ${paths.kubeconfigDir} or ${paths.kubeletPkiDir}); check --root and --cert-dir`,
   );
 }

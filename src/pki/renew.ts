@@ -1,5 +1,7 @@
+import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
+import { exists } from "../fsx/read.js";
 import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transaction.js";
 import { algorithmOfKey, DEFAULT_KEY_ALGORITHM, type KeyAlgorithm } from "../x509/algorithms.js";
 import { issueCertificate } from "../x509/certificate.js";
@@ -9,9 +11,9 @@ import { privateKeyToPem } from "../x509/keys.js";
 import { type CertInfo, extKeyUsageNames } from "../x509/parse.js";
 import { backupTargets } from "./backup.js";
 import type { CaId } from "./catalog.js";
-import { readItemCertificate } from "./expiry.js";
+import { readItemChain, selfContained } from "./expiry.js";
 import { type IssuedCert, MODE_CERT, MODE_KEY } from "./init.js";
-import { type TreeItem, treeItems } from "./inventory.js";
+import { noPkiError, pkiPresent, type TreeItem, treeItems } from "./inventory.js";
 import { replaceKubeconfigCredentials } from "./kubeconfig.js";
 import { readTreeText, type TreePaths } from "./paths.js";
 import { leafTemplate } from "./profiles.js";
@@ -55,6 +57,8 @@ export interface RenewResult {
  * replaces everything in one journaled transaction and keeps a timestamped backup.
  */
 export async function renewCertificates(opts: RenewOptions): Promise<RenewResult> {
+  // A mistyped --root gets an error, not a lock folder.
+  if (!exists(opts.paths.journal) && !pkiPresent(opts.paths)) throw noPkiError(opts.paths);
   return withTreeLock(opts.paths.stateDir, () => renewLocked(opts));
 }
 
@@ -66,7 +70,10 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
     opts.certValidityMs ?? parseDuration(KUBEADM_DEFAULTS.certValidity, "certificateValidityPeriod");
   const renewable = treeItems(paths).filter((i) => i.renewable);
   const all = opts.names.includes("all");
-  const chosen = all ? renewable : opts.names.map((n) => findItem(renewable, n));
+  // `all` is this node's set: other nodes' kubelet pairs are renewed by name only.
+  const chosen = all
+    ? renewable.filter((i) => !i.otherNode && !(i.offline && !paths.offlineDir))
+    : opts.names.map((n) => findItem(renewable, n, paths));
 
   const signers = new Map<CaId, CaSigner | string>();
   const signerFor = (id: CaId): CaSigner | string => {
@@ -78,26 +85,12 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
     return s;
   };
 
-  const plans: { item: TreeItem; old: CertInfo; signer: CaSigner }[] = [];
+  const plans: Plan[] = [];
   const items: RenewedItem[] = [];
   for (const item of chosen) {
-    const signer = signerFor(item.caId);
-    const old = readItemCertificate(paths, item);
-    if (!old) {
-      items.push({ name: item.name, path: item.path, action: "skipped", reason: `MISSING! ${item.path}` });
-      continue;
-    }
-    if (typeof signer === "string") {
-      items.push({
-        name: item.name,
-        path: item.path,
-        action: "skipped",
-        reason: signer,
-        oldSha256: old.sha256,
-      });
-      continue;
-    }
-    plans.push({ item, old, signer });
+    const decided = decide(paths, item, signerFor);
+    if ("action" in decided) items.push(decided);
+    else plans.push(decided);
   }
   const skipped = items.filter((i) => i.action === "skipped");
   if (!all && skipped.length > 0)
@@ -173,8 +166,47 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
   };
 }
 
-function findItem(items: TreeItem[], name: string): TreeItem {
+type Plan = { item: TreeItem; old: CertInfo; signer: CaSigner };
+
+/** What to do with one certificate: a renewal plan, or why it is skipped. */
+function decide(
+  paths: TreePaths,
+  item: TreeItem,
+  signerFor: (id: CaId) => CaSigner | string,
+): Plan | RenewedItem {
+  const signer = signerFor(item.caId);
+  const chain = readItemChain(paths, item);
+  const old = chain?.[0];
+  const skip = (reason: string): RenewedItem => ({
+    name: item.name,
+    path: item.path,
+    action: "skipped",
+    reason,
+    oldSha256: old?.sha256,
+  });
+  if (!chain || !old)
+    return skip(
+      item.offline && !paths.offlineDir
+        ? "kept off the node; pass --offline-dir where it is"
+        : `MISSING! ${item.path}`,
+    );
+  // Renewing it from the cluster CA would silently change who issued it.
+  if (selfContained(chain))
+    return skip(
+      `${item.path} is self-signed (the kubelet's own certificate, as kubeadm leaves it), not issued by ${item.caId}; remove the pair and restart the kubelet to regenerate it, or let kubepki init sign one from the cluster CA`,
+    );
+  if (typeof signer === "string") return skip(signer);
+  return { item, old, signer };
+}
+
+function findItem(items: TreeItem[], name: string, paths: TreePaths): TreeItem {
   const found = items.find((i) => i.name === name);
+  if (!found && name.startsWith("kubelet/"))
+    throw new InputError(
+      paths.offlineDir
+        ? `"${name}": no ${join(paths.offlineDir, "nodes", name.slice(8), "kubelet.crt")} (kubepki node add signs one)`
+        : `"${name}": other nodes' kubelet pairs are kept in the offline folder; pass --offline-dir`,
+    );
   if (!found)
     throw new InputError(
       `"${name}" cannot be renewed here; renewable: all, ${items.map((i) => i.name).join(", ")}`,
