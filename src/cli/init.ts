@@ -106,16 +106,23 @@ Examples:
       bar.end();
       // Every certificate signed goes into the ledger; each CA gets a first (empty) CRL, which etcd's
       // --client-crl-file needs to exist (it fails closed without it).
-      const [{ withLedger, recordIssued }, { publishCrls }, { treePaths }] = await Promise.all([
+      // Reconciled on every run: a certificate on the node the ledger lacks could never be revoked.
+      const [{ withLedger }, { reconcile }, { publishCrls }, { treePaths }] = await Promise.all([
         import("../ledger/record.js"),
+        import("../ledger/reconcile.js"),
         import("../revoke/crl.js"),
         import("../pki/paths.js"),
       ]);
       const paths = treePaths(flags.root, spec.certificatesDir, result.offlineDir, flags.state);
-      const crls = await withLedger(paths.ledgerFile, async (store) => {
-        await recordIssued(store, result.issued);
-        return publishCrls(paths, store, { missingOnly: true });
-      });
+      const crls = await withLedger(
+        paths.ledgerFile,
+        async (store) => {
+          const { recorded } = await reconcile(store, paths, result.issued);
+          if (recorded > 0) warn(`recorded ${recorded} certificate(s) of the tree the ledger lacked`);
+          return publishCrls(paths, store, { missingOnly: true });
+        },
+        "create",
+      );
       for (const s of crls.skipped) warn(`no CRL for ${s.ca}: ${s.reason}`);
       for (const w of result.warnings) warn(w);
       const { issued: _issued, ...printable } = result;

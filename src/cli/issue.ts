@@ -14,6 +14,7 @@ export function registerIssue(program: Command): void {
     .option("--server <url>", "API server URL (default: admin.conf's)")
     .option("--break-glass", "allow group system:masters (never revocable; recorded as such)")
     .requiredOption("--out <file>", "where to write the kubeconfig (mode 0600)")
+    .option("--force", "replace an existing --out file")
     .option("-o, --output <format>", "text | json", outputFormat(["text", "json"]), "text")
     .addHelpText(
       "after",
@@ -28,6 +29,7 @@ export function registerIssue(program: Command): void {
           maxTtl?: number;
           server?: string;
           breakGlass?: boolean;
+          force?: boolean;
           out: string;
           output: string;
         },
@@ -52,6 +54,7 @@ export function registerIssue(program: Command): void {
             breakGlass: !!f.breakGlass,
             server: f.server,
             out: resolve(f.out),
+            force: f.force,
           }),
         );
         if (f.output === "json") return out(JSON.stringify(r, null, 2));

@@ -15,18 +15,27 @@ export function registerRevoke(program: Command): void {
       "--reason <reason>",
       "keyCompromise | superseded | cessationOfOperation | affiliationChanged | ...",
     )
+    .option("--force", "also revoke control-plane identities still in use (the cluster loses them)")
     .option("-o, --output <format>", "text | json", outputFormat(["text", "json"]), "text")
     .addHelpText(
       "after",
-      "\nExamples:\n  kubepki revoke --root / --user jane --reason keyCompromise\n  kubepki revoke --root / --serial 5f3a... --reason superseded",
+      "\nExamples:\n  kubepki revoke --root / --user jane --reason keyCompromise\n  kubepki revoke --root / --serial 5f3a... --reason superseded\n  kubepki certs renew apiserver-etcd-client --root / && kubepki revoke --root / --serial <old serial> --reason keyCompromise",
     )
     .action(
       async (
-        f: Common & { serial?: string; fingerprint?: string; user?: string; reason: string; output: string },
+        f: Common & {
+          serial?: string;
+          fingerprint?: string;
+          user?: string;
+          reason: string;
+          force?: boolean;
+          output: string;
+        },
       ) => {
-        const [{ withLedger }, m] = await Promise.all([
+        const [{ withLedger }, m, { IoError }] = await Promise.all([
           import("../ledger/record.js"),
           import("../revoke/revoke.js"),
+          import("../errors.js"),
         ]);
         const reason = m.parseReason(f.reason);
         const paths = pathsOf(f);
@@ -36,24 +45,36 @@ export function registerRevoke(program: Command): void {
             store,
             { serial: f.serial, sha256: f.fingerprint, user: f.user },
             reason,
+            { force: f.force },
           ),
         );
         for (const e of r.unstoppable)
           warn(
             `${e.subjectCN} (serial ${e.serial}) is in system:masters: kube-apiserver allows it before any authorizer runs. It is in the CRLs, but only rotating the cluster CA cuts it off at the API server.`,
           );
-        for (const s of r.crlSkipped) warn(`CRL for ${s.ca} not rewritten: ${s.reason}`);
+        for (const c of r.crls) if (c.warning) warn(c.warning);
         if (f.output === "json")
-          return out(
+          out(
             JSON.stringify(
-              { revoked: r.revoked, crls: r.crls.map(({ der: _d, pem: _p, ...c }) => c) },
+              {
+                revoked: r.revoked,
+                crls: r.crls.map(({ der: _d, pem: _p, ...c }) => c),
+                crlSkipped: r.crlSkipped,
+              },
               null,
               2,
             ),
           );
-        for (const e of r.revoked)
-          out(`revoked ${e.subjectCN} serial ${e.serial} (${reason}) sha256 ${e.sha256}`);
-        for (const c of r.crls) info(`rewrote ${c.path}: CRL number ${c.number}, ${c.revoked} revoked`);
+        else {
+          for (const e of r.revoked)
+            out(`revoked ${e.subjectCN} serial ${e.serial} (${reason}) sha256 ${e.sha256}`);
+          for (const c of r.crls) info(`rewrote ${c.path}: CRL number ${c.number}, ${c.revoked} revoked`);
+        }
+        // Recorded in the ledger (the webhook denies it), but etcd still accepts it: not done.
+        if (r.crlSkipped.length > 0)
+          throw new IoError(
+            `revoked in the ledger, but the CRL of ${r.crlSkipped.map((s) => s.ca).join(", ")} was not rewritten, so etcd still accepts the certificate:\n${r.crlSkipped.map((s) => `  - ${s.ca}: ${s.reason}`).join("\n")}\nWhat is left: kubepki crl --root ${f.root} --ca ${r.crlSkipped[0]?.ca} --offline-dir <where the CA key is>`,
+          );
       },
     );
 }
