@@ -35,7 +35,7 @@ Examples:
         const [
           { openLedger },
           { setupWebhook, WEBHOOK_CLIENT_CN },
-          { createWebhookServer },
+          { createWebhookServer, DEFAULT_LIMITS },
           { readFileSync },
         ] = await Promise.all([
           import("../ledger/record.js"),
@@ -60,6 +60,7 @@ Examples:
           ca: readFileSync(files.caCert, "utf8"),
           allowedCNs: f.allowedCn.length > 0 ? f.allowedCn : [WEBHOOK_CLIENT_CN],
           store,
+          ledgerFile: paths.ledgerFile,
           denyRevokedUsers: f.denyRevokedUsers,
         });
         await new Promise<void>((resolveListen, reject) => {
@@ -77,7 +78,10 @@ Examples:
         info(
           `kubepki serve: listening on https://${files.listen.host}:${port} (mTLS), /authorize /healthz /readyz /metrics`,
         );
+        // Bounded: connections still open after the grace period are destroyed.
         const stop = () => {
+          info("kubepki serve: stopping");
+          setTimeout(() => process.exit(0), DEFAULT_LIMITS.shutdownMs + 1000).unref();
           hook
             .close()
             .then(() => store.close())
