@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { errorMessage, KubepkiError } from "../errors.js";
+import { confineWrites } from "../fsx/confine.js";
 import { registerAudit } from "./audit.js";
 import { registerCerts } from "./certs.js";
 import { registerCrl } from "./crl.js";
@@ -25,6 +26,13 @@ Examples:
   kubepki certs renew all --root ./node
   kubepki audit --root ./node -o html --out report.html`,
   );
+
+// Every write stays inside --root and --offline-dir: links that lead out of them are refused.
+program.hook("preAction", (_program, action) => {
+  const o = action.opts() as { root?: string; offlineDir?: string };
+  if (o.root) confineWrites(o.root);
+  if (o.offlineDir) confineWrites(o.offlineDir);
+});
 
 registerInit(program);
 registerCerts(program);

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { errorMessage, IoError } from "../errors.js";
 import { ensureDir } from "../fsx/atomic.js";
+import { checkWritePath } from "../fsx/confine.js";
 import type { CrlReason } from "../x509/crl.js";
 import { normalizeFingerprint, normalizeSerial } from "./entry.js";
 import { missingLedgerMessage } from "./messages.js";
@@ -117,6 +118,7 @@ export class SqliteLedger implements LedgerStore {
     mode: OpenMode | boolean = "existing",
   ) {
     const m: OpenMode = mode === true ? "readonly" : mode === false ? "existing" : mode;
+    if (m !== "readonly") checkWritePath(file);
     if (m !== "create") checkLedgerFile(file);
     try {
       if (m === "create") {
