@@ -19,7 +19,7 @@ export interface WebhookLimits {
   headersMs: number;
   requestMs: number;
   keepAliveMs: number;
-  /** A connection with no traffic at all for this long is closed. */
+  /** After its first request, a connection with no traffic for this long is closed. */
   idleMs: number;
   maxConnections: number;
   /** SIGTERM: connections still open after this are destroyed. */
@@ -161,6 +161,7 @@ export async function createWebhookServer(o: WebhookOptions): Promise<WebhookSer
     },
     (req, res) => {
       try {
+        req.socket.setTimeout(limits.idleMs);
         handle(req, res);
       } catch {
         if (!res.headersSent) send(m, res, "other", 500, '{"error":"internal"}', { close: true });
@@ -168,7 +169,6 @@ export async function createWebhookServer(o: WebhookOptions): Promise<WebhookSer
     },
   );
   server.maxConnections = limits.maxConnections;
-  server.setTimeout(limits.idleMs);
   const sockets = new Set<Socket>();
   server.on("connection", (s: Socket) => {
     sockets.add(s);
@@ -180,7 +180,9 @@ export async function createWebhookServer(o: WebhookOptions): Promise<WebhookSer
       const peer = socket.getPeerCertificate();
       const cn = lastCommonName(peer?.subject?.CN);
       const fp = peer?.raw ? sha256Hex(peer.raw) : "";
-      if (!cn || !o.allowedCNs.includes(cn) || !set.callers.has(fp)) socket.destroy();
+      if (!cn || !o.allowedCNs.includes(cn) || !set.callers.has(fp)) return socket.destroy();
+      // The first request must come as fast as headers must; the request handler then allows idling.
+      socket.setTimeout(limits.headersMs);
     } catch {
       socket.destroy();
     }
