@@ -130,12 +130,16 @@ export class SqliteLedger implements LedgerStore {
           if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
         }
       }
-      this.db = new Database(file, { readonly: m === "readonly", fileMustExist: m !== "create" });
+      // The timeout applies from the first statement (the journal_mode pragma can wait on a writer too).
+      this.db = new Database(file, {
+        readonly: m === "readonly",
+        fileMustExist: m !== "create",
+        timeout: BUSY_TIMEOUT_MS,
+      });
       if (m !== "readonly") {
         this.db.pragma("journal_mode = WAL");
         this.db.pragma("synchronous = NORMAL");
       }
-      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       if (m === "create") {
         this.db.exec(SCHEMA);
         this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?)").run(randomUUID());
