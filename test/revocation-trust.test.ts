@@ -17,7 +17,7 @@ import { openLedger } from "../src/ledger/record.js";
 import { treePaths } from "../src/pki/paths.js";
 import { issueClient } from "../src/revoke/issue-client.js";
 import { parseCertificatePem } from "../src/x509/parse.js";
-import { writeManifests } from "./fixtures.js";
+import { kubeadmStyleCa, writeManifests } from "./fixtures.js";
 import { CLI, initArgs, initCli, kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
 import { call, sar, startServe, waitFor } from "./webhook-client.js";
 
@@ -332,32 +332,7 @@ describe("revocation that cannot hurt the cluster by accident", () => {
 
   it("a kubeadm CA without cRLSign is named at crl, ledger import and in the audit", () => {
     const { root } = initCli();
-    const etcd = join(root, PKI, "etcd");
-    const cnf = join(tempDir(), "ca.cnf");
-    writeFileSync(
-      cnf,
-      "[req]\ndistinguished_name=dn\nx509_extensions=v3\n[dn]\n[v3]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature,keyEncipherment,keyCertSign\n",
-    );
-    const gen = openssl([
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-subj",
-      "/CN=etcd-ca",
-      "-days",
-      "3650",
-      "-config",
-      cnf,
-      "-keyout",
-      join(etcd, "ca.key"),
-      "-out",
-      join(etcd, "ca.crt"),
-    ]);
-    assert.equal(gen.status, 0, gen.stderr);
+    kubeadmStyleCa(root, `${PKI}/etcd/ca`, "etcd-ca");
     const crl = kubepki(["crl", "--root", root, "--ca", "etcd-ca"]);
     assert.equal(crl.status, 0, crl.stderr);
     assert.match(crl.stderr, /etcd-ca: the CA certificate has no cRLSign.*OpenSSL and Go reject/);
