@@ -360,6 +360,22 @@ describe("init reconciles the ledger with the tree", () => {
     assert.equal(json(["ledger", "list", "--root", root]).length, 16);
   });
 
+  it("a rerun of init after the ledger was lost takes the revocations back from the published CRLs", () => {
+    const { root, offline } = initCli();
+    issue(root, "a");
+    assert.equal(revoke(root, "--user", "a").status, 0);
+    assert.equal(revoke(root, "--user", "kube-etcd-healthcheck-client").status, 0);
+    rmLedger(root);
+    const again = kubepki(initArgs(root, offline));
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /restored 2 revocation\(s\) from the published CRLs/);
+    assert.equal(json(["ledger", "list", "--root", root, "--status", "revoked"]).length, 1);
+    assert.equal(kubepki(["ledger", "verify", "--root", root]).status, 0);
+    const crl = kubepki(["crl", "--root", root, "--ca", "ca"]);
+    assert.equal(crl.status, 0, crl.stderr);
+    assert.match(crl.stdout, /CRL number 3, 1 revoked/);
+  });
+
   it("certificates missing from an existing ledger are recorded on the next run", () => {
     const { root, offline } = initCli();
     const db = new Database(join(root, LEDGER));

@@ -107,18 +107,26 @@ Examples:
       // Every certificate signed goes into the ledger; each CA gets a first (empty) CRL, which etcd's
       // --client-crl-file needs to exist (it fails closed without it).
       // Reconciled on every run: a certificate on the node the ledger lacks could never be revoked.
-      const [{ withLedger }, { reconcile }, { publishCrls }, { treePaths }] = await Promise.all([
-        import("../ledger/record.js"),
-        import("../ledger/reconcile.js"),
-        import("../revoke/crl.js"),
-        import("../pki/paths.js"),
-      ]);
+      const [{ withLedger }, { reconcile }, { publishCrls }, { treePaths }, { repairLedger }] =
+        await Promise.all([
+          import("../ledger/record.js"),
+          import("../ledger/reconcile.js"),
+          import("../revoke/crl.js"),
+          import("../pki/paths.js"),
+          import("../revoke/ledger-check.js"),
+        ]);
       const paths = treePaths(flags.root, spec.certificatesDir, result.offlineDir, flags.state);
       const crls = await withLedger(
         paths.ledgerFile,
         async (store) => {
           const { recorded } = await reconcile(store, paths, result.issued);
           if (recorded > 0) warn(`recorded ${recorded} certificate(s) of the tree the ledger lacked`);
+          // A ledger (re)created next to published CRLs takes back the revocations they list.
+          const r = await repairLedger(paths, store);
+          if (r.restored + r.serialOnly > 0)
+            warn(
+              `restored ${r.restored + r.serialOnly} revocation(s) from the published CRLs into the ledger`,
+            );
           return publishCrls(paths, store, { missingOnly: true });
         },
         "create",

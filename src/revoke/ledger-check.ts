@@ -82,7 +82,8 @@ export async function repairLedger(
         unknown.map((e) => ({ serial: e.serialHex, revokedAt: e.revokedAt.toISOString(), reason: e.reason })),
       );
       serialOnly += unknown.length;
-      if (c.crlNumber) await store.nextCrlNumber(issuer, BigInt(c.crlNumber) - 1n);
+      if (c.crlNumber && BigInt(c.crlNumber) > BigInt(c.ledgerNumber))
+        await store.nextCrlNumber(issuer, BigInt(c.crlNumber) - 1n);
     }
     return { restored, serialOnly, comparisons };
   });
