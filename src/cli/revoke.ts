@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { IoError } from "../errors.js";
 import { type Common, outputFormat, pathsOf, rootOpt } from "./common.js";
 import { info, out, warn } from "./output.js";
 
@@ -32,10 +33,9 @@ export function registerRevoke(program: Command): void {
           output: string;
         },
       ) => {
-        const [{ withLedger }, m, { IoError }] = await Promise.all([
+        const [{ withLedger }, m] = await Promise.all([
           import("../ledger/record.js"),
           import("../revoke/revoke.js"),
-          import("../errors.js"),
         ]);
         const reason = m.parseReason(f.reason);
         const paths = pathsOf(f);
@@ -71,10 +71,13 @@ export function registerRevoke(program: Command): void {
           for (const c of r.crls) info(`rewrote ${c.path}: CRL number ${c.number}, ${c.revoked} revoked`);
         }
         // Recorded in the ledger (the webhook denies it), but etcd still accepts it: not done.
-        if (r.crlSkipped.length > 0)
-          throw new IoError(
-            `revoked in the ledger, but the CRL of ${r.crlSkipped.map((s) => s.ca).join(", ")} was not rewritten, so etcd still accepts the certificate:\n${r.crlSkipped.map((s) => `  - ${s.ca}: ${s.reason}`).join("\n")}\nWhat is left: kubepki crl --root ${f.root} --ca ${r.crlSkipped[0]?.ca} --offline-dir <where the CA key is>`,
-          );
+        if (r.crlSkipped.length > 0) throw crlsLeft(f.root, r.crlSkipped);
       },
     );
+}
+
+function crlsLeft(root: string, skipped: { ca: string; reason: string }[]): IoError {
+  return new IoError(
+    `revoked in the ledger, but the CRL of ${skipped.map((s) => s.ca).join(", ")} was not rewritten, so etcd still accepts the certificate:\n${skipped.map((s) => `  - ${s.ca}: ${s.reason}`).join("\n")}\nWhat is left: kubepki crl --root ${root} --ca ${skipped[0]?.ca} --offline-dir <where the CA key is>`,
+  );
 }

@@ -144,6 +144,17 @@ export async function createWebhookServer(o: WebhookOptions): Promise<WebhookSer
   }, o.pollMs ?? 250);
   poll.unref();
 
+  const { server, sockets } = httpsServer(o, limits, set, m);
+  return {
+    server,
+    registry: m.registry,
+    reload: () => set.poll(),
+    close: () => closeServer(server, sockets, poll, limits.shutdownMs),
+  };
+}
+
+/** The mTLS server with its limits; only a certificate kubepki issued for the caller stays connected. */
+function httpsServer(o: WebhookOptions, limits: WebhookLimits, set: RevokedSet, m: Metrics) {
   const handle = requestHandler(o, set, m);
   const server = createServer(
     {
@@ -191,12 +202,7 @@ export async function createWebhookServer(o: WebhookOptions): Promise<WebhookSer
     // refused at the handshake (no certificate, another CA, too slow)
     socket.destroy();
   });
-  return {
-    server,
-    registry: m.registry,
-    reload: () => set.poll(),
-    close: () => closeServer(server, sockets, poll, limits.shutdownMs),
-  };
+  return { server, sockets };
 }
 
 /** Stops accepting, ends idle connections, and destroys whatever is still open after `ms`. */
