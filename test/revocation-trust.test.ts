@@ -17,7 +17,7 @@ import { openLedger } from "../src/ledger/record.js";
 import { treePaths } from "../src/pki/paths.js";
 import { issueClient } from "../src/revoke/issue-client.js";
 import { parseCertificatePem } from "../src/x509/parse.js";
-import { kubeadmStyleCa, writeManifests } from "./fixtures.js";
+import { kubeadmStyleCa, signWith, writeManifests } from "./fixtures.js";
 import { CLI, initArgs, initCli, kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
 import { call, sar, startServe, waitFor } from "./webhook-client.js";
 
@@ -305,7 +305,7 @@ describe("revocation that cannot hurt the cluster by accident", () => {
     issue(root, "u", ["--offline-dir", off]);
     const r = revoke(root, "--user", "u");
     assert.equal(r.status, 3);
-    assert.match(r.stderr, /CRL of ca was not rewritten.*What is left: kubepki crl/s);
+    assert.match(r.stderr, /a CRL was not rewritten.*- ca: .*What is left: kubepki crl --root .* --ca ca/s);
     assert.equal(json(["ledger", "list", "--root", root, "--status", "revoked"]).length, 1, "recorded");
     const crl = kubepki(["crl", "--root", root, "--ca", "ca", "--offline-dir", off]);
     assert.equal(crl.status, 0, crl.stderr);
@@ -313,6 +313,20 @@ describe("revocation that cannot hurt the cluster by accident", () => {
     const renew = kubepki(["certs", "renew", "all", "--root", root]);
     assert.equal(renew.status, 3);
     assert.match(renew.stderr, /nothing was renewed; what is left/);
+  });
+
+  it("a certificate whose CA is not in the tree is revoked in the ledger, and the command exits 3", async () => {
+    const { root } = initCli();
+    const foreign = join(tempDir(), "foreign");
+    mkdirSync(foreign);
+    kubeadmStyleCa(foreign, "/ca", "foreign-ca");
+    const stray = await signWith(foreign, "/ca", { commonName: "stray" });
+    writeFileSync(join(root, PKI, "stray.crt"), stray.crt);
+    assert.equal(kubepki(["ledger", "import", "--root", root]).status, 0);
+    const r = revoke(root, "--user", "stray");
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /not a CA of this tree/);
+    assert.equal(json(["ledger", "list", "--root", root, "--status", "revoked"]).length, 1);
   });
 
   it("issue client --out onto an existing file refuses without --force", () => {

@@ -77,7 +77,12 @@ export function registerRevoke(program: Command): void {
 }
 
 function crlsLeft(root: string, skipped: { ca: string; reason: string }[]): IoError {
+  const left = skipped.map((s) =>
+    s.ca.startsWith("issuer ")
+      ? `  - ${s.ca}: ${s.reason}; publish a CRL with the CA that issued it`
+      : `  - ${s.ca}: ${s.reason}\n    What is left: kubepki crl --root ${root} --ca ${s.ca} --offline-dir <where the CA key is>`,
+  );
   return new IoError(
-    `revoked in the ledger, but the CRL of ${skipped.map((s) => s.ca).join(", ")} was not rewritten, so etcd still accepts the certificate:\n${skipped.map((s) => `  - ${s.ca}: ${s.reason}`).join("\n")}\nWhat is left: kubepki crl --root ${root} --ca ${skipped[0]?.ca} --offline-dir <where the CA key is>`,
+    `revoked in the ledger (kubepki serve denies it), but a CRL was not rewritten, so etcd still accepts the certificate:\n${left.join("\n")}`,
   );
 }

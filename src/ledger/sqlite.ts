@@ -76,9 +76,12 @@ interface Row {
   break_glass: number;
 }
 
-/** SQL: this row is a CA (recorded as one, self-signed, or the issuer of another entry). */
+/**
+ * SQL: this row is a CA (recorded as one, or the issuer of another entry). Not "self-issued": a
+ * leaf imported without its CA is recorded as its own issuer.
+ */
 const IS_CA =
-  "(profile = 'ca' OR sha256 = issuer_sha256 OR EXISTS (SELECT 1 FROM certificates c2 WHERE c2.issuer_sha256 = certificates.sha256 AND c2.sha256 != certificates.sha256))";
+  "(profile = 'ca' OR EXISTS (SELECT 1 FROM certificates c2 WHERE c2.issuer_sha256 = certificates.sha256 AND c2.sha256 != certificates.sha256))";
 
 function fromRow(r: Row, now?: Date): LedgerEntry {
   const expired = r.status === "active" && now !== undefined && r.not_after < now.toISOString();

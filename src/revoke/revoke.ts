@@ -23,18 +23,21 @@ export function parseReason(value: string): CrlReason {
 export interface RevokeResult {
   revoked: LedgerEntry[];
   crls: PublishedCrl[];
-  crlSkipped: { ca: CaId; reason: string }[];
+  /** CRLs that could not be rewritten (no CA key, or an issuer that is not a CA of this tree). */
+  crlSkipped: { ca: string; reason: string }[];
   /** Revoked system:masters certificates: no authorizer can stop them. */
   unstoppable: LedgerEntry[];
 }
 
-/** Which of the tree's CAs issued entries with these issuer fingerprints. */
-function casOf(paths: TreePaths, issuers: Set<string>): CaId[] {
-  return CAS.filter((ca) => {
+/** Which of the tree's CAs issued entries with these issuer fingerprints, and which issuers are none of them. */
+function casOf(paths: TreePaths, issuers: Set<string>): { cas: CaId[]; unknown: string[] } {
+  const found = new Map<string, CaId>();
+  for (const ca of CAS) {
     const text = readTextLimited(caPaths(paths, ca.id).cert);
     const block = text ? decodePem(text, ca.id).find((b) => b.label === "CERTIFICATE") : undefined;
-    return block ? issuers.has(sha256Hex(block.der)) : false;
-  }).map((ca) => ca.id);
+    if (block && issuers.has(sha256Hex(block.der))) found.set(sha256Hex(block.der), ca.id);
+  }
+  return { cas: [...new Set(found.values())], unknown: [...issuers].filter((i) => !found.has(i)) };
 }
 
 /**
@@ -75,13 +78,17 @@ export async function revokeCertificates(
       reason,
       now,
     );
-    const only = casOf(paths, new Set(revoked.map((e) => e.issuerSha256)));
+    const { cas: only, unknown } = casOf(paths, new Set(revoked.map((e) => e.issuerSha256)));
     const { published, skipped } =
       only.length > 0 ? await publishCrls(paths, store, { now, only }) : { published: [], skipped: [] };
+    const noCa = unknown.map((i) => ({
+      ca: `issuer ${i.slice(0, 16)}…`,
+      reason: "not a CA of this tree, so no CRL of this node can list it",
+    }));
     return {
       revoked,
       crls: published,
-      crlSkipped: skipped,
+      crlSkipped: [...skipped, ...noCa],
       unstoppable: revoked.filter((e) => e.subjectO.includes("system:masters")),
     };
   });
