@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { IoError } from "../errors.js";
 import { type Common, collect, pathsOf, rootOpt } from "./common.js";
-import { info } from "./output.js";
+import { info, warn } from "./output.js";
 
 export function registerServe(program: Command): void {
   rootOpt(program.command("serve"))
@@ -46,6 +46,13 @@ Examples:
         const paths = pathsOf(f);
         const store = openLedger(paths.ledgerFile);
         const files = await setupWebhook(paths, store, f.listen);
+        // A ledger that lost revocations the published CRLs still list would let them through here.
+        const { verifyLedger } = await import("../revoke/ledger-check.js");
+        const lost = (await verifyLedger(paths, store)).reduce((n, c) => n + c.onlyInCrl.length, 0);
+        if (lost > 0)
+          warn(
+            `${lost} revocation(s) are in a published CRL but not in the ledger, so this webhook cannot deny them: run kubepki ledger repair`,
+          );
         for (const i of files.issued) info(`issued ${i}`);
         info(
           `kube-apiserver: --authorization-config=${files.authorizationConfig.slice(paths.root.length) || files.authorizationConfig}`,
