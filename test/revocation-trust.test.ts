@@ -122,7 +122,10 @@ describe("the revoked set never silently shrinks", () => {
     assert.equal(rows.find((r: { ca: string }) => r.ca === "etcd-ca").onlyInCrl.length, 1);
     const serve = kubepki(["serve", "--root", root, "--setup-only"]);
     assert.equal(serve.status, 0, serve.stderr);
-    assert.match(serve.stderr, /4 revocation\(s\) are in a published CRL but not in the ledger.*ledger repair/);
+    assert.match(
+      serve.stderr,
+      /4 revocation\(s\) are in a published CRL but not in the ledger.*ledger repair/,
+    );
     assert.equal(kubepki(["ledger", "import", "--root", root]).status, 0);
     const repair = kubepki(["ledger", "repair", "--root", root]);
     assert.equal(repair.status, 0, repair.stderr);
