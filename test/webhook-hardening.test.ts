@@ -423,3 +423,43 @@ describe("kubepki serve answers a crafted body without crashing", () => {
     }
   });
 });
+
+describe("the revoked set in memory never shrinks", () => {
+  it("a read error or a smaller set keeps the last good set and reports it until the ledger is whole again", async () => {
+    let set = new Set(["a", "b"]);
+    let version = 1;
+    let broken = false;
+    const store = {
+      id: async () => "ledger-1",
+      version: async () => {
+        if (broken) throw new Error("disk I/O error");
+        return version;
+      },
+      revokedFingerprints: async () => new Set(set),
+      revoked: async () => [],
+      list: async () => [],
+    } as unknown as LedgerStore;
+    const logs: string[] = [];
+    const { RevokedSet } = await import("../src/revoke/webhook-set.js");
+    const rs = new RevokedSet({ store, allowedCNs: [], denyRevokedUsers: false, log: (m) => logs.push(m) });
+    await rs.start();
+    assert.equal(rs.error, undefined);
+    broken = true;
+    await rs.poll();
+    assert.match(rs.error ?? "", /cannot be read: disk I\/O error/);
+    broken = false;
+    await rs.poll();
+    assert.equal(rs.error, undefined, "healthy again once it reads");
+    set = new Set(["a"]);
+    version = 2;
+    await rs.poll();
+    assert.match(rs.error ?? "", /shrank by 1/);
+    assert.deepEqual([...rs.fingerprints].sort(), ["a", "b"]);
+    set = new Set(["a", "b", "c"]);
+    version = 3;
+    await rs.poll();
+    assert.equal(rs.error, undefined);
+    assert.equal(rs.failures, 2);
+    assert.equal(logs.filter((l) => /last good revoked set/.test(l)).length, 2);
+  });
+});

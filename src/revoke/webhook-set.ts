@@ -45,7 +45,8 @@ export class RevokedSet {
       if (file !== this.fileId) return this.fail(`the ledger ${this.o.file} was replaced by another file`);
       if ((await this.o.store.id()) !== this.ledgerId)
         return this.fail("the ledger was replaced (another ledger id)");
-      if ((await this.o.store.version()) !== this.version) await this.load();
+      // After a failure (a read error, a shrink), every poll re-checks until the set is whole again.
+      if ((await this.o.store.version()) !== this.version || this.error) await this.load();
       if (this.error) return;
       this.loadedAt = Date.now();
     } catch (err) {
