@@ -90,7 +90,7 @@ async function load(
 
 const { root, dir } = await buildTree();
 const paths = treePaths(root);
-const store = openLedger(paths.ledgerFile);
+const store = openLedger(paths.ledgerFile, "create");
 const port = await freePort();
 const files = await setupWebhook(paths, store, `127.0.0.1:${port}`);
 const tls = {

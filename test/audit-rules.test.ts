@@ -20,6 +20,7 @@ import {
   copyTree,
   etcdFlags,
   hardenedNode,
+  kubeadmStyleCa,
   kubeletConfig,
   put,
   rsa1024,
@@ -148,6 +149,7 @@ const CASES: Case[] = [
       // A client kubeconfig copied into a home folder, then revoked with the CLI.
       const { kubepki } = await import("./helpers.js");
       const out = join(r, "home/alice/.kube/config");
+      assert.equal(kubepki(["ledger", "init", "--root", r]).status, 0);
       const issued = kubepki([
         "issue",
         "client",
@@ -406,6 +408,10 @@ const CASES: Case[] = [
     rule: "etcd.shared-ca",
     mutate: (r) =>
       writeManifests(r, true, { etcd: with_(etcdFlags(true), "trusted-ca-file", `${P}/ca.crt`) }),
+  },
+  {
+    rule: "etcd.crl.ca-no-crlsign",
+    mutate: (r) => kubeadmStyleCa(r, `${P}/etcd/ca`, "etcd-ca"),
   },
   {
     rule: "etcd.crl.unused",

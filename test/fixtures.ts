@@ -259,3 +259,37 @@ export async function stockKubeadmNode(): Promise<string> {
 }
 
 export { PKI };
+
+/** Replaces a CA of the tree (node path stem) with one shaped as kubeadm's: no cRLSign key usage. */
+export function kubeadmStyleCa(root: string, stem: string, cn: string): void {
+  const cnf = join(tempDir(), "ca.cnf");
+  writeFileSync(
+    cnf,
+    "[req]\ndistinguished_name=dn\nx509_extensions=v3\n[dn]\n[v3]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature,keyEncipherment,keyCertSign\n",
+  );
+  const r = spawnSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-subj",
+      `/CN=${cn}`,
+    ].concat([
+      "-days",
+      "3650",
+      "-config",
+      cnf,
+      "-keyout",
+      join(root, `${stem}.key`),
+      "-out",
+      join(root, `${stem}.crt`),
+    ]),
+    { encoding: "utf8" },
+  );
+  if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
+}

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { request } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
@@ -9,90 +8,7 @@ import { parseKubeconfig } from "../src/pki/kubeconfig.js";
 import { privateKeyToPem } from "../src/x509/keys.js";
 import { signWith } from "./fixtures.js";
 import { CLI, freePort, initCli, kubepki, PKI, tempDir } from "./helpers.js";
-
-interface Client {
-  url: URL;
-  ca: string;
-  cert?: string;
-  key?: string;
-}
-
-/** kube-apiserver's side: the webhook kubeconfig kubepki wrote, its paths taken under the root. */
-function apiserverClient(root: string): Client {
-  const kc = parse(readFileSync(join(root, "etc/kubernetes/kubepki/webhook.kubeconfig"), "utf8"));
-  const cluster = kc.clusters[0].cluster;
-  const user = kc.users[0].user;
-  const f = (p: string) => readFileSync(join(root, p), "utf8");
-  return {
-    url: new URL(cluster.server),
-    ca: f(cluster["certificate-authority"]),
-    cert: f(user["client-certificate"]),
-    key: f(user["client-key"]),
-  };
-}
-
-function call(
-  c: Client,
-  body: string,
-  opts: { method?: string; path?: string } = {},
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: c.url.hostname,
-        port: c.url.port,
-        path: opts.path ?? c.url.pathname,
-        method: opts.method ?? "POST",
-        ca: c.ca,
-        cert: c.cert,
-        key: c.key,
-        servername: "localhost",
-        agent: false,
-        headers: { "content-type": "application/json" },
-      },
-      (res) => {
-        let data = "";
-        res.on("data", (d) => {
-          data += d;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: data }));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-/** A SubjectAccessReview shaped as kube-apiserver sends it (v1beta1 spells groups "group"). */
-function sar(version: "v1" | "v1beta1", user: string, credentialId?: string): string {
-  const groups = ["dev", "system:authenticated"];
-  return JSON.stringify({
-    apiVersion: `authorization.k8s.io/${version}`,
-    kind: "SubjectAccessReview",
-    spec: {
-      resourceAttributes: {
-        namespace: "default",
-        verb: "get",
-        group: "",
-        version: "v1",
-        resource: "secrets",
-        name: "db",
-      },
-      user,
-      ...(version === "v1" ? { groups } : { group: groups }),
-      ...(credentialId ? { extra: { "authentication.kubernetes.io/credential-id": [credentialId] } } : {}),
-    },
-  });
-}
-
-async function waitFor(pred: () => Promise<boolean>, ms: number): Promise<number> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < ms) {
-    if (await pred()) return Date.now() - t0;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return -1;
-}
+import { apiserverClient, type Client, call, sar, waitFor } from "./webhook-client.js";
 
 describe("kubepki serve, seen from kube-apiserver", () => {
   let root: string;

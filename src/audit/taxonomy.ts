@@ -492,6 +492,16 @@ export const RULES: RuleInfo[] = [
     "Publish a CRL signed by the etcd CA and point --client-crl-file at it (etcd re-reads it at every handshake).",
   ),
 
+  R(
+    "etcd.crl.ca-no-crlsign",
+    "low",
+    "etcd's CRL is signed by a CA without cRLSign",
+    [],
+    [],
+    "kubeadm's CAs lack the cRLSign key usage: OpenSSL and Go reject the CRLs they sign, so no other tool can check etcd's CRL (etcd accepts it only because it never verifies a CRL's signature).",
+    "Rotate the etcd CA to one with cRLSign (kubepki init gives its CAs cRLSign), then republish the CRL.",
+  ),
+
   // Kubelet
   R(
     "kubelet.serving.self-signed",

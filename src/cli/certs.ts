@@ -1,15 +1,16 @@
 import { dirname, join, relative, sep } from "node:path";
 import type { Command } from "commander";
 import { stringify } from "yaml";
-import { InputError } from "../errors.js";
+import { InputError, IoError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
 import { exists } from "../fsx/read.js";
 import { recoverJournal, recoveryPending } from "../fsx/transaction.js";
+import { missingLedgerMessage } from "../ledger/messages.js";
 import { offlineBackupsDir } from "../pki/backup.js";
-import { KUBECONFIGS, LEAVES } from "../pki/catalog.js";
+import { CAS, KUBECONFIGS, LEAVES } from "../pki/catalog.js";
 import { humanDuration, kubeadmDate } from "../pki/duration.js";
 import type { CertificateExpirationInfo, ExpirationRow } from "../pki/expiry.js";
-import { type TreePaths, treePaths } from "../pki/paths.js";
+import { crlPath, type TreePaths, treePaths } from "../pki/paths.js";
 import { parseDuration } from "../pki/validate.js";
 import { parseKeyAlgorithm } from "../x509/algorithms.js";
 import { type OutputFormat, outputFormat } from "./common.js";
@@ -112,9 +113,10 @@ for the offline folder's (super-admin.conf, nodes/NAME/).`,
           output: OutputFormat;
         },
       ) => {
-        const bar = progress("generating keys");
         const { renewCertificates } = await import("../pki/renew.js");
         const paths = treePaths(flags.root, flags.certDir, flags.offlineDir, flags.state);
+        const record = flags.dryRun ? false : ledgerForRenew(paths);
+        const bar = progress("generating keys");
         const result = await renewCertificates({
           paths,
           names,
@@ -126,7 +128,7 @@ for the offline folder's (super-admin.conf, nodes/NAME/).`,
           onKey: bar.tick,
         });
         bar.end();
-        if (result.issued.length > 0) {
+        if (record && result.issued.length > 0) {
           const { withLedger, recordIssued } = await import("../ledger/record.js");
           await withLedger(paths.ledgerFile, (store) =>
             recordIssued(store, result.issued, result.superseded),
@@ -147,6 +149,7 @@ for the offline folder's (super-admin.conf, nodes/NAME/).`,
         for (const [dir, n] of backupFolders(result.backedUp, paths))
           info(`backed up ${n} file(s) under ${dir}`);
         for (const line of afterRenew(result.items)) info(line);
+        notAllRenewed(result.items, !!flags.dryRun);
       },
     );
 }
@@ -198,6 +201,35 @@ function backupFolders(backedUp: string[], paths: TreePaths): Map<string, number
     counts.set(dir, (counts.get(dir) ?? 0) + 1);
   }
   return counts;
+}
+
+/**
+ * Renewals are recorded in the ledger. A tree with published CRLs had one: its loss is refused
+ * (an empty new one would forget every revocation); a tree kubepki never managed is renewed
+ * without recording, with a warning.
+ */
+function ledgerForRenew(paths: TreePaths): boolean {
+  if (exists(paths.ledgerFile)) return true;
+  const crls = CAS.map((c) => crlPath(paths, c.id)).filter(exists);
+  if (crls.length > 0)
+    throw new IoError(
+      missingLedgerMessage(paths.ledgerFile, `does not exist, though ${crls[0]} was published from it`),
+    );
+  warn(
+    `no ledger at ${paths.ledgerFile}: the renewed certificates are not recorded (kubepki ledger init && kubepki ledger import record them)`,
+  );
+  return false;
+}
+
+/** A renewal that left something undone exits non-zero and says what is left. */
+function notAllRenewed(items: { name: string; action: string; reason?: string }[], dryRun: boolean): void {
+  if (dryRun) return;
+  const skipped = items.filter((i) => i.action === "skipped");
+  if (skipped.length === 0) return;
+  const renewed = items.length - skipped.length;
+  throw new IoError(
+    `${renewed === 0 ? "nothing was renewed" : `${renewed} renewed, ${skipped.length} not`}; what is left:\n  - ${skipped.map((s) => `${s.name}: ${s.reason ?? ""}`).join("\n  - ")}`,
+  );
 }
 
 function printExpiration(report: CertificateExpirationInfo): void {

@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import { CAS, type CaId } from "../pki/catalog.js";
 import { type Common, duration, outputOpt, pathsOf, printData, rootOpt } from "./common.js";
-import { out } from "./output.js";
+import { out, warn } from "./output.js";
 
 export function registerCrl(program: Command): void {
   outputOpt(rootOpt(program.command("crl")))
@@ -40,6 +40,7 @@ export function registerCrl(program: Command): void {
             validityMs: f.validity,
           }),
         );
+        if (c.warning) warn(c.warning);
         const { der: _der, pem: _pem, ...printable } = c;
         if (await printData(f.output, printable)) return;
         out(`wrote ${c.path}: CRL number ${c.number}, ${c.revoked} revoked, next update ${c.nextUpdate}`);

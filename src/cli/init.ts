@@ -109,12 +109,15 @@ Examples:
       const fresh = !exists(join(resolve(flags.root), spec.certificatesDir));
       const keyPool = new KeyPool(spec.algorithm, fresh ? plannedKeyCount(spec) : 0);
       keyPool.onKey = bar.tick;
-      const [{ initPki }, { withLedger, recordIssued }, { publishCrls }, { treePaths }] = await Promise.all([
-        import("../pki/init.js"),
-        import("../ledger/record.js"),
-        import("../revoke/crl.js"),
-        import("../pki/paths.js"),
-      ]);
+      const [{ initPki }, { withLedger }, { reconcile }, { publishCrls }, { treePaths }, { repairLedger }] =
+        await Promise.all([
+          import("../pki/init.js"),
+          import("../ledger/record.js"),
+          import("../ledger/reconcile.js"),
+          import("../revoke/crl.js"),
+          import("../pki/paths.js"),
+          import("../revoke/ledger-check.js"),
+        ]);
       const ledgerFile = treePaths(flags.root, spec.certificatesDir, undefined, flags.state).ledgerFile;
       const recorded = exists(ledgerFile) ? await withLedger(ledgerFile, activeBreakGlass) : undefined;
       const result = await initPki({
@@ -129,11 +132,23 @@ Examples:
       bar.end();
       // Every certificate signed goes into the ledger; each CA gets a first (empty) CRL, which etcd's
       // --client-crl-file needs to exist (it fails closed without it).
+      // Reconciled on every run: a certificate on the node the ledger lacks could never be revoked.
       const paths = treePaths(flags.root, spec.certificatesDir, result.offlineDir, flags.state);
-      const crls = await withLedger(paths.ledgerFile, async (store) => {
-        await recordIssued(store, result.issued);
-        return publishCrls(paths, store, { missingOnly: true });
-      });
+      const crls = await withLedger(
+        paths.ledgerFile,
+        async (store) => {
+          const { recorded } = await reconcile(store, paths, result.issued);
+          if (recorded > 0) warn(`recorded ${recorded} certificate(s) of the tree the ledger lacked`);
+          // A ledger (re)created next to published CRLs takes back the revocations they list.
+          const r = await repairLedger(paths, store);
+          if (r.restored + r.serialOnly > 0)
+            warn(
+              `restored ${r.restored + r.serialOnly} revocation(s) from the published CRLs into the ledger`,
+            );
+          return publishCrls(paths, store, { missingOnly: true });
+        },
+        "create",
+      );
       for (const s of crls.skipped) warn(`no CRL for ${s.ca}: ${s.reason}`);
       for (const w of result.warnings) warn(w);
       const { issued: _issued, ...printable } = result;

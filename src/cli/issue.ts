@@ -14,6 +14,7 @@ export function registerIssue(program: Command): void {
     .option("--server <url>", "API server URL (default: admin.conf's)")
     .option("--break-glass", "allow group system:masters (never revocable; recorded as such)")
     .requiredOption("--out <file>", "where to write the kubeconfig (mode 0600)")
+    .option("--force", "replace an existing --out file")
     .addHelpText(
       "after",
       "\nExample:\n  kubepki issue client --root / --user jane --group dev --ttl 8h --out jane.kubeconfig",
@@ -27,6 +28,7 @@ export function registerIssue(program: Command): void {
           maxTtl?: number;
           server?: string;
           breakGlass?: boolean;
+          force?: boolean;
           out: string;
           output: string;
         },
@@ -52,6 +54,7 @@ export function registerIssue(program: Command): void {
             breakGlass: !!f.breakGlass,
             server: f.server,
             out: resolve(f.out),
+            force: f.force,
           }),
         );
         if (await printData(f.output, r)) return;

@@ -2,24 +2,44 @@ import { basename, dirname, resolve } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import { type LedgerEntry, STATUSES, type Status } from "../ledger/store.js";
 import { type Common, duration, outputOpt, pathsOf, printData, rootOpt } from "./common.js";
-import { out, table } from "./output.js";
+import { out, table, warn } from "./output.js";
 
 export function registerLedger(program: Command): void {
   const ledger = program
     .command("ledger")
     .description("The issuance ledger: every certificate kubepki issued or imported");
+  rootOpt(ledger.command("init"), { signs: false })
+    .description("Create an empty ledger (kubepki init creates one too); an existing ledger is kept")
+    .addHelpText("after", "\nExample:\n  kubepki ledger init --root / && kubepki ledger import --root /")
+    .action(async (f: Common) => {
+      const [{ withLedger }, { exists }] = await Promise.all([
+        import("../ledger/record.js"),
+        import("../fsx/read.js"),
+      ]);
+      const file = pathsOf(f).ledgerFile;
+      const existed = exists(file);
+      const n = await withLedger(
+        file,
+        async (store) => (await store.list()).length,
+        existed ? "existing" : "create",
+      );
+      out(existed ? `kept ${file}: ${n} certificate(s)` : `created ${file}`);
+    });
   outputOpt(rootOpt(ledger.command("import"), { signs: false }))
     .description("Record the certificates of a node kubepki did not issue, so they can be revoked")
     .addHelpText(
       "after",
-      "\nExamples:\n  kubepki ledger import --root /\n  kubepki ledger import --root / -o json",
+      "\nExamples:\n  kubepki ledger init --root / && kubepki ledger import --root /\n  kubepki ledger import --root / -o json",
     )
     .action(async (f: Common & { output: string }) => {
-      const [{ withLedger }, { importNode }] = await Promise.all([
+      const [{ withLedger }, { importNode }, { crlSignWarnings }] = await Promise.all([
         import("../ledger/record.js"),
         import("../node/ledger-import.js"),
+        import("../revoke/ledger-check.js"),
       ]);
-      const r = await withLedger(pathsOf(f).ledgerFile, (store) => importNode(store, resolve(f.root)));
+      const paths = pathsOf(f);
+      const r = await withLedger(paths.ledgerFile, (store) => importNode(store, resolve(f.root)));
+      for (const w of crlSignWarnings(paths)) warn(w);
       if (await printData(f.output, r)) return;
       out(
         `imported ${r.imported} certificate(s); ${r.known} already known${r.unlinked ? `; ${r.unlinked} without their CA on this node` : ""}`,
@@ -74,6 +94,56 @@ export function registerLedger(program: Command): void {
           ]),
         ]),
       );
+    });
+  registerCheck(ledger);
+}
+
+function registerCheck(ledger: Command): void {
+  outputOpt(rootOpt(ledger.command("verify"), { signs: false }))
+    .description("Compare the ledger's revocations with the CRLs published on disk (exit 1 on a difference)")
+    .addHelpText("after", "\nExample:\n  kubepki ledger verify --root /")
+    .action(async (f: Common & { output: string }) => {
+      const [{ withLedger }, { verifyLedger }] = await Promise.all([
+        import("../ledger/record.js"),
+        import("../revoke/ledger-check.js"),
+      ]);
+      const paths = pathsOf(f);
+      const rows = await withLedger(paths.ledgerFile, (store) => verifyLedger(paths, store));
+      const lost = rows.reduce((n, r) => n + r.onlyInCrl.length, 0);
+      if (!(await printData(f.output, rows)))
+        out(
+          table([
+            ["CA", "CRL NUMBER", "LEDGER NUMBER", "ONLY IN CRL", "ONLY IN LEDGER"],
+            ...rows.map((r) => [
+              r.ca,
+              r.crlNumber ?? "(none)",
+              r.ledgerNumber,
+              String(r.onlyInCrl.length),
+              String(r.onlyInLedger.length),
+            ]),
+          ]),
+        );
+      if (lost > 0)
+        warn(`${lost} revocation(s) are in a published CRL but not in the ledger: run kubepki ledger repair`);
+      for (const r of rows)
+        if (r.onlyInLedger.length > 0) warn(`${r.ca}: republish its CRL (kubepki crl --ca ${r.ca})`);
+      if (rows.some((r) => r.onlyInCrl.length > 0 || r.onlyInLedger.length > 0)) process.exitCode = 1;
+    });
+  rootOpt(ledger.command("repair"), { signs: false })
+    .description("Restore into the ledger the revocations found only in a published CRL")
+    .addHelpText("after", "\nExample:\n  kubepki ledger repair --root / && kubepki ledger verify --root /")
+    .action(async (f: Common) => {
+      const [{ withLedger }, { repairLedger }] = await Promise.all([
+        import("../ledger/record.js"),
+        import("../revoke/ledger-check.js"),
+      ]);
+      const paths = pathsOf(f);
+      const r = await withLedger(paths.ledgerFile, (store) => repairLedger(paths, store));
+      out(`restored ${r.restored} revocation(s); ${r.serialOnly} known only by serial`);
+      if (r.serialOnly > 0)
+        warn(
+          `${r.serialOnly} revoked serial(s) are not in the ledger as certificates: every CRL keeps listing them (etcd refuses them), but kubepki serve matches fingerprints and cannot deny them; ledger import the certificates if you still have them`,
+        );
     });
 }
 

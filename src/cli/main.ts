@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { errorMessage, KubepkiError } from "../errors.js";
+import { confineWrites } from "../fsx/confine.js";
 import { registerAudit } from "./audit.js";
 import { registerCerts } from "./certs.js";
 import { registerCrl } from "./crl.js";
@@ -26,6 +27,13 @@ Examples:
   kubepki node add worker1=10.0.0.21 --root ./node --offline-dir ./offline
   kubepki audit --root ./node -o html --out report.html`,
   );
+
+// Every write stays inside --root and --offline-dir: links that lead out of them are refused.
+program.hook("preAction", (_program, action) => {
+  const o = action.opts() as { root?: string; offlineDir?: string };
+  if (o.root) confineWrites(o.root);
+  if (o.offlineDir) confineWrites(o.offlineDir);
+});
 
 registerInit(program);
 registerCerts(program);

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { InputError, IoError } from "../errors.js";
 import { type Common, collect, outputFormat, pathsOf, printData, rootOpt } from "./common.js";
-import { info } from "./output.js";
+import { info, warn } from "./output.js";
 
 export function registerServe(program: Command): void {
   rootOpt(program.command("serve"))
@@ -47,7 +47,7 @@ Examples:
         const [
           { openLedger },
           { setupWebhook, WEBHOOK_CLIENT_CN },
-          { createWebhookServer },
+          { createWebhookServer, DEFAULT_LIMITS },
           { readFileSync },
         ] = await Promise.all([
           import("../ledger/record.js"),
@@ -62,6 +62,13 @@ Examples:
         const paths = pathsOf(f);
         const store = openLedger(paths.ledgerFile);
         const files = await setupWebhook(paths, store, f.listen);
+        // A ledger that lost revocations the published CRLs still list would let them through here.
+        const { verifyLedger } = await import("../revoke/ledger-check.js");
+        const lost = (await verifyLedger(paths, store)).reduce((n, c) => n + c.onlyInCrl.length, 0);
+        if (lost > 0)
+          warn(
+            `${lost} revocation(s) are in a published CRL but not in the ledger, so this webhook cannot deny them: run kubepki ledger repair`,
+          );
         if (f.setupOnly && (await printData(f.output, files))) {
           await store.close();
           return;
@@ -80,6 +87,7 @@ Examples:
           ca: readFileSync(files.caCert, "utf8"),
           allowedCNs: f.allowedCn?.length ? f.allowedCn : [WEBHOOK_CLIENT_CN],
           store,
+          ledgerFile: paths.ledgerFile,
           denyRevokedUsers: f.denyRevokedUsers,
         });
         await new Promise<void>((resolveListen, reject) => {
@@ -97,7 +105,10 @@ Examples:
         info(
           `kubepki serve: listening on https://${files.listen.host}:${port} (mTLS), /authorize /healthz /readyz /metrics`,
         );
+        // Bounded: connections still open after the grace period are destroyed.
         const stop = () => {
+          info("kubepki serve: stopping");
+          setTimeout(() => process.exit(0), DEFAULT_LIMITS.shutdownMs + 1000).unref();
           hook
             .close()
             .then(() => store.close())

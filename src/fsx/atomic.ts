@@ -11,11 +11,13 @@ import {
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { errorMessage, IoError } from "../errors.js";
+import { checkWriteParent, checkWritePath } from "./confine.js";
 
 /** Directory mode kubeadm's writers use for parents they create. */
 export const DEFAULT_DIR_MODE = 0o755;
 
 export function ensureDir(dir: string, mode = DEFAULT_DIR_MODE): void {
+  checkWritePath(dir);
   try {
     mkdirSync(dir, { recursive: true, mode });
   } catch (err) {
@@ -37,6 +39,7 @@ export function isTempPath(path: string): boolean {
  * is written (O_EXCL, then fchmod so the umask cannot widen or narrow it), and fsyncs it.
  */
 export function writeNewFileDurable(path: string, data: string | Uint8Array, mode: number): void {
+  checkWriteParent(path);
   let fd: number;
   try {
     fd = openSync(path, "wx", mode);
@@ -89,6 +92,7 @@ export function writeFileAtomic(
   const tmp = tempPathFor(path);
   writeNewFileDurable(tmp, data, mode);
   try {
+    checkWriteParent(path);
     renameSync(tmp, path);
   } catch (err) {
     safeUnlink(tmp);

@@ -10,6 +10,7 @@ import {
   writeFileAtomic,
   writeNewFileDurable,
 } from "./atomic.js";
+import { checkWriteParent } from "./confine.js";
 import { exists, isInside, readFileLimited, readTextLimited } from "./read.js";
 
 /**
@@ -126,6 +127,7 @@ function renameAll(entries: JournalEntry[]): void {
   for (const e of entries) {
     if (e.remove) safeUnlink(e.path);
     else if (exists(e.tmp)) {
+      checkWriteParent(e.path);
       try {
         renameSync(e.tmp, e.path);
       } catch (err) {

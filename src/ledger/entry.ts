@@ -34,7 +34,8 @@ export function entryFrom(rec: IssuedRecord, source: LedgerEntry["source"], now 
     sha256: sha256Hex(rec.der),
     serial: normalizeSerial(x.serialNumber),
     issuerSha256: sha256Hex(rec.issuerDer),
-    subjectCN: dnFields(x.subject, "CN")[0] ?? "",
+    // Kubernetes (Go's pkix.Name) takes the last CN as the user name.
+    subjectCN: dnFields(x.subject, "CN").at(-1) ?? "",
     subjectO: orgs,
     sans: x.subjectAltName ? x.subjectAltName.split(", ") : [],
     notBefore: new Date(x.validFrom).toISOString(),

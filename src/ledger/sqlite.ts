@@ -1,11 +1,14 @@
-import { closeSync, openSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { closeSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { errorMessage, IoError } from "../errors.js";
 import { ensureDir } from "../fsx/atomic.js";
+import { checkWritePath } from "../fsx/confine.js";
 import type { CrlReason } from "../x509/crl.js";
 import { normalizeFingerprint, normalizeSerial } from "./entry.js";
-import type { LedgerEntry, LedgerStore, ListFilter, RevokeMatch, Status } from "./store.js";
+import { missingLedgerMessage } from "./messages.js";
+import type { LedgerEntry, LedgerStore, ListFilter, RevokeMatch, SerialOnly, Status } from "./store.js";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS certificates (
@@ -30,7 +33,29 @@ CREATE INDEX IF NOT EXISTS certificates_serial ON certificates(serial);
 CREATE INDEX IF NOT EXISTS certificates_cn ON certificates(subject_cn);
 CREATE INDEX IF NOT EXISTS certificates_status ON certificates(status, issuer_sha256);
 CREATE TABLE IF NOT EXISTS crl_numbers (issuer_sha256 TEXT PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS serial_only (issuer_sha256 TEXT NOT NULL, serial TEXT NOT NULL, revoked_at TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (issuer_sha256, serial));
 `;
+
+/** How a command opens the ledger: only `init` and `ledger init` may create one. */
+export type OpenMode = "create" | "existing" | "readonly";
+
+/** Writers wait this long for another kubepki process holding the ledger's write lock. */
+const BUSY_TIMEOUT_MS = 30_000;
+
+/** Refuses a missing or zero-byte ledger before SQLite would take it for a new, empty database. */
+function checkLedgerFile(file: string): void {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new IoError(
+      missingLedgerMessage(file, code === "ENOENT" ? "does not exist" : `cannot be read (${code})`),
+    );
+  }
+  if (size === 0) throw new IoError(missingLedgerMessage(file, "is empty (0 bytes)"));
+}
 
 interface Row {
   sha256: string;
@@ -50,6 +75,13 @@ interface Row {
   reason: string | null;
   break_glass: number;
 }
+
+/**
+ * SQL: this row is a CA (recorded as one, or the issuer of another entry). Not "self-issued": a
+ * leaf imported without its CA is recorded as its own issuer.
+ */
+const IS_CA =
+  "(profile = 'ca' OR EXISTS (SELECT 1 FROM certificates c2 WHERE c2.issuer_sha256 = certificates.sha256 AND c2.sha256 != certificates.sha256))";
 
 function fromRow(r: Row, now?: Date): LedgerEntry {
   const expired = r.status === "active" && now !== undefined && r.not_after < now.toISOString();
@@ -80,34 +112,73 @@ function fromRow(r: Row, now?: Date): LedgerEntry {
 export class SqliteLedger implements LedgerStore {
   private readonly db: Database.Database;
 
-  /** `readonly`: open an existing ledger without creating or changing anything (the audit). */
+  /**
+   * `create` (init, ledger init) creates a missing ledger; `existing` refuses a missing, empty or
+   * foreign one; `readonly` (the audit, the webhook) opens an existing one without changing it.
+   */
   constructor(
     readonly file: string,
-    readonly = false,
+    mode: OpenMode | boolean = "existing",
   ) {
-    if (readonly) {
-      try {
-        this.db = new Database(file, { readonly: true, fileMustExist: true });
-        return;
-      } catch (err) {
-        throw new IoError(`cannot read the ledger ${file}: ${errorMessage(err)}`);
-      }
-    }
+    const m: OpenMode = mode === true ? "readonly" : mode === false ? "existing" : mode;
+    if (m !== "readonly") checkWritePath(file);
+    if (m !== "create") checkLedgerFile(file);
     try {
-      ensureDir(dirname(file), 0o700);
-      // Create the file 0600 before SQLite opens it, so it never exists with a wider mode.
-      try {
-        closeSync(openSync(file, "wx", 0o600));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      if (m === "create") {
+        ensureDir(dirname(file), 0o700);
+        // Create the file 0600 before SQLite opens it, so it never exists with a wider mode.
+        try {
+          closeSync(openSync(file, "wx", 0o600));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        }
       }
-      this.db = new Database(file);
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma("synchronous = NORMAL");
-      this.db.pragma("busy_timeout = 5000");
-      this.db.exec(SCHEMA);
+      // The timeout applies from the first statement (the journal_mode pragma can wait on a writer too).
+      this.db = new Database(file, {
+        readonly: m === "readonly",
+        fileMustExist: m !== "create",
+        timeout: BUSY_TIMEOUT_MS,
+      });
+      if (m !== "readonly") {
+        this.db.pragma("journal_mode = WAL");
+        this.db.pragma("synchronous = NORMAL");
+      }
+      if (m === "create") {
+        this.db.exec(SCHEMA);
+        this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?)").run(randomUUID());
+      }
     } catch (err) {
       throw new IoError(`cannot open the ledger ${file}: ${errorMessage(err)}`);
+    }
+    this.checkSchema(m);
+  }
+
+  /** A ledger is kubepki's when it has the certificates table; older ones get the meta table. */
+  private checkSchema(m: OpenMode): void {
+    const tables = new Set(
+      (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").raw().all() as [string][]).map(
+        (r) => r[0],
+      ),
+    );
+    if (!tables.has("certificates")) {
+      this.db.close();
+      throw new IoError(missingLedgerMessage(this.file, "is empty (no certificates table)"));
+    }
+    if (m === "existing" && !tables.has("meta")) {
+      this.db.exec(SCHEMA);
+      this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?)").run(randomUUID());
+    }
+  }
+
+  /** The ledger's identity, set when it was created: a replaced ledger has another one. */
+  idSync(): string {
+    try {
+      const row = this.db.prepare("SELECT value FROM meta WHERE key = 'ledger_id'").get() as
+        | { value: string }
+        | undefined;
+      return row?.value ?? "";
+    } catch {
+      return "";
     }
   }
 
@@ -117,27 +188,31 @@ export class SqliteLedger implements LedgerStore {
        VALUES (@sha256, @serial, @issuerSha256, @subjectCN, @subjectO, @sans, @notBefore, @notAfter, @profile, @path, @source, @status, @recordedAt, @revokedAt, @reason, @breakGlass)
        ON CONFLICT(sha256) DO UPDATE SET path = COALESCE(excluded.path, path), profile = CASE WHEN source = 'imported' THEN excluded.profile ELSE profile END`,
     );
-    this.db.transaction((list: LedgerEntry[]) => {
-      for (const e of list)
-        stmt.run({
-          ...e,
-          subjectO: JSON.stringify(e.subjectO),
-          sans: JSON.stringify(e.sans),
-          path: e.path ?? null,
-          revokedAt: e.revokedAt ?? null,
-          reason: e.reason ?? null,
-          breakGlass: e.breakGlass ? 1 : 0,
-        });
-    })(entries);
+    this.db
+      .transaction((list: LedgerEntry[]) => {
+        for (const e of list)
+          stmt.run({
+            ...e,
+            subjectO: JSON.stringify(e.subjectO),
+            sans: JSON.stringify(e.sans),
+            path: e.path ?? null,
+            revokedAt: e.revokedAt ?? null,
+            reason: e.reason ?? null,
+            breakGlass: e.breakGlass ? 1 : 0,
+          });
+      })
+      .immediate(entries);
   }
 
   supersedeSync(sha256s: string[]): void {
     const stmt = this.db.prepare(
       "UPDATE certificates SET status = 'superseded' WHERE sha256 = ? AND status = 'active'",
     );
-    this.db.transaction((list: string[]) => {
-      for (const s of list) stmt.run(s);
-    })(sha256s);
+    this.db
+      .transaction((list: string[]) => {
+        for (const s of list) stmt.run(s);
+      })
+      .immediate(sha256s);
   }
 
   listSync(filter: ListFilter = {}, now = new Date()): LedgerEntry[] {
@@ -165,28 +240,79 @@ export class SqliteLedger implements LedgerStore {
     return row ? fromRow(row) : undefined;
   }
 
-  revokeSync(match: RevokeMatch, reason: CrlReason, at: Date): LedgerEntry[] {
+  /** Entries not yet revoked that match, with whether each is a CA (revocation never takes CAs). */
+  findSync(match: RevokeMatch): (LedgerEntry & { isCA: boolean })[] {
     const cond = match.sha256 ? "sha256 = @v" : match.serial ? "serial = @v" : "subject_cn = @v";
     const value = match.sha256
       ? normalizeFingerprint(match.sha256)
       : match.serial
         ? normalizeSerial(match.serial)
         : (match.user ?? "");
-    return this.db.transaction(() => {
-      const rows = this.db
-        .prepare(`SELECT * FROM certificates WHERE ${cond} AND status != 'revoked'`)
-        .all({ v: value }) as Row[];
-      const upd = this.db.prepare(
-        "UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ? WHERE sha256 = ?",
-      );
-      for (const r of rows) upd.run(at.toISOString(), reason, r.sha256);
-      return rows.map((r) => ({
-        ...fromRow(r),
-        status: "revoked" as const,
-        revokedAt: at.toISOString(),
-        reason,
-      }));
-    })();
+    const rows = this.db
+      .prepare(`SELECT *, ${IS_CA} AS is_ca FROM certificates WHERE ${cond} AND status != 'revoked'`)
+      .all({ v: value }) as (Row & { is_ca: number })[];
+    return rows.map((r) => ({ ...fromRow(r), isCA: r.is_ca === 1 }));
+  }
+
+  /** Marks these entries revoked (never a CA) and returns them as they now are. */
+  revokeSync(sha256s: string[], reason: CrlReason, at: Date): LedgerEntry[] {
+    const sel = this.db.prepare(
+      `SELECT * FROM certificates WHERE sha256 = ? AND status != 'revoked' AND NOT ${IS_CA}`,
+    );
+    const upd = this.db.prepare(
+      "UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ? WHERE sha256 = ?",
+    );
+    return this.db
+      .transaction(() => {
+        const out: LedgerEntry[] = [];
+        for (const sha of sha256s) {
+          const r = sel.get(normalizeFingerprint(sha)) as Row | undefined;
+          if (!r) continue;
+          upd.run(at.toISOString(), reason, r.sha256);
+          out.push({ ...fromRow(r), status: "revoked", revokedAt: at.toISOString(), reason });
+        }
+        return out;
+      })
+      .immediate();
+  }
+
+  /** Restores revocations found only in a published CRL (ledger repair); returns how many changed. */
+  markRevokedSync(items: { sha256: string; revokedAt: string; reason: CrlReason }[]): number {
+    const upd = this.db.prepare(
+      `UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ? WHERE sha256 = ? AND status != 'revoked' AND NOT ${IS_CA}`,
+    );
+    return this.db
+      .transaction(() => items.reduce((n, i) => n + upd.run(i.revokedAt, i.reason, i.sha256).changes, 0))
+      .immediate();
+  }
+
+  serialOnlySync(issuerSha256: string): SerialOnly[] {
+    return (
+      this.db
+        .prepare(
+          "SELECT serial, revoked_at, reason FROM serial_only WHERE issuer_sha256 = ? ORDER BY revoked_at",
+        )
+        .all(issuerSha256) as { serial: string; revoked_at: string; reason: CrlReason }[]
+    ).map((r) => ({ serial: r.serial, revokedAt: r.revoked_at, reason: r.reason }));
+  }
+
+  recordSerialOnlySync(issuerSha256: string, items: SerialOnly[]): void {
+    const ins = this.db.prepare(
+      "INSERT OR IGNORE INTO serial_only (issuer_sha256, serial, revoked_at, reason) VALUES (?, ?, ?, ?)",
+    );
+    this.db
+      .transaction(() => {
+        for (const i of items) ins.run(issuerSha256, normalizeSerial(i.serial), i.revokedAt, i.reason);
+      })
+      .immediate();
+  }
+
+  /** The last CRL number used for a CA (0 if none). */
+  lastCrlNumberSync(issuerSha256: string): bigint {
+    const row = this.db.prepare("SELECT last FROM crl_numbers WHERE issuer_sha256 = ?").get(issuerSha256) as
+      | { last: number }
+      | undefined;
+    return BigInt(row?.last ?? 0);
   }
 
   revokedSync(issuerSha256?: string): LedgerEntry[] {
@@ -209,18 +335,40 @@ export class SqliteLedger implements LedgerStore {
     return new Set(rows.map((r) => r[0]));
   }
 
-  nextCrlNumberSync(issuerSha256: string): bigint {
-    return this.db.transaction(() => {
-      this.db
-        .prepare(
-          "INSERT INTO crl_numbers (issuer_sha256, last) VALUES (?, 1) ON CONFLICT(issuer_sha256) DO UPDATE SET last = last + 1",
-        )
-        .run(issuerSha256);
-      const row = this.db
-        .prepare("SELECT last FROM crl_numbers WHERE issuer_sha256 = ?")
-        .get(issuerSha256) as { last: number };
-      return BigInt(row.last);
-    })();
+  /** The next CRL number: above the last one the ledger used and above `above` (the CRL on disk). */
+  nextCrlNumberSync(issuerSha256: string, above = 0n): bigint {
+    const floor = Number(above) + 1;
+    return this.db
+      .transaction(() => {
+        this.db
+          .prepare(
+            "INSERT INTO crl_numbers (issuer_sha256, last) VALUES (?, ?) ON CONFLICT(issuer_sha256) DO UPDATE SET last = MAX(last + 1, excluded.last)",
+          )
+          .run(issuerSha256, floor);
+        const row = this.db
+          .prepare("SELECT last FROM crl_numbers WHERE issuer_sha256 = ?")
+          .get(issuerSha256) as { last: number };
+        return BigInt(row.last);
+      })
+      .immediate();
+  }
+
+  /**
+   * Runs `fn` holding the ledger's write lock (BEGIN IMMEDIATE ... COMMIT): a revocation and the CRL
+   * it publishes are one step, so two revokers never publish CRLs that miss each other's entries.
+   * Other writers wait up to the busy timeout. `fn` must use only this connection.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.db.inTransaction) return fn();
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = await fn();
+      this.db.exec("COMMIT");
+      return result;
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      throw err;
+    }
   }
 
   /** SQLite's data_version: changes when another connection commits (https://sqlite.org/pragma.html#pragma_data_version). */
@@ -245,8 +393,26 @@ export class SqliteLedger implements LedgerStore {
   async get(sha256: string): Promise<LedgerEntry | undefined> {
     return this.getSync(sha256);
   }
-  async revoke(match: RevokeMatch, reason: CrlReason, at: Date): Promise<LedgerEntry[]> {
-    return this.revokeSync(match, reason, at);
+  async find(match: RevokeMatch): Promise<(LedgerEntry & { isCA: boolean })[]> {
+    return this.findSync(match);
+  }
+  async revoke(sha256s: string[], reason: CrlReason, at: Date): Promise<LedgerEntry[]> {
+    return this.revokeSync(sha256s, reason, at);
+  }
+  async markRevoked(items: { sha256: string; revokedAt: string; reason: CrlReason }[]): Promise<number> {
+    return this.markRevokedSync(items);
+  }
+  async serialOnly(issuerSha256: string): Promise<SerialOnly[]> {
+    return this.serialOnlySync(issuerSha256);
+  }
+  async recordSerialOnly(issuerSha256: string, items: SerialOnly[]): Promise<void> {
+    this.recordSerialOnlySync(issuerSha256, items);
+  }
+  async lastCrlNumber(issuerSha256: string): Promise<bigint> {
+    return this.lastCrlNumberSync(issuerSha256);
+  }
+  async id(): Promise<string> {
+    return this.idSync();
   }
   async revoked(issuerSha256?: string): Promise<LedgerEntry[]> {
     return this.revokedSync(issuerSha256);
@@ -254,8 +420,8 @@ export class SqliteLedger implements LedgerStore {
   async revokedFingerprints(): Promise<Set<string>> {
     return this.revokedFingerprintsSync();
   }
-  async nextCrlNumber(issuerSha256: string): Promise<bigint> {
-    return this.nextCrlNumberSync(issuerSha256);
+  async nextCrlNumber(issuerSha256: string, above?: bigint): Promise<bigint> {
+    return this.nextCrlNumberSync(issuerSha256, above);
   }
   async version(): Promise<number> {
     return this.versionSync();

@@ -28,6 +28,13 @@ export interface LedgerEntry {
   breakGlass?: boolean;
 }
 
+/** A revocation known only by serial (restored from a CRL; the certificate itself is not at hand). */
+export interface SerialOnly {
+  serial: string;
+  revokedAt: string;
+  reason: CrlReason;
+}
+
 export interface ListFilter {
   status?: Status;
   /** Only certificates that expire before this instant. */
@@ -52,13 +59,29 @@ export interface LedgerStore {
   supersede(sha256s: string[]): Promise<void>;
   list(filter?: ListFilter, now?: Date): Promise<LedgerEntry[]>;
   get(sha256: string): Promise<LedgerEntry | undefined>;
-  revoke(match: RevokeMatch, reason: CrlReason, at: Date): Promise<LedgerEntry[]>;
+  /** Entries not yet revoked that match, each marked whether it is a CA. */
+  find(match: RevokeMatch): Promise<(LedgerEntry & { isCA: boolean })[]>;
+  /** Marks these entries revoked; CA certificates are never revoked (that is rotation's job). */
+  revoke(sha256s: string[], reason: CrlReason, at: Date): Promise<LedgerEntry[]>;
+  /** Restores revocations found only in a published CRL; returns how many entries changed. */
+  markRevoked(items: { sha256: string; revokedAt: string; reason: CrlReason }[]): Promise<number>;
   /** Revoked entries signed by the CA with this fingerprint (every CA if omitted). */
   revoked(issuerSha256?: string): Promise<LedgerEntry[]>;
+  /** Revocations of this CA known only by serial (ledger repair); they stay in its CRL. */
+  serialOnly(issuerSha256: string): Promise<SerialOnly[]>;
+  recordSerialOnly(issuerSha256: string, items: SerialOnly[]): Promise<void>;
   /** The set of revoked fingerprints, for the webhook. */
   revokedFingerprints(): Promise<Set<string>>;
-  /** Next CRL number for a CA (monotonic, persisted). */
-  nextCrlNumber(issuerSha256: string): Promise<bigint>;
+  /** Next CRL number for a CA (monotonic, persisted), above `above` (the number of the CRL on disk). */
+  nextCrlNumber(issuerSha256: string, above?: bigint): Promise<bigint>;
+  lastCrlNumber(issuerSha256: string): Promise<bigint>;
+  /**
+   * Runs `fn` holding the ledger's write lock, so what it reads and writes (a revocation and the
+   * CRL it publishes) is one serialized step across processes.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /** The ledger's identity, fixed at creation: a replaced ledger has another. */
+  id(): Promise<string>;
   version(): Promise<number>;
   close(): Promise<void>;
 }

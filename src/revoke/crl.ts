@@ -1,10 +1,13 @@
+import { IoError } from "../errors.js";
 import { writeFileAtomic } from "../fsx/atomic.js";
-import { exists } from "../fsx/read.js";
+import { exists, readFileLimited } from "../fsx/read.js";
+import { normalizeSerial } from "../ledger/entry.js";
 import type { LedgerStore } from "../ledger/store.js";
 import { CAS, type CaId } from "../pki/catalog.js";
 import { caPaths, crlPath, type TreePaths } from "../pki/paths.js";
 import { requireCaSigner } from "../pki/signer.js";
-import { buildCrl } from "../x509/crl.js";
+import { buildCrl, crlSignWarning, type ParsedCrl, type RevokedEntry, readCrl } from "../x509/crl.js";
+import type { CertInfo } from "../x509/parse.js";
 
 export const DEFAULT_CRL_VALIDITY_MS = 30 * 86_400_000;
 
@@ -16,12 +19,34 @@ export interface PublishedCrl {
   nextUpdate: string;
   der: Buffer;
   pem: string;
+  /** The CA has no cRLSign: OpenSSL and Go refuse its CRLs. */
+  warning?: string;
+}
+
+/** The CRL published next to the CA, if it was signed by this CA's key (else it belongs to a replaced CA). */
+export async function readPublishedCrl(
+  paths: TreePaths,
+  id: CaId,
+  ca: CertInfo,
+): Promise<ParsedCrl | undefined> {
+  const path = crlPath(paths, id);
+  const data = readFileLimited(path);
+  if (!data) return undefined;
+  try {
+    return await readCrl(data, ca.cert);
+  } catch (err) {
+    throw new IoError(
+      `cannot read the published CRL ${path} (${(err as Error).message}); it is the second record of the revocations: inspect it, and move it aside only if it is damaged`,
+    );
+  }
 }
 
 /**
  * Signs a CRL for one CA with every revoked entry the ledger holds for it, with the next CRL
  * number, and writes it atomically: DER at the CA's CRL path (what etcd's --client-crl-file reads;
- * etcd 3.6+ reads DER only), or to `out` as PEM ("X509 CRL") or DER.
+ * etcd 3.6+ reads DER only), or to `out` as PEM ("X509 CRL") or DER. The published CRL is a second
+ * record: it is never replaced by one with a lower number or fewer entries, and the whole step
+ * holds the ledger's write lock.
  */
 export async function publishCrl(
   paths: TreePaths,
@@ -29,34 +54,59 @@ export async function publishCrl(
   id: CaId,
   opts: { now?: Date; validityMs?: number; out?: string; der?: boolean } = {},
 ): Promise<PublishedCrl> {
-  const now = opts.now ?? new Date();
   const { cert, key } = requireCaSigner(paths, id, "used to sign a CRL");
-  const revoked = await store.revoked(cert.sha256);
-  const number = await store.nextCrlNumber(cert.sha256);
-  const nextUpdate = new Date(now.getTime() + (opts.validityMs ?? DEFAULT_CRL_VALIDITY_MS));
-  const crl = await buildCrl({
-    caCert: cert.cert,
-    caKey: key,
-    number,
-    thisUpdate: now,
-    nextUpdate,
-    entries: revoked.map((e) => ({
-      serialHex: e.serial.length % 2 ? `0${e.serial}` : e.serial,
-      revokedAt: new Date(e.revokedAt ?? now),
-      reason: e.reason ?? "unspecified",
-    })),
+  return store.exclusive(async () => {
+    const now = opts.now ?? new Date();
+    const published = await readPublishedCrl(paths, id, cert);
+    const entries = await revokedEntries(store, cert.sha256, now);
+    const listed = new Set(entries.map((e) => normalizeSerial(e.serialHex)));
+    const lost = (published?.entries ?? []).filter((e) => !listed.has(normalizeSerial(e.serialHex)));
+    if (lost.length > 0)
+      throw new IoError(
+        `refusing to replace ${crlPath(paths, id)} (CRL number ${published?.number}): it lists ${lost.length} revoked certificate(s) the ledger does not (serial ${lost
+          .slice(0, 3)
+          .map((e) => normalizeSerial(e.serialHex))
+          .join(
+            ", ",
+          )}${lost.length > 3 ? ", ..." : ""}). The ledger may have been replaced or lost: run \`kubepki ledger verify\` and \`kubepki ledger repair\``,
+      );
+    const number = await store.nextCrlNumber(cert.sha256, published?.number ?? 0n);
+    const nextUpdate = new Date(now.getTime() + (opts.validityMs ?? DEFAULT_CRL_VALIDITY_MS));
+    const crl = await buildCrl({
+      caCert: cert.cert,
+      caKey: key,
+      number,
+      thisUpdate: now,
+      nextUpdate,
+      entries,
+    });
+    const path = opts.out ?? crlPath(paths, id);
+    writeFileAtomic(path, (opts.out ? !!opts.der : true) ? crl.der : crl.pem, 0o644);
+    return {
+      ca: id,
+      path,
+      number: number.toString(),
+      revoked: entries.length,
+      nextUpdate: nextUpdate.toISOString(),
+      warning: crlSignWarning(id, cert),
+      ...crl,
+    };
   });
-  const path = opts.out ?? crlPath(paths, id);
-  const asDer = opts.out ? !!opts.der : true;
-  writeFileAtomic(path, asDer ? crl.der : crl.pem, 0o644);
-  return {
-    ca: id,
-    path,
-    number: number.toString(),
-    revoked: revoked.length,
-    nextUpdate: nextUpdate.toISOString(),
-    ...crl,
-  };
+}
+
+async function revokedEntries(store: LedgerStore, issuer: string, now: Date): Promise<RevokedEntry[]> {
+  const fromLedger = (await store.revoked(issuer)).map((e) => ({
+    serial: e.serial,
+    revokedAt: e.revokedAt ?? now.toISOString(),
+    reason: e.reason ?? ("unspecified" as const),
+  }));
+  const seen = new Set(fromLedger.map((e) => e.serial));
+  const onlySerial = (await store.serialOnly(issuer)).filter((e) => !seen.has(e.serial));
+  return [...fromLedger, ...onlySerial].map((e) => ({
+    serialHex: e.serial.length % 2 ? `0${e.serial}` : e.serial,
+    revokedAt: new Date(e.revokedAt),
+    reason: e.reason,
+  }));
 }
 
 /** Republishes the CRL of every CA whose key is at hand (after a revocation, or the first time). */
@@ -74,6 +124,7 @@ export async function publishCrls(
     try {
       published.push(await publishCrl(paths, store, ca.id, { now: opts.now }));
     } catch (err) {
+      if (err instanceof IoError) throw err;
       skipped.push({ ca: ca.id, reason: (err as Error).message });
     }
   }

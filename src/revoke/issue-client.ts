@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { writeFileAtomic } from "../fsx/atomic.js";
+import { exists } from "../fsx/read.js";
 import { recordIssued } from "../ledger/record.js";
 import type { LedgerStore } from "../ledger/store.js";
 import { buildKubeconfig, parseKubeconfig } from "../pki/kubeconfig.js";
@@ -12,6 +13,7 @@ import { issueCertificate } from "../x509/certificate.js";
 import { credentialId, sha256Hex } from "../x509/fingerprint.js";
 import { generateKeyPair } from "../x509/keygen.js";
 import { privateKeyToPem } from "../x509/keys.js";
+import { RESERVED_CNS } from "./names.js";
 
 export const DEFAULT_CLIENT_TTL_MS = 8 * 3_600_000;
 export const DEFAULT_CLIENT_MAX_TTL_MS = 7 * 86_400_000;
@@ -29,6 +31,8 @@ export interface IssueClientOptions {
   server?: string;
   algorithm?: KeyAlgorithm;
   now?: Date;
+  /** Replace an existing --out file. */
+  force?: boolean;
 }
 
 export interface IssuedClient {
@@ -50,10 +54,12 @@ export interface IssuedClient {
 export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> {
   if (!o.user.trim() || /[\n\r]/.test(o.user))
     throw new InputError("--user: a non-empty user name is required");
-  if (o.user.startsWith("system:"))
+  if (o.user.startsWith("system:") || RESERVED_CNS.has(o.user))
     throw new InputError(
-      `--user: "${o.user}" is a system identity; issue it with kubepki init or certs renew`,
+      `--user: "${o.user}" is a control-plane or webhook identity; a user certificate must not carry it (issue it with kubepki init, certs renew or serve)`,
     );
+  if (exists(o.out) && !o.force)
+    throw new InputError(`--out: ${o.out} already exists; pass --force to replace it`);
   for (const g of o.groups) if (!g.trim()) throw new InputError("--group: empty group name");
   if (o.groups.includes(SYSTEM_MASTERS) && !o.breakGlass)
     throw new InputError(

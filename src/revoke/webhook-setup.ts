@@ -17,8 +17,9 @@ import { generateKeyPair } from "../x509/keygen.js";
 import { privateKeyToPem } from "../x509/keys.js";
 import { authorizationConfigYaml, webhookKubeconfigYaml } from "./authz-config.js";
 
-export const WEBHOOK_SERVER_CN = "kubepki-authz-webhook";
-export const WEBHOOK_CLIENT_CN = "kube-apiserver-kubepki-authz";
+import { WEBHOOK_CLIENT_CN, WEBHOOK_SERVER_CN } from "./names.js";
+
+export { WEBHOOK_CLIENT_CN, WEBHOOK_SERVER_CN };
 
 export interface WebhookFiles {
   listen: { host: string; port: number };

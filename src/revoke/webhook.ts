@@ -1,11 +1,40 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
+import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { LedgerStore } from "../ledger/store.js";
+import { sha256Hex } from "../x509/fingerprint.js";
+import { decide, parseSar } from "./webhook-sar.js";
+import { RevokedSet } from "./webhook-set.js";
 
-export const CREDENTIAL_ID_KEY = "authentication.kubernetes.io/credential-id";
-const API_VERSIONS = new Set(["authorization.k8s.io/v1", "authorization.k8s.io/v1beta1"]);
+export { CREDENTIAL_ID_KEY } from "./webhook-sar.js";
+
+/**
+ * Limits for a webhook whose caller (kube-apiserver) gives up after 3 s: a connection that does not
+ * finish its handshake, its headers or its body in time is closed, an idle one too.
+ */
+export interface WebhookLimits {
+  handshakeMs: number;
+  headersMs: number;
+  requestMs: number;
+  keepAliveMs: number;
+  /** After its first request, a connection with no traffic for this long is closed. */
+  idleMs: number;
+  maxConnections: number;
+  /** SIGTERM: connections still open after this are destroyed. */
+  shutdownMs: number;
+}
+
+export const DEFAULT_LIMITS: WebhookLimits = {
+  handshakeMs: 5_000,
+  headersMs: 5_000,
+  requestMs: 5_000,
+  keepAliveMs: 30_000,
+  idleMs: 60_000,
+  maxConnections: 8_192,
+  shutdownMs: 2_000,
+};
 
 export interface WebhookOptions {
   cert: string;
@@ -14,17 +43,15 @@ export interface WebhookOptions {
   ca: string;
   allowedCNs: string[];
   store: LedgerStore;
+  /** The ledger's file: its deletion or replacement is noticed within `pollMs`. */
+  ledgerFile?: string;
   /** Deny requests without a credential id (clusters before 1.32) by the user name of revoked certificates. */
   denyRevokedUsers?: boolean;
   bodyLimit?: number;
   /** How often the ledger is checked for changes (ms). */
   pollMs?: number;
-}
-
-interface RevokedSet {
-  fingerprints: Set<string>;
-  users: Set<string>;
-  loadedAt: number;
+  limits?: Partial<WebhookLimits>;
+  log?: (message: string) => void;
 }
 
 export interface WebhookServer {
@@ -34,13 +61,12 @@ export interface WebhookServer {
   close: () => Promise<void>;
 }
 
-/**
- * kube-apiserver's authorization webhook: answers SubjectAccessReviews (v1 and v1beta1) with
- * `denied: true` for a revoked client certificate (by the credential id kube-apiserver 1.32+ puts
- * in `extra`), and `allowed: false` (no opinion: RBAC decides) for everything else. The revoked set
- * lives in memory and is reloaded within `pollMs` of any change to the ledger.
- */
-export async function createWebhookServer(o: WebhookOptions): Promise<WebhookServer> {
+/** Go and Kubernetes take the last CN of a subject (pkix.Name.CommonName). */
+export function lastCommonName(cn: string | string[] | undefined): string | undefined {
+  return Array.isArray(cn) ? cn[cn.length - 1] : cn;
+}
+
+function metrics(set: RevokedSet) {
   const registry = new Registry();
   const requests = new Counter({
     name: "kubepki_webhook_requests_total",
@@ -60,144 +86,76 @@ export async function createWebhookServer(o: WebhookOptions): Promise<WebhookSer
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
     registers: [registry],
   });
-  let revoked: RevokedSet = { fingerprints: new Set(), users: new Set(), loadedAt: Date.now() };
-  new Gauge({
-    name: "kubepki_revoked_certificates",
-    help: "Revoked certificates in the loaded set",
-    registers: [registry],
-    collect() {
-      this.set(revoked.fingerprints.size);
-    },
-  });
-  new Gauge({
-    name: "kubepki_revocation_set_age_seconds",
-    help: "Seconds since the revoked set was last loaded",
-    registers: [registry],
-    collect() {
-      this.set((Date.now() - revoked.loadedAt) / 1000);
-    },
-  });
+  const gauge = (name: string, help: string, value: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value());
+      },
+    });
+  gauge(
+    "kubepki_revoked_certificates",
+    "Revoked certificates in the loaded set",
+    () => set.fingerprints.size,
+  );
+  gauge(
+    "kubepki_revocation_set_age_seconds",
+    "Seconds since the revoked set was last confirmed against a healthy ledger",
+    () => (Date.now() - set.loadedAt) / 1000,
+  );
+  gauge("kubepki_ledger_healthy", "1 when the ledger is readable and unchanged in identity, else 0", () =>
+    set.error ? 0 : 1,
+  );
+  gauge(
+    "kubepki_ledger_failures_total",
+    "Ledger checks that failed (deleted, replaced, unreadable, shrunk)",
+    () => set.failures,
+  );
+  return { registry, requests, decisions, latency };
+}
 
-  let version = -1;
-  const reload = async () => {
-    version = await o.store.version();
-    const fingerprints = await o.store.revokedFingerprints();
-    const users = new Set(o.denyRevokedUsers ? (await o.store.revoked()).map((e) => e.subjectCN) : []);
-    revoked = { fingerprints, users, loadedAt: Date.now() };
-  };
-  await reload();
+/**
+ * kube-apiserver's authorization webhook: answers SubjectAccessReviews (v1 and v1beta1) with
+ * `denied: true` for a revoked client certificate (by the credential id kube-apiserver 1.32+ puts
+ * in `extra`), and `allowed: false` (no opinion: RBAC decides) for everything else. The revoked set
+ * lives in memory and is reloaded within `pollMs` of any change to the ledger.
+ */
+export async function createWebhookServer(o: WebhookOptions): Promise<WebhookServer> {
+  const limits = { ...DEFAULT_LIMITS, ...o.limits };
+  const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const set = new RevokedSet({
+    store: o.store,
+    file: o.ledgerFile,
+    allowedCNs: o.allowedCNs,
+    denyRevokedUsers: !!o.denyRevokedUsers,
+    log,
+  });
+  await set.start();
+  const m = metrics(set);
   let polling = false;
-  const poll = setInterval(async () => {
+  const poll = setInterval(() => {
     if (polling) return;
     polling = true;
-    try {
-      if ((await o.store.version()) !== version) await reload();
-      else revoked.loadedAt = Date.now();
-    } catch {
-      // keep serving the last good set; the age metric shows it going stale
-    } finally {
+    set.poll().finally(() => {
       polling = false;
-    }
+    });
   }, o.pollMs ?? 250);
   poll.unref();
 
-  const limit = o.bodyLimit ?? 1024 * 1024;
-  const send = (res: ServerResponse, path: string, code: number, body: string, type = "application/json") => {
-    requests.inc({ path, code: String(code) });
-    res.writeHead(code, { "content-type": type, "content-length": Buffer.byteLength(body) });
-    res.end(body);
+  const { server, sockets } = httpsServer(o, limits, set, m);
+  return {
+    server,
+    registry: m.registry,
+    reload: () => set.poll(),
+    close: () => closeServer(server, sockets, poll, limits.shutdownMs),
   };
+}
 
-  const decide = (sar: Record<string, unknown>): { status: Record<string, unknown>; decision: string } => {
-    const spec = (sar.spec ?? {}) as { extra?: Record<string, unknown>; user?: unknown };
-    const ids = spec.extra?.[CREDENTIAL_ID_KEY];
-    const list = Array.isArray(ids) ? ids.filter((i): i is string => typeof i === "string") : [];
-    for (const id of list) {
-      if (!id.startsWith("X509SHA256=")) continue;
-      const fp = id.slice(11).toLowerCase();
-      if (revoked.fingerprints.has(fp))
-        return {
-          decision: "deny",
-          status: { allowed: false, denied: true, reason: `client certificate ${id} is revoked (kubepki)` },
-        };
-    }
-    if (
-      list.length === 0 &&
-      o.denyRevokedUsers &&
-      typeof spec.user === "string" &&
-      revoked.users.has(spec.user)
-    )
-      return {
-        decision: "deny-user",
-        status: {
-          allowed: false,
-          denied: true,
-          reason: `user ${spec.user} holds a revoked client certificate (kubepki, by user name)`,
-        },
-      };
-    return { decision: "no-opinion", status: { allowed: false } };
-  };
-
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? "/").split("?")[0] ?? "/";
-    if (path === "/healthz" || path === "/readyz") {
-      if (req.method !== "GET") return send(res, path, 405, '{"error":"method not allowed"}');
-      return send(res, path, 200, "ok", "text/plain");
-    }
-    if (path === "/metrics") {
-      if (req.method !== "GET") return send(res, path, 405, '{"error":"method not allowed"}');
-      registry.metrics().then(
-        (m) => send(res, path, 200, m, registry.contentType),
-        () => send(res, path, 500, '{"error":"metrics"}'),
-      );
-      return;
-    }
-    if (path !== "/authorize" && path !== "/") return send(res, "other", 404, '{"error":"not found"}');
-    if (req.method !== "POST") return send(res, path, 405, '{"error":"method not allowed"}');
-    const started = process.hrtime.bigint();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let aborted = false;
-    req.on("data", (c: Buffer) => {
-      if (aborted) return;
-      size += c.length;
-      if (size > limit) {
-        aborted = true;
-        send(res, path, 413, '{"error":"request body too large"}');
-        req.resume();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => {
-      if (aborted) return;
-      let sar: Record<string, unknown>;
-      try {
-        const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-        if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
-          throw new Error("not an object");
-        sar = parsed as Record<string, unknown>;
-      } catch {
-        return send(res, path, 400, '{"error":"malformed JSON"}');
-      }
-      const apiVersion = String(sar.apiVersion ?? "");
-      if (sar.kind !== "SubjectAccessReview" || !API_VERSIONS.has(apiVersion))
-        return send(
-          res,
-          path,
-          400,
-          '{"error":"expected a SubjectAccessReview, authorization.k8s.io/v1 or v1beta1"}',
-        );
-      const { status, decision } = decide(sar);
-      decisions.inc({ decision, version: apiVersion.slice(apiVersion.lastIndexOf("/") + 1) });
-      send(res, path, 200, JSON.stringify({ apiVersion, kind: "SubjectAccessReview", status }));
-      latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    });
-    req.on("error", () => {
-      aborted = true;
-    });
-  };
-
+/** The mTLS server with its limits; only a certificate kubepki issued for the caller stays connected. */
+function httpsServer(o: WebhookOptions, limits: WebhookLimits, set: RevokedSet, m: Metrics) {
+  const handle = requestHandler(o, set, m);
   const server = createServer(
     {
       cert: o.cert,
@@ -206,34 +164,169 @@ export async function createWebhookServer(o: WebhookOptions): Promise<WebhookSer
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: "TLSv1.2",
+      handshakeTimeout: limits.handshakeMs,
+      requestTimeout: limits.requestMs,
+      headersTimeout: limits.headersMs,
+      keepAliveTimeout: limits.keepAliveMs,
+      connectionsCheckingInterval: Math.min(1000, limits.headersMs / 2),
     },
     (req, res) => {
       try {
+        req.socket.setTimeout(limits.idleMs);
         handle(req, res);
       } catch {
-        if (!res.headersSent) send(res, "other", 500, '{"error":"internal"}');
+        if (!res.headersSent) send(m, res, "other", 500, '{"error":"internal"}', { close: true });
       }
     },
   );
-  // Only kube-apiserver's client certificate (an allowed CN from the CA) completes a connection.
+  server.maxConnections = limits.maxConnections;
+  const sockets = new Set<Socket>();
+  server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  // Only a certificate kubepki issued for the caller (an allowed CN, in the ledger, not revoked).
   server.on("secureConnection", (socket: TLSSocket) => {
-    const cn = socket.getPeerCertificate()?.subject?.CN;
-    const name = Array.isArray(cn) ? cn[0] : cn;
-    if (!name || !o.allowedCNs.includes(name)) socket.destroy();
+    try {
+      const peer = socket.getPeerCertificate();
+      const cn = lastCommonName(peer?.subject?.CN);
+      const fp = peer?.raw ? sha256Hex(peer.raw) : "";
+      if (!cn || !o.allowedCNs.includes(cn) || !set.callers.has(fp)) return socket.destroy();
+      // The first request must come as fast as headers must; the request handler then allows idling.
+      socket.setTimeout(limits.headersMs);
+    } catch {
+      socket.destroy();
+    }
   });
-  server.on("tlsClientError", () => {
-    // refused at the handshake: no certificate, or one from another CA
+  server.on("tlsClientError", (_err, socket) => {
+    // refused at the handshake (no certificate, another CA, too slow)
+    socket.destroy();
   });
-  server.keepAliveTimeout = 65_000;
-  return {
-    server,
-    registry,
-    reload,
-    close: () =>
-      new Promise<void>((resolve) => {
-        clearInterval(poll);
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+  return { server, sockets };
+}
+
+/** Stops accepting, ends idle connections, and destroys whatever is still open after `ms`. */
+function closeServer(server: Server, sockets: Set<Socket>, poll: NodeJS.Timeout, ms: number): Promise<void> {
+  clearInterval(poll);
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      for (const s of sockets) s.destroy();
+      resolve();
+    }, ms);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+    // Connections that never sent a request (or are mid-handshake) are not "idle" to http: end them.
+    for (const s of sockets) if (!(s as Socket & { _httpMessage?: unknown })._httpMessage) s.destroy();
+  });
+}
+
+type Metrics = ReturnType<typeof metrics>;
+
+function send(
+  m: Metrics,
+  res: ServerResponse,
+  path: string,
+  code: number,
+  body: string,
+  opts: { type?: string; close?: boolean } = {},
+): void {
+  m.requests.inc({ path, code: String(code) });
+  res.writeHead(code, {
+    "content-type": opts.type ?? "application/json",
+    "content-length": Buffer.byteLength(body),
+    ...(opts.close ? { connection: "close" } : {}),
+  });
+  res.end(body);
+  // A refused body is not read to its end: the connection goes.
+  if (opts.close) res.once("finish", () => res.req.socket.destroy());
+}
+
+function requestHandler(o: WebhookOptions, set: RevokedSet, m: Metrics) {
+  const limit = o.bodyLimit ?? 1024 * 1024;
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const get = path === "/healthz" || path === "/readyz" || path === "/metrics";
+    if (get && req.method !== "GET") return send(m, res, path, 405, '{"error":"method not allowed"}');
+    if (path === "/healthz") return send(m, res, path, 200, "ok", { type: "text/plain" });
+    if (path === "/readyz")
+      return set.error
+        ? send(m, res, path, 503, `ledger: ${set.error}`, { type: "text/plain" })
+        : send(m, res, path, 200, "ok", { type: "text/plain" });
+    if (path === "/metrics") {
+      m.registry.metrics().then(
+        (text) => send(m, res, path, 200, text, { type: m.registry.contentType }),
+        () => send(m, res, path, 500, '{"error":"metrics"}'),
+      );
+      return;
+    }
+    if (path !== "/authorize" && path !== "/") return send(m, res, "other", 404, '{"error":"not found"}');
+    if (req.method !== "POST") return send(m, res, path, 405, '{"error":"method not allowed"}');
+    if (Number(req.headers["content-length"] ?? 0) > limit)
+      return send(m, res, path, 413, '{"error":"request body too large"}', { close: true });
+    readBody(req, limit, (body) => {
+      if (body === undefined)
+        return send(m, res, path, 413, '{"error":"request body too large"}', { close: true });
+      answer(o, set, m, res, path, body);
+    });
   };
+}
+
+/** Collects the body up to `limit` bytes; `undefined` when it is larger (reading stops there). */
+function readBody(req: IncomingMessage, limit: number, done: (body: Buffer | undefined) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  req.on("data", (c: Buffer) => {
+    if (over) return;
+    size += c.length;
+    if (size > limit) {
+      over = true;
+      req.pause();
+      return done(undefined);
+    }
+    chunks.push(c);
+  });
+  req.on("end", () => {
+    if (!over) done(Buffer.concat(chunks));
+  });
+  req.on("error", () => {
+    over = true;
+  });
+}
+
+function answer(
+  o: WebhookOptions,
+  set: RevokedSet,
+  m: Metrics,
+  res: ServerResponse,
+  path: string,
+  body: Buffer,
+) {
+  const started = process.hrtime.bigint();
+  try {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString("utf8"));
+    } catch {
+      return send(m, res, path, 400, '{"error":"malformed JSON"}');
+    }
+    const sar = parseSar(parsed);
+    if (typeof sar === "string") return send(m, res, path, 400, JSON.stringify({ error: sar }));
+    const { status, decision } = decide(sar, set, !!o.denyRevokedUsers);
+    m.decisions.inc({ decision, version: sar.apiVersion.slice(sar.apiVersion.lastIndexOf("/") + 1) });
+    send(
+      m,
+      res,
+      path,
+      200,
+      JSON.stringify({ apiVersion: sar.apiVersion, kind: "SubjectAccessReview", status }),
+    );
+    m.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  } catch {
+    if (!res.headersSent) send(m, res, path, 500, '{"error":"internal"}', { close: true });
+  }
 }

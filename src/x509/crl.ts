@@ -65,3 +65,40 @@ export async function buildCrl(opts: {
   const der = Buffer.from(crl.rawData);
   return { der, pem: encodePem("X509 CRL", der) };
 }
+
+export interface ParsedCrl {
+  number: bigint;
+  thisUpdate: Date;
+  entries: RevokedEntry[];
+}
+
+const REASON_NAMES = new Map<number, CrlReason>(
+  (Object.entries(CRL_REASONS) as [CrlReason, number][]).map(([name, code]) => [code, name]),
+);
+
+/**
+ * Reads a CRL (DER or PEM) and checks its signature against the CA's certificate. Returns undefined
+ * when another key signed it (a CRL of a CA that was since replaced).
+ */
+export async function readCrl(data: Buffer, caCert: x509.X509Certificate): Promise<ParsedCrl | undefined> {
+  const text = data.toString("latin1");
+  const crl = new x509.X509Crl(text.includes("-----BEGIN") ? text : new Uint8Array(data));
+  if (!(await crl.verify({ publicKey: await caCert.publicKey.export() }))) return undefined;
+  const ext = crl.extensions.find((e) => e.type === "2.5.29.20");
+  const number = ext ? BigInt(`0x${Buffer.from(ext.value).subarray(2).toString("hex") || "0"}`) : 0n;
+  return {
+    number,
+    thisUpdate: crl.thisUpdate,
+    entries: crl.entries.map((e) => ({
+      serialHex: e.serialNumber.toLowerCase(),
+      revokedAt: e.revocationDate,
+      reason: REASON_NAMES.get(e.reason ?? 0) ?? "unspecified",
+    })),
+  };
+}
+
+/** kubeadm's CAs have no cRLSign: OpenSSL and Go reject their CRLs (etcd never checks the signature). */
+export function crlSignWarning(caName: string, ca: { keyUsage: string[] | undefined }): string | undefined {
+  if (!ca.keyUsage || ca.keyUsage.includes("cRLSign")) return undefined;
+  return `${caName}: the CA certificate has no cRLSign key usage (kubeadm's CAs lack it), so OpenSSL and Go reject the CRLs it signs; etcd accepts them only because it never checks a CRL's signature. A CA rotation with kubepki init gives the CA cRLSign.`;
+}
