@@ -222,11 +222,16 @@ function ledgerForRenew(paths: TreePaths): boolean {
 }
 
 /** A renewal that left something undone exits non-zero and says what is left. */
-function notAllRenewed(items: { name: string; action: string; reason?: string }[], dryRun: boolean): void {
+function notAllRenewed(
+  items: { name: string; action: string; reason?: string; deliberate?: boolean }[],
+  dryRun: boolean,
+): void {
   if (dryRun) return;
-  const skipped = items.filter((i) => i.action === "skipped");
+  // Deliberate skips (an offline file, the kubelet's own pair) are notes, unless nothing was renewed.
+  const renewedAny = items.some((i) => i.action === "renewed");
+  const skipped = items.filter((i) => i.action === "skipped" && (!i.deliberate || !renewedAny));
   if (skipped.length === 0) return;
-  const renewed = items.length - skipped.length;
+  const renewed = items.filter((i) => i.action === "renewed").length;
   throw new IoError(
     `${renewed === 0 ? "nothing was renewed" : `${renewed} renewed, ${skipped.length} not`}; what is left:\n  - ${skipped.map((s) => `${s.name}: ${s.reason ?? ""}`).join("\n  - ")}`,
   );

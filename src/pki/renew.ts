@@ -38,6 +38,8 @@ export interface RenewedItem {
   path: string;
   action: "renewed" | "would-renew" | "skipped";
   reason?: string;
+  /** Skipped by design, not for want of something (kubeadm's self-signed kubelet pair, an offline file). */
+  deliberate?: boolean;
   oldSha256?: string;
   newSha256?: string;
   notAfter?: string;
@@ -177,23 +179,23 @@ function decide(
   const signer = signerFor(item.caId);
   const chain = readItemChain(paths, item);
   const old = chain?.[0];
-  const skip = (reason: string): RenewedItem => ({
+  const skip = (reason: string, deliberate?: boolean): RenewedItem => ({
     name: item.name,
     path: item.path,
     action: "skipped",
     reason,
     oldSha256: old?.sha256,
+    deliberate,
   });
   if (!chain || !old)
-    return skip(
-      item.offline && !paths.offlineDir
-        ? "kept off the node; pass --offline-dir where it is"
-        : `MISSING! ${item.path}`,
-    );
+    return item.offline && !paths.offlineDir
+      ? skip("kept off the node; pass --offline-dir where it is", true)
+      : skip(`MISSING! ${item.path}`);
   // Renewing it from the cluster CA would silently change who issued it.
   if (selfContained(chain))
     return skip(
       `${item.path} is self-signed (the kubelet's own certificate, as kubeadm leaves it), not issued by ${item.caId}; remove the pair and restart the kubelet to regenerate it, or let kubepki init sign one from the cluster CA`,
+      true,
     );
   if (typeof signer === "string") return skip(signer);
   return { item, old, signer };
