@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { existsSync, lstatSync, readdirSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { listFiles, openssl, PKI } from "./helpers.js";
+import { parseAllDocuments } from "yaml";
+import { signWith } from "./fixtures.js";
+import { CLI, listFiles, openssl, PKI } from "./helpers.js";
 import { canUnshare, type NodeRoot, nodeRoot } from "./peers/node-root.js";
 
 const OFFLINE = "/mnt/usb/kubepki";
@@ -130,5 +132,63 @@ describe("the README flow with --root / in a private mount namespace", { skip: !
       !report.findings.some((f) => /\/dev\/null is not a regular file/.test(JSON.stringify(f))),
       "masked units are skipped",
     );
+  });
+});
+
+const KUBEADM_YAML = `apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+nodeRegistration:
+  name: cp1
+  criSocket: unix:///run/containerd/containerd.sock
+localAPIEndpoint:
+  advertiseAddress: 10.0.0.10
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.32.0
+controlPlaneEndpoint: k8s.example.com:6443
+networking:
+  podSubnet: 10.244.0.0/16
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: systemd
+`;
+
+describe("the README's whole flow, step 1, as written", { skip: !canUnshare }, () => {
+  it("init with the operator's kubeadm.yaml, kubeadm's new super-admin.conf moved off by the second run", async () => {
+    const node = nodeRoot();
+    writeFileSync(node.host("/mnt/kubeadm.yaml"), KUBEADM_YAML);
+    const first = node.sh(
+      `cd /mnt && ${process.execPath} ${CLI} init --root / --offline-dir /mnt/offline --config kubeadm.yaml`,
+    );
+    assert.equal(first.status, 0, first.stderr);
+    const config = readFileSync(node.host("/etc/kubernetes/kubepki/kubeadm-config.yaml"), "utf8");
+    const docs = parseAllDocuments(config).map((d) => d.toJS() as Record<string, unknown>);
+    assert.deepEqual(
+      docs.map((d) => d.kind),
+      ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"],
+    );
+    assert.match(config, /kubernetesVersion: v1.32.0/);
+    assert.match(config, /cgroupDriver: systemd/);
+    assert.match(config, /kubelet-certificate-authority/);
+    assert.match(config, /client-crl-file/);
+    // What `kubeadm init` does next: it writes a super-admin.conf of its own (ca.key is on the node).
+    const minted = await signWith(node.dir, "/etc/kubernetes/pki/ca", {
+      commonName: "kubernetes-super-admin",
+      organizations: ["system:masters"],
+    });
+    const b64 = (t: string) => Buffer.from(t).toString("base64");
+    const kubeadmCopy = readFileSync(node.host("/mnt/offline/super-admin.conf"), "utf8")
+      .replace(/client-certificate-data: \S+/, `client-certificate-data: ${b64(minted.crt)}`)
+      .replace(/client-key-data: \S+/, `client-key-data: ${b64(minted.key)}`);
+    writeFileSync(node.host("/etc/kubernetes/super-admin.conf"), kubeadmCopy, { mode: 0o600 });
+    const second = node.sh(`cd /mnt && ${process.execPath} ${CLI} init --root / --config kubeadm.yaml`);
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(
+      second.stderr,
+      /second system:masters credential on the node: moved to \/mnt\/offline\/backups/,
+    );
+    assert.ok(!existsSync(node.host("/etc/kubernetes/super-admin.conf")));
   });
 });
