@@ -17,7 +17,7 @@ if (supported) {
   // Caches compiled code in the package's own folder: writable by whoever installed kubepki, not
   // by every user (a shared /tmp cache could be filled by someone else). Silently off when read-only.
   module.enableCompileCache?.(fileURLToPath(new URL("../node_modules/.cache/kubepki", import.meta.url)));
-  await import("../dist/cli/main.js");
+  await import("../dist/bundle/main.js");
 } else {
   reexec();
 }
