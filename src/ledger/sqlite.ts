@@ -128,7 +128,11 @@ function openDatabase(file: string, m: OpenMode): DatabaseSync {
     if (m !== "readonly") db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
     return db;
   } catch (err) {
-    if (db?.isOpen) db.close();
+    try {
+      db?.close();
+    } catch {
+      // not open
+    }
     throw new IoError(`cannot open the ledger ${file}: ${errorMessage(err)}`, { cause: err });
   }
 }
@@ -141,6 +145,8 @@ export class SqliteLedger implements LedgerStore {
   private readonly db: DatabaseSync;
   /** Inside BEGIN IMMEDIATE (a write or exclusive()): a nested write becomes a savepoint. */
   private inTransaction = false;
+  /** DatabaseSync.isOpen needs Node 22.15. */
+  private closed = false;
 
   /**
    * `create` (init, ledger init) creates a missing ledger; `existing` refuses a missing, empty or
@@ -407,7 +413,9 @@ export class SqliteLedger implements LedgerStore {
   }
 
   closeSync(): void {
-    if (this.db.isOpen) this.db.close();
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
   }
 
   async close(): Promise<void> {
