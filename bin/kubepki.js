@@ -8,9 +8,10 @@ import { existsSync } from "node:fs";
 import module from "node:module";
 import { fileURLToPath } from "node:url";
 
+// node:sqlite works without a flag from 22.13 on the 22 line and from 23.4 on.
 const MINIMUM = [22, 13];
 const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
-const supported = major > MINIMUM[0] || (major === MINIMUM[0] && minor >= MINIMUM[1]);
+const supported = (major === 22 && minor >= 13) || (major === 23 && minor >= 4) || major >= 24;
 
 if (supported) {
   quietSqliteWarning();
