@@ -42,6 +42,8 @@ export type OpenMode = "create" | "existing" | "readonly";
 
 /** Writers wait this long for another kubepki process holding the ledger's write lock. */
 const BUSY_TIMEOUT_MS = 30_000;
+/** SQLite's result code for a lock another connection holds (https://sqlite.org/rescode.html#busy). */
+const SQLITE_BUSY = 5;
 
 /** Refuses a missing or zero-byte ledger before SQLite would take it for a new, empty database. */
 function checkLedgerFile(file: string): void {
@@ -198,10 +200,24 @@ export class SqliteLedger implements LedgerStore {
     return this.db.prepare(sql).get(...params) as unknown as T | undefined;
   }
 
+  /** Takes the write lock, waiting up to the busy timeout; past it, says who holds it. */
+  private begin(): void {
+    try {
+      this.db.exec("BEGIN IMMEDIATE");
+    } catch (err) {
+      if ((err as { errcode?: number }).errcode !== SQLITE_BUSY) throw err;
+      throw new IoError(
+        `the ledger ${this.file} stayed locked for ${BUSY_TIMEOUT_MS / 1000} s: another kubepki process is writing to it; try again`,
+        { cause: err },
+      );
+    }
+  }
+
   /** Runs `fn` in BEGIN IMMEDIATE ... COMMIT, or in a savepoint when already inside one (exclusive()). */
   private write<T>(fn: () => T): T {
     const nested = this.inTransaction;
-    this.db.exec(nested ? "SAVEPOINT write" : "BEGIN IMMEDIATE");
+    if (nested) this.db.exec("SAVEPOINT write");
+    else this.begin();
     this.inTransaction = true;
     try {
       const result = fn();
@@ -393,7 +409,7 @@ export class SqliteLedger implements LedgerStore {
    */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     if (this.inTransaction) return fn();
-    this.db.exec("BEGIN IMMEDIATE");
+    this.begin();
     this.inTransaction = true;
     try {
       const result = await fn();
