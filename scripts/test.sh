@@ -3,6 +3,8 @@
 # builds, type-checks, lints, then runs every test with Node's test runner.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The pinned runtime (the `node` devDependency, Node 24) first, also when this script is run directly.
+export PATH="$PWD/node_modules/.bin:$PATH"
 
 need=()
 command -v openssl >/dev/null || need+=(openssl)

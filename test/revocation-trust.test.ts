@@ -11,8 +11,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { describe, it } from "node:test";
-import Database from "better-sqlite3";
 import { openLedger } from "../src/ledger/record.js";
 import { treePaths } from "../src/pki/paths.js";
 import { issueClient } from "../src/revoke/issue-client.js";
@@ -88,7 +88,7 @@ describe("the revoked set never silently shrinks", () => {
     assert.equal(empty.status, 3);
     assert.match(empty.stderr, /is empty \(0 bytes\)/);
     rmLedger(root);
-    const db = new Database(join(root, LEDGER));
+    const db = new DatabaseSync(join(root, LEDGER));
     db.exec("CREATE TABLE other (x)");
     db.close();
     const foreign = kubepki(["crl", "--root", root]);
@@ -398,7 +398,7 @@ describe("init reconciles the ledger with the tree", () => {
 
   it("certificates missing from an existing ledger are recorded on the next run", () => {
     const { root, offline } = initCli();
-    const db = new Database(join(root, LEDGER));
+    const db = new DatabaseSync(join(root, LEDGER));
     db.exec("DELETE FROM certificates WHERE profile != 'ca'");
     db.close();
     const again = kubepki(initArgs(root, offline));

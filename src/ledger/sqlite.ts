@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { closeSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import { DatabaseSync } from "node:sqlite";
 import { errorMessage, IoError } from "../errors.js";
 import { ensureDir } from "../fsx/atomic.js";
 import { checkWritePath } from "../fsx/confine.js";
@@ -42,6 +42,8 @@ export type OpenMode = "create" | "existing" | "readonly";
 
 /** Writers wait this long for another kubepki process holding the ledger's write lock. */
 const BUSY_TIMEOUT_MS = 30_000;
+/** SQLite's result code for a lock another connection holds (https://sqlite.org/rescode.html#busy). */
+const SQLITE_BUSY = 5;
 
 /** Refuses a missing or zero-byte ledger before SQLite would take it for a new, empty database. */
 function checkLedgerFile(file: string): void {
@@ -105,12 +107,48 @@ function fromRow(r: Row, now?: Date): LedgerEntry {
   };
 }
 
+/** A value node:sqlite binds to a statement parameter. */
+type Param = string | number | bigint | null;
+
+/** Creates the ledger file 0600 (and its folder 0700) before SQLite opens it, so it never has a wider mode. */
+function createPrivateFile(file: string): void {
+  try {
+    ensureDir(dirname(file), 0o700);
+    closeSync(openSync(file, "wx", 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return;
+    throw new IoError(`cannot create the ledger ${file}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** Opens the connection: busy timeout first (the journal_mode pragma can wait on a writer too), then WAL. */
+function openDatabase(file: string, m: OpenMode): DatabaseSync {
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(file, { readOnly: m === "readonly" });
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if (m !== "readonly") db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
+    return db;
+  } catch (err) {
+    try {
+      db?.close();
+    } catch {
+      // not open
+    }
+    throw new IoError(`cannot open the ledger ${file}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
 /**
  * The embedded ledger: one SQLite file (WAL, synchronous=NORMAL), mode 0600, shared by every
- * kubepki command given the same root. better-sqlite3 12 (13 needs Node 22: reference/stack.md 8).
+ * kubepki command given the same root. Node's built-in node:sqlite: nothing to compile.
  */
 export class SqliteLedger implements LedgerStore {
-  private readonly db: Database.Database;
+  private readonly db: DatabaseSync;
+  /** Inside BEGIN IMMEDIATE (a write or exclusive()): a nested write becomes a savepoint. */
+  private inTransaction = false;
+  /** DatabaseSync.isOpen needs Node 22.15. */
+  private closed = false;
 
   /**
    * `create` (init, ledger init) creates a missing ledger; `existing` refuses a missing, empty or
@@ -122,102 +160,119 @@ export class SqliteLedger implements LedgerStore {
   ) {
     const m: OpenMode = mode === true ? "readonly" : mode === false ? "existing" : mode;
     if (m !== "readonly") checkWritePath(file);
-    if (m !== "create") checkLedgerFile(file);
+    if (m === "create") createPrivateFile(file);
+    else checkLedgerFile(file);
+    this.db = openDatabase(file, m);
     try {
-      if (m === "create") {
-        ensureDir(dirname(file), 0o700);
-        // Create the file 0600 before SQLite opens it, so it never exists with a wider mode.
-        try {
-          closeSync(openSync(file, "wx", 0o600));
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        }
-      }
-      // The timeout applies from the first statement (the journal_mode pragma can wait on a writer too).
-      this.db = new Database(file, {
-        readonly: m === "readonly",
-        fileMustExist: m !== "create",
-        timeout: BUSY_TIMEOUT_MS,
-      });
-      if (m !== "readonly") {
-        this.db.pragma("journal_mode = WAL");
-        this.db.pragma("synchronous = NORMAL");
-      }
-      if (m === "create") {
-        this.db.exec(SCHEMA);
-        this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?)").run(randomUUID());
-      }
+      this.checkSchema(m);
     } catch (err) {
-      throw new IoError(`cannot open the ledger ${file}: ${errorMessage(err)}`);
+      this.db.close();
+      if (err instanceof IoError) throw err;
+      throw new IoError(`cannot open the ledger ${file}: ${errorMessage(err)}`, { cause: err });
     }
-    this.checkSchema(m);
   }
 
   /** A ledger is kubepki's when it has the certificates table; older ones get the meta table. */
   private checkSchema(m: OpenMode): void {
-    const tables = new Set(
-      (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").raw().all() as [string][]).map(
-        (r) => r[0],
-      ),
-    );
-    if (!tables.has("certificates")) {
-      this.db.close();
-      throw new IoError(missingLedgerMessage(this.file, "is empty (no certificates table)"));
+    const names = () =>
+      new Set(
+        this.select<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").map(
+          (r) => r.name,
+        ),
+      );
+    let tables = names();
+    if (m === "create" || (m === "existing" && tables.has("certificates") && !tables.has("meta"))) {
+      this.write(() => {
+        this.db.exec(SCHEMA);
+        this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?)").run(randomUUID());
+      });
+      tables = names();
     }
-    if (m === "existing" && !tables.has("meta")) {
-      this.db.exec(SCHEMA);
-      this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?)").run(randomUUID());
+    if (!tables.has("certificates"))
+      throw new IoError(missingLedgerMessage(this.file, "is empty (no certificates table)"));
+  }
+
+  private select<T>(sql: string, ...params: Param[] | [Record<string, Param>]): T[] {
+    return this.db.prepare(sql).all(...(params as Param[])) as unknown as T[];
+  }
+
+  private selectOne<T>(sql: string, ...params: Param[]): T | undefined {
+    return this.db.prepare(sql).get(...params) as unknown as T | undefined;
+  }
+
+  /** Takes the write lock, waiting up to the busy timeout; past it, says who holds it. */
+  private begin(): void {
+    try {
+      this.db.exec("BEGIN IMMEDIATE");
+    } catch (err) {
+      if ((err as { errcode?: number }).errcode !== SQLITE_BUSY) throw err;
+      throw new IoError(
+        `the ledger ${this.file} stayed locked for ${BUSY_TIMEOUT_MS / 1000} s: another kubepki process is writing to it; try again`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** Runs `fn` in BEGIN IMMEDIATE ... COMMIT, or in a savepoint when already inside one (exclusive()). */
+  private write<T>(fn: () => T): T {
+    const nested = this.inTransaction;
+    if (nested) this.db.exec("SAVEPOINT write");
+    else this.begin();
+    this.inTransaction = true;
+    try {
+      const result = fn();
+      this.db.exec(nested ? "RELEASE write" : "COMMIT");
+      return result;
+    } catch (err) {
+      this.quietly(nested ? "ROLLBACK TO write; RELEASE write" : "ROLLBACK");
+      throw err;
+    } finally {
+      this.inTransaction = nested;
+    }
+  }
+
+  /** A rollback that may find nothing to undo: SQLite rolls back by itself after some errors. */
+  private quietly(sql: string): void {
+    try {
+      this.db.exec(sql);
+    } catch {
+      // no transaction left to roll back
     }
   }
 
   /** The ledger's identity, set when it was created: a replaced ledger has another one. */
-  idSync(): string {
+  async id(): Promise<string> {
     try {
-      const row = this.db.prepare("SELECT value FROM meta WHERE key = 'ledger_id'").get() as
-        | { value: string }
-        | undefined;
-      return row?.value ?? "";
+      return this.selectOne<{ value: string }>("SELECT value FROM meta WHERE key = 'ledger_id'")?.value ?? "";
     } catch {
       return "";
     }
   }
 
-  recordSync(entries: LedgerEntry[]): void {
+  async record(entries: LedgerEntry[]): Promise<void> {
     const stmt = this.db.prepare(
       `INSERT INTO certificates (sha256, serial, issuer_sha256, subject_cn, subject_o, sans, not_before, not_after, profile, path, source, status, recorded_at, revoked_at, reason, break_glass)
        VALUES (@sha256, @serial, @issuerSha256, @subjectCN, @subjectO, @sans, @notBefore, @notAfter, @profile, @path, @source, @status, @recordedAt, @revokedAt, @reason, @breakGlass)
        ON CONFLICT(sha256) DO UPDATE SET path = COALESCE(excluded.path, path), profile = CASE WHEN source = 'imported' THEN excluded.profile ELSE profile END`,
     );
-    this.db
-      .transaction((list: LedgerEntry[]) => {
-        for (const e of list)
-          stmt.run({
-            ...e,
-            subjectO: JSON.stringify(e.subjectO),
-            sans: JSON.stringify(e.sans),
-            path: e.path ?? null,
-            revokedAt: e.revokedAt ?? null,
-            reason: e.reason ?? null,
-            breakGlass: e.breakGlass ? 1 : 0,
-          });
-      })
-      .immediate(entries);
+    this.write(() => {
+      for (const e of entries) stmt.run(toParams(e));
+    });
   }
 
-  supersedeSync(sha256s: string[]): void {
+  /** Marks entries superseded (renewal replaced them). */
+  async supersede(sha256s: string[]): Promise<void> {
     const stmt = this.db.prepare(
       "UPDATE certificates SET status = 'superseded' WHERE sha256 = ? AND status = 'active'",
     );
-    this.db
-      .transaction((list: string[]) => {
-        for (const s of list) stmt.run(s);
-      })
-      .immediate(sha256s);
+    this.write(() => {
+      for (const s of sha256s) stmt.run(s);
+    });
   }
 
-  listSync(filter: ListFilter = {}, now = new Date()): LedgerEntry[] {
+  async list(filter: ListFilter = {}, now = new Date()): Promise<LedgerEntry[]> {
     const where: string[] = [];
-    const args: Record<string, string> = {};
+    const args: Record<string, Param> = {};
     if (filter.user) {
       where.push("subject_cn = @user");
       args.user = filter.user;
@@ -226,131 +281,125 @@ export class SqliteLedger implements LedgerStore {
       where.push("not_after < @before");
       args.before = filter.expiresBefore.toISOString();
     }
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM certificates ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY not_after, sha256`,
-      )
-      .all(args) as Row[];
+    const rows = this.select<Row>(
+      `SELECT * FROM certificates ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY not_after, sha256`,
+      args,
+    );
     const all = rows.map((r) => fromRow(r, now));
     return filter.status ? all.filter((e) => e.status === filter.status) : all;
   }
 
-  getSync(sha256: string): LedgerEntry | undefined {
-    const row = this.db.prepare("SELECT * FROM certificates WHERE sha256 = ?").get(sha256) as Row | undefined;
+  async get(sha256: string): Promise<LedgerEntry | undefined> {
+    const row = this.selectOne<Row>("SELECT * FROM certificates WHERE sha256 = ?", sha256);
     return row ? fromRow(row) : undefined;
   }
 
   /** Entries not yet revoked that match, with whether each is a CA (revocation never takes CAs). */
-  findSync(match: RevokeMatch): (LedgerEntry & { isCA: boolean })[] {
+  async find(match: RevokeMatch): Promise<(LedgerEntry & { isCA: boolean })[]> {
     const cond = match.sha256 ? "sha256 = @v" : match.serial ? "serial = @v" : "subject_cn = @v";
     const value = match.sha256
       ? normalizeFingerprint(match.sha256)
       : match.serial
         ? normalizeSerial(match.serial)
         : (match.user ?? "");
-    const rows = this.db
-      .prepare(`SELECT *, ${IS_CA} AS is_ca FROM certificates WHERE ${cond} AND status != 'revoked'`)
-      .all({ v: value }) as (Row & { is_ca: number })[];
+    const rows = this.select<Row & { is_ca: number }>(
+      `SELECT *, ${IS_CA} AS is_ca FROM certificates WHERE ${cond} AND status != 'revoked'`,
+      { v: value },
+    );
     return rows.map((r) => ({ ...fromRow(r), isCA: r.is_ca === 1 }));
   }
 
   /** Marks these entries revoked (never a CA) and returns them as they now are. */
-  revokeSync(sha256s: string[], reason: CrlReason, at: Date): LedgerEntry[] {
+  async revoke(sha256s: string[], reason: CrlReason, at: Date): Promise<LedgerEntry[]> {
     const sel = this.db.prepare(
       `SELECT * FROM certificates WHERE sha256 = ? AND status != 'revoked' AND NOT ${IS_CA}`,
     );
     const upd = this.db.prepare(
       "UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ? WHERE sha256 = ?",
     );
-    return this.db
-      .transaction(() => {
-        const out: LedgerEntry[] = [];
-        for (const sha of sha256s) {
-          const r = sel.get(normalizeFingerprint(sha)) as Row | undefined;
-          if (!r) continue;
-          upd.run(at.toISOString(), reason, r.sha256);
-          out.push({ ...fromRow(r), status: "revoked", revokedAt: at.toISOString(), reason });
-        }
-        return out;
-      })
-      .immediate();
+    const when = at.toISOString();
+    return this.write(() => {
+      const out: LedgerEntry[] = [];
+      for (const sha of sha256s) {
+        const r = sel.get(normalizeFingerprint(sha)) as unknown as Row | undefined;
+        if (!r) continue;
+        upd.run(when, reason, r.sha256);
+        out.push({ ...fromRow(r), status: "revoked", revokedAt: when, reason });
+      }
+      return out;
+    });
   }
 
   /** Restores revocations found only in a published CRL (ledger repair); returns how many changed. */
-  markRevokedSync(items: { sha256: string; revokedAt: string; reason: CrlReason }[]): number {
+  async markRevoked(items: { sha256: string; revokedAt: string; reason: CrlReason }[]): Promise<number> {
     const upd = this.db.prepare(
       `UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ? WHERE sha256 = ? AND status != 'revoked' AND NOT ${IS_CA}`,
     );
-    return this.db
-      .transaction(() => items.reduce((n, i) => n + upd.run(i.revokedAt, i.reason, i.sha256).changes, 0))
-      .immediate();
+    return this.write(() =>
+      items.reduce((n, i) => n + Number(upd.run(i.revokedAt, i.reason, i.sha256).changes), 0),
+    );
   }
 
-  serialOnlySync(issuerSha256: string): SerialOnly[] {
-    return (
-      this.db
-        .prepare(
-          "SELECT serial, revoked_at, reason FROM serial_only WHERE issuer_sha256 = ? ORDER BY revoked_at",
-        )
-        .all(issuerSha256) as { serial: string; revoked_at: string; reason: CrlReason }[]
+  async serialOnly(issuerSha256: string): Promise<SerialOnly[]> {
+    return this.select<{ serial: string; revoked_at: string; reason: CrlReason }>(
+      "SELECT serial, revoked_at, reason FROM serial_only WHERE issuer_sha256 = ? ORDER BY revoked_at",
+      issuerSha256,
     ).map((r) => ({ serial: r.serial, revokedAt: r.revoked_at, reason: r.reason }));
   }
 
-  recordSerialOnlySync(issuerSha256: string, items: SerialOnly[]): void {
+  async recordSerialOnly(issuerSha256: string, items: SerialOnly[]): Promise<void> {
     const ins = this.db.prepare(
       "INSERT OR IGNORE INTO serial_only (issuer_sha256, serial, revoked_at, reason) VALUES (?, ?, ?, ?)",
     );
-    this.db
-      .transaction(() => {
-        for (const i of items) ins.run(issuerSha256, normalizeSerial(i.serial), i.revokedAt, i.reason);
-      })
-      .immediate();
+    this.write(() => {
+      for (const i of items) ins.run(issuerSha256, normalizeSerial(i.serial), i.revokedAt, i.reason);
+    });
   }
 
   /** The last CRL number used for a CA (0 if none). */
-  lastCrlNumberSync(issuerSha256: string): bigint {
-    const row = this.db.prepare("SELECT last FROM crl_numbers WHERE issuer_sha256 = ?").get(issuerSha256) as
-      | { last: number }
-      | undefined;
+  async lastCrlNumber(issuerSha256: string): Promise<bigint> {
+    const row = this.selectOne<{ last: number }>(
+      "SELECT last FROM crl_numbers WHERE issuer_sha256 = ?",
+      issuerSha256,
+    );
     return BigInt(row?.last ?? 0);
   }
 
+  /** The next CRL number: above the last one the ledger used and above `above` (the CRL on disk). */
+  async nextCrlNumber(issuerSha256: string, above = 0n): Promise<bigint> {
+    const floor = Number(above) + 1;
+    return this.write(() => {
+      this.db
+        .prepare(
+          "INSERT INTO crl_numbers (issuer_sha256, last) VALUES (?, ?) ON CONFLICT(issuer_sha256) DO UPDATE SET last = MAX(last + 1, excluded.last)",
+        )
+        .run(issuerSha256, floor);
+      const row = this.selectOne<{ last: number }>(
+        "SELECT last FROM crl_numbers WHERE issuer_sha256 = ?",
+        issuerSha256,
+      );
+      return BigInt(row?.last ?? floor);
+    });
+  }
+
+  /** Revoked entries, synchronously: the node snapshot (a synchronous reader) uses it too. */
   revokedSync(issuerSha256?: string): LedgerEntry[] {
-    const rows = (
-      issuerSha256
-        ? this.db
-            .prepare(
-              "SELECT * FROM certificates WHERE status = 'revoked' AND issuer_sha256 = ? ORDER BY revoked_at",
-            )
-            .all(issuerSha256)
-        : this.db.prepare("SELECT * FROM certificates WHERE status = 'revoked' ORDER BY revoked_at").all()
-    ) as Row[];
+    const rows = issuerSha256
+      ? this.select<Row>(
+          "SELECT * FROM certificates WHERE status = 'revoked' AND issuer_sha256 = ? ORDER BY revoked_at",
+          issuerSha256,
+        )
+      : this.select<Row>("SELECT * FROM certificates WHERE status = 'revoked' ORDER BY revoked_at");
     return rows.map((r) => fromRow(r));
   }
 
-  revokedFingerprintsSync(): Set<string> {
-    const rows = this.db.prepare("SELECT sha256 FROM certificates WHERE status = 'revoked'").raw().all() as [
-      string,
-    ][];
-    return new Set(rows.map((r) => r[0]));
+  async revoked(issuerSha256?: string): Promise<LedgerEntry[]> {
+    return this.revokedSync(issuerSha256);
   }
 
-  /** The next CRL number: above the last one the ledger used and above `above` (the CRL on disk). */
-  nextCrlNumberSync(issuerSha256: string, above = 0n): bigint {
-    const floor = Number(above) + 1;
-    return this.db
-      .transaction(() => {
-        this.db
-          .prepare(
-            "INSERT INTO crl_numbers (issuer_sha256, last) VALUES (?, ?) ON CONFLICT(issuer_sha256) DO UPDATE SET last = MAX(last + 1, excluded.last)",
-          )
-          .run(issuerSha256, floor);
-        const row = this.db
-          .prepare("SELECT last FROM crl_numbers WHERE issuer_sha256 = ?")
-          .get(issuerSha256) as { last: number };
-        return BigInt(row.last);
-      })
-      .immediate();
+  async revokedFingerprints(): Promise<Set<string>> {
+    const rows = this.select<{ sha256: string }>("SELECT sha256 FROM certificates WHERE status = 'revoked'");
+    return new Set(rows.map((r) => r.sha256));
   }
 
   /**
@@ -359,74 +408,55 @@ export class SqliteLedger implements LedgerStore {
    * Other writers wait up to the busy timeout. `fn` must use only this connection.
    */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.db.inTransaction) return fn();
-    this.db.exec("BEGIN IMMEDIATE");
+    if (this.inTransaction) return fn();
+    this.begin();
+    this.inTransaction = true;
     try {
       const result = await fn();
       this.db.exec("COMMIT");
       return result;
     } catch (err) {
-      if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      this.quietly("ROLLBACK");
       throw err;
+    } finally {
+      this.inTransaction = false;
     }
   }
 
   /** SQLite's data_version: changes when another connection commits (https://sqlite.org/pragma.html#pragma_data_version). */
-  versionSync(): number {
-    return this.db.pragma("data_version", { simple: true }) as number;
+  async version(): Promise<number> {
+    return this.selectOne<{ data_version: number }>("PRAGMA data_version")?.data_version ?? 0;
   }
 
   closeSync(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.db.close();
   }
 
-  // The LedgerStore interface: better-sqlite3 is synchronous, so each call resolves at once.
-  async record(entries: LedgerEntry[]): Promise<void> {
-    this.recordSync(entries);
-  }
-  async supersede(sha256s: string[]): Promise<void> {
-    this.supersedeSync(sha256s);
-  }
-  async list(filter?: ListFilter, now?: Date): Promise<LedgerEntry[]> {
-    return this.listSync(filter, now);
-  }
-  async get(sha256: string): Promise<LedgerEntry | undefined> {
-    return this.getSync(sha256);
-  }
-  async find(match: RevokeMatch): Promise<(LedgerEntry & { isCA: boolean })[]> {
-    return this.findSync(match);
-  }
-  async revoke(sha256s: string[], reason: CrlReason, at: Date): Promise<LedgerEntry[]> {
-    return this.revokeSync(sha256s, reason, at);
-  }
-  async markRevoked(items: { sha256: string; revokedAt: string; reason: CrlReason }[]): Promise<number> {
-    return this.markRevokedSync(items);
-  }
-  async serialOnly(issuerSha256: string): Promise<SerialOnly[]> {
-    return this.serialOnlySync(issuerSha256);
-  }
-  async recordSerialOnly(issuerSha256: string, items: SerialOnly[]): Promise<void> {
-    this.recordSerialOnlySync(issuerSha256, items);
-  }
-  async lastCrlNumber(issuerSha256: string): Promise<bigint> {
-    return this.lastCrlNumberSync(issuerSha256);
-  }
-  async id(): Promise<string> {
-    return this.idSync();
-  }
-  async revoked(issuerSha256?: string): Promise<LedgerEntry[]> {
-    return this.revokedSync(issuerSha256);
-  }
-  async revokedFingerprints(): Promise<Set<string>> {
-    return this.revokedFingerprintsSync();
-  }
-  async nextCrlNumber(issuerSha256: string, above?: bigint): Promise<bigint> {
-    return this.nextCrlNumberSync(issuerSha256, above);
-  }
-  async version(): Promise<number> {
-    return this.versionSync();
-  }
   async close(): Promise<void> {
     this.closeSync();
   }
+}
+
+/** An entry as the named parameters of the INSERT in record(): exactly those keys, no undefined. */
+function toParams(e: LedgerEntry): Record<string, Param> {
+  return {
+    sha256: e.sha256,
+    serial: e.serial,
+    issuerSha256: e.issuerSha256,
+    subjectCN: e.subjectCN,
+    subjectO: JSON.stringify(e.subjectO),
+    sans: JSON.stringify(e.sans),
+    notBefore: e.notBefore,
+    notAfter: e.notAfter,
+    profile: e.profile,
+    path: e.path ?? null,
+    source: e.source,
+    status: e.status,
+    recordedAt: e.recordedAt,
+    revokedAt: e.revokedAt ?? null,
+    reason: e.reason ?? null,
+    breakGlass: e.breakGlass ? 1 : 0,
+  };
 }

@@ -66,8 +66,9 @@ export async function repairLedger(
     const comparisons = await verifyLedger(paths, store);
     let restored = 0;
     let serialOnly = 0;
+    const issuers = new Map(caCerts(paths).map((x) => [x.id, x.cert.sha256]));
     for (const c of comparisons) {
-      const issuer = caCerts(paths).find((x) => x.id === c.ca)?.cert.sha256 ?? "";
+      const issuer = issuers.get(c.ca) ?? "";
       const unknown: RevokedEntry[] = [];
       for (const e of c.onlyInCrl) {
         const hits = (await store.find({ serial: e.serialHex })).filter((x) => x.issuerSha256 === issuer);

@@ -57,12 +57,17 @@ export function keysMatch(privateKey: KeyObject, publicKey: KeyObject): boolean 
 /** WebCrypto can only import PKCS#8, so the key is re-encoded in memory. */
 export async function toSigningKey(key: KeyObject): Promise<CryptoKey> {
   const der = key.export({ type: "pkcs8", format: "der" });
-  return subtle.importKey("pkcs8", der, webCryptoParams(key).importParams, false, ["sign"]);
+  // Node's webcrypto.CryptoKey knows more key usages than the DOM's type @peculiar/x509 takes.
+  return subtle.importKey("pkcs8", der, webCryptoParams(key).importParams, false, [
+    "sign",
+  ]) as Promise<CryptoKey>;
 }
 
 export async function toPublicCryptoKey(key: KeyObject): Promise<CryptoKey> {
   const der = key.export({ type: "spki", format: "der" });
-  return subtle.importKey("spki", der, webCryptoParams(key).importParams, true, ["verify"]);
+  return subtle.importKey("spki", der, webCryptoParams(key).importParams, true, [
+    "verify",
+  ]) as Promise<CryptoKey>;
 }
 
 /** The DER form of what privateKeyToPem writes (PKCS#1 for RSA, SEC1 for EC). */
