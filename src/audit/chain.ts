@@ -15,7 +15,6 @@ export function chainsTo(
 ): { ok: boolean; reason?: string } {
   let current = leaf;
   const pool = intermediates.filter((c) => c.sha256 !== leaf.sha256);
-  const visited = new Set([leaf.sha256]);
   for (let depth = 0; depth < 8; depth++) {
     const anchor = cas.find(
       (ca) => ca.isCA && current.x509.checkIssued(ca.x509) && current.x509.verify(ca.x509.publicKey),
@@ -32,7 +31,6 @@ export function chainsTo(
         ok: false,
         reason: `"${current.commonName}" (issuer "${current.issuerCommonName}") is not signed by ${cas.map((c) => `"${c.commonName}"`).join(", ") || "any CA in the file"}`,
       };
-    visited.add(next.sha256);
     current = next;
   }
   return { ok: false, reason: "chain too long" };

@@ -32,9 +32,7 @@ import type { ClusterSpec } from "./spec.js";
 
 export type { Action, ArtifactKind, ArtifactReport } from "./init-plan.js";
 
-import { MODE_CERT, MODE_KEY, MODE_OFFLINE_DIR } from "./modes.js";
-
-export { MODE_CERT, MODE_KEY, MODE_OFFLINE_DIR };
+import { MODE_CERT, MODE_KEY, MODE_OFFLINE_DIR } from "../fsx/modes.js";
 
 export interface InitOptions {
   root: string;

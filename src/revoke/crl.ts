@@ -1,5 +1,6 @@
 import { IoError } from "../errors.js";
 import { writeFileAtomic } from "../fsx/atomic.js";
+import { MODE_CERT } from "../fsx/modes.js";
 import { exists, readFileLimited } from "../fsx/read.js";
 import { normalizeSerial } from "../ledger/entry.js";
 import type { LedgerStore } from "../ledger/store.js";
@@ -81,7 +82,7 @@ export async function publishCrl(
       entries,
     });
     const path = opts.out ?? crlPath(paths, id);
-    writeFileAtomic(path, (opts.out ? !!opts.der : true) ? crl.der : crl.pem, 0o644);
+    writeFileAtomic(path, (opts.out ? !!opts.der : true) ? crl.der : crl.pem, MODE_CERT);
     return {
       ca: id,
       path,
