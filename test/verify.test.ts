@@ -32,9 +32,7 @@ async function make(t: CertificateTemplate, issuer?: { info: CertInfo; kp: KeyPa
   const issued = await issueCertificate(
     t,
     kp.publicKey,
-    issuer
-      ? { certificate: issuer.info.cert, privateKey: issuer.kp.privateKey }
-      : { selfSigned: kp.privateKey },
+    issuer ? { certificate: issuer.info, privateKey: issuer.kp.privateKey } : { selfSigned: kp.privateKey },
   );
   return { info: certInfoFromDer(issued.der, t.commonName), kp };
 }

@@ -1,17 +1,18 @@
-import { type CertFact, type KeyFact, parsePemFile } from "./certs.js";
+import type { CertInfo } from "../x509/parse.js";
+import { type KeyFact, parsePemFile } from "./certs.js";
 import { isRecord, parseUntrustedYaml } from "./yaml.js";
 
 export interface KubeconfigCluster {
   name: string;
   server?: string;
   insecureSkipTlsVerify: boolean;
-  caCerts: CertFact[];
+  caCerts: CertInfo[];
   caFile?: string;
 }
 
 export interface KubeconfigUser {
   name: string;
-  clientCert?: CertFact;
+  clientCert?: CertInfo;
   clientKey?: KeyFact;
   clientCertificateFile?: string;
   clientKeyFile?: string;

@@ -3,7 +3,8 @@ import { basename, join } from "node:path";
 import { detectLayout, layoutFor } from "../layout/detect.js";
 import type { CaKeyRole, Distro, Layout } from "../layout/types.js";
 import { SqliteLedger } from "../ledger/sqlite.js";
-import { type CertFact, type KeyFact, type ParsedPem, parsePemFile } from "./certs.js";
+import type { CertInfo } from "../x509/parse.js";
+import { type KeyFact, type ParsedPem, parsePemFile } from "./certs.js";
 import { NodeFiles, type Warning } from "./files.js";
 import {
   type Component,
@@ -44,7 +45,7 @@ export interface NodeSnapshot {
   files: NodeFiles;
   /** Parsed PEM/DER files by node path (PKI folders, kubelet PKI, files flags point at). */
   pem: Map<string, ParsedPem>;
-  certs: CertFact[];
+  certs: CertInfo[];
   keys: KeyFact[];
   kubeconfigs: KubeconfigFact[];
   components: Map<Component, ComponentFlags>;

@@ -203,7 +203,7 @@ async function initLocked(
       if (!ca?.cert || !ca.key || !kp) throw new Error(`internal: CA ${job.ca} not ready`);
       const tpl = leafTemplate(job.profile, now, spec.certValidityMs, ca.cert.notAfter);
       const issued = await issueCertificate(tpl, kp.publicKey, {
-        certificate: ca.cert.cert,
+        certificate: ca.cert,
         privateKey: ca.key,
       });
       return { job, issued, key: kp.privateKey, ca };

@@ -81,7 +81,7 @@ async function addNodeLocked(opts: NodeAddOptions): Promise<NodeAddResult> {
   const profile = kubeletServingProfile(node);
   const tpl = leafTemplate(profile, now, validityMs, signer.cert.notAfter);
   const issued = await issueCertificate(tpl, kp.publicKey, {
-    certificate: signer.cert.cert,
+    certificate: signer.cert,
     privateKey: signer.key,
   });
   const result = commitFiles(
@@ -98,7 +98,7 @@ async function addNodeLocked(opts: NodeAddOptions): Promise<NodeAddResult> {
     key: pair.key,
     subject: `O=${profile.organizations.join("+")}, CN=${profile.commonName}`,
     sans: profile.sans,
-    serial: issued.cert.serialNumber.toLowerCase(),
+    serial: issued.cert.serialHex,
     sha256: sha256Hex(issued.der),
     notAfter: issued.cert.notAfter.toISOString(),
     algorithm,

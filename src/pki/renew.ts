@@ -119,7 +119,7 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
         plan.signer.cert.notAfter,
       );
       const issued = await issueCertificate(tpl, kp.publicKey, {
-        certificate: plan.signer.cert.cert,
+        certificate: plan.signer.cert,
         privateKey: plan.signer.key,
       });
       return { ...plan, issued, key: kp.privateKey };

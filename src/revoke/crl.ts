@@ -34,7 +34,7 @@ export async function readPublishedCrl(
   const data = readFileLimited(path);
   if (!data) return undefined;
   try {
-    return await readCrl(data, ca.cert);
+    return await readCrl(data, ca);
   } catch (err) {
     throw new IoError(
       `cannot read the published CRL ${path} (${(err as Error).message}); it is the second record of the revocations: inspect it, and move it aside only if it is damaged`,
@@ -74,7 +74,7 @@ export async function publishCrl(
     const number = await store.nextCrlNumber(cert.sha256, published?.number ?? 0n);
     const nextUpdate = new Date(now.getTime() + (opts.validityMs ?? DEFAULT_CRL_VALIDITY_MS));
     const crl = await buildCrl({
-      caCert: cert.cert,
+      caCert: cert,
       caKey: key,
       number,
       thisUpdate: now,

@@ -84,7 +84,7 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
     ca.cert.notAfter,
   );
   tpl.notBefore = new Date(now.getTime() - BACKDATE_MS);
-  const issued = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert.cert, privateKey: ca.key });
+  const issued = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert, privateKey: ca.key });
   const kubeconfig = buildKubeconfig({
     clusterName: admin?.clusterName ?? "kubernetes",
     server,
@@ -112,7 +112,7 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
     out: o.out,
     user: o.user,
     groups: o.groups,
-    serial: issued.cert.serialNumber.toLowerCase(),
+    serial: issued.cert.serialHex,
     sha256: sha256Hex(issued.der),
     credentialId: credentialId(issued.der),
     notAfter: issued.cert.notAfter.toISOString(),

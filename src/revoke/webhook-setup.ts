@@ -93,7 +93,7 @@ export async function setupWebhook(
       VALIDITY_MS,
       ca.cert.notAfter,
     );
-    const c = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert.cert, privateKey: ca.key });
+    const c = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert, privateKey: ca.key });
     // One journaled group, so the certificate and its key never disagree on disk.
     commitFiles(
       [

@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { errorMessage, InputError } from "../errors.js";
 import { webCryptoParams } from "./algorithms.js";
-import { decodePem, encodePem } from "./pem.js";
+import { decodePem, encodePem, type PemBlock } from "./pem.js";
 import { subtle } from "./provider.js";
 
 /** kubeadm's encoding: PKCS#1 "RSA PRIVATE KEY" or SEC1 "EC PRIVATE KEY", never PKCS#8. */
@@ -15,15 +15,15 @@ export function publicKeyToPem(key: KeyObject): string {
   return key.export({ type: "spki", format: "pem" }) as string;
 }
 
-const PRIVATE_LABELS = ["RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY"];
+/** The PEM labels of a private key: PKCS#1 RSA, SEC1 EC, PKCS#8. */
+export const PRIVATE_KEY_LABELS: readonly string[] = ["RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY"];
 
-/**
- * Reads the first private key block, as kubeadm does (other blocks such as EC PARAMETERS are
- * skipped). Errors name the file but never echo its content.
- */
-export function parsePrivateKeyPem(text: string, source: string): KeyObject {
-  const block = decodePem(text, source).find((b) => PRIVATE_LABELS.includes(b.label));
-  if (!block) throw new InputError(`${source}: no private key PEM block (${PRIVATE_LABELS.join(", ")})`);
+export function isPrivateKeyBlock(block: PemBlock): boolean {
+  return PRIVATE_KEY_LABELS.includes(block.label);
+}
+
+/** The key of one private-key PEM block. Errors name the file but never echo its content. */
+export function privateKeyFromBlock(block: PemBlock, source: string): KeyObject {
   try {
     if (block.label === "PRIVATE KEY")
       return createPrivateKey({ key: block.der, format: "der", type: "pkcs8" });
@@ -31,8 +31,19 @@ export function parsePrivateKeyPem(text: string, source: string): KeyObject {
   } catch (err) {
     throw new InputError(
       `${source}: the ${block.label} block does not hold a readable key (${errorMessage(err)})`,
+      { cause: err },
     );
   }
+}
+
+/**
+ * Reads the first private key block, as kubeadm does (other blocks such as EC PARAMETERS are
+ * skipped).
+ */
+export function parsePrivateKeyPem(text: string, source: string): KeyObject {
+  const block = decodePem(text, source).find(isPrivateKeyBlock);
+  if (!block) throw new InputError(`${source}: no private key PEM block (${PRIVATE_KEY_LABELS.join(", ")})`);
+  return privateKeyFromBlock(block, source);
 }
 
 export function parsePublicKeyPem(text: string, source: string): KeyObject {
