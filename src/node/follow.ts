@@ -1,9 +1,9 @@
 import { dirname, isAbsolute, join } from "node:path";
 import type { CaKeyRole, Layout } from "../layout/types.js";
+import type { KubeconfigFact } from "../pki/kubeconfig.js";
+import { type KeyFact, spkiSha256 } from "../x509/keys.js";
 import type { CertInfo } from "../x509/parse.js";
-import { type KeyFact, spkiSha256 } from "./certs.js";
 import type { ComponentFlags } from "./flags.js";
-import type { KubeconfigFact } from "./kubeconfigs.js";
 import { get } from "./yaml.js";
 
 /** Flags whose value names a certificate, key or CA bundle (--client-ca-file, --etcd-certfile, ...). */

@@ -3,8 +3,10 @@ import { basename, join } from "node:path";
 import { detectLayout, layoutFor } from "../layout/detect.js";
 import type { CaKeyRole, Distro, Layout } from "../layout/types.js";
 import { SqliteLedger } from "../ledger/sqlite.js";
+import { type KubeconfigFact, readKubeconfig } from "../pki/kubeconfig.js";
+import type { KeyFact } from "../x509/keys.js";
 import type { CertInfo } from "../x509/parse.js";
-import { type KeyFact, type ParsedPem, parsePemFile } from "./certs.js";
+import { type ParsedPem, parsePemFile } from "../x509/parse.js";
 import { NodeFiles, type Warning } from "./files.js";
 import {
   type Component,
@@ -24,7 +26,6 @@ import {
   pkiDirOf,
   signingKeyFiles,
 } from "./follow.js";
-import { type KubeconfigFact, readKubeconfig } from "./kubeconfigs.js";
 import { k3sComponents, readRancherConfig } from "./rancher-args.js";
 import { readUnits } from "./units.js";
 import { get, isRecord, parseUntrustedYaml } from "./yaml.js";

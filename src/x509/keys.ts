@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { errorMessage, InputError } from "../errors.js";
-import { webCryptoParams } from "./algorithms.js";
+import { describeKey, keyBits, webCryptoParams } from "./algorithms.js";
+import { sha256Hex } from "./fingerprint.js";
 import { decodePem, encodePem, type PemBlock } from "./pem.js";
 import { subtle } from "./provider.js";
 
@@ -95,4 +96,27 @@ export function parsePrivateKey(data: Buffer, source: string): KeyObject {
     }
   }
   throw new InputError(`${source}: not a private key in PEM or DER (PKCS#8, PKCS#1 or SEC1)`);
+}
+
+/** What an inventory keeps of a private key: its kind and its public half's fingerprint, never the key. */
+export interface KeyFact {
+  path: string;
+  keyType: string;
+  keyBits: number | undefined;
+  /** SHA-256 of the public key's SPKI, to pair keys with certificates without keeping key bytes around. */
+  publicSpki: string;
+}
+
+/** The SHA-256 of a public key's SPKI: pairs keys with certificates. */
+export function spkiSha256(key: KeyObject): string {
+  return sha256Hex(key.export({ type: "spki", format: "der" }));
+}
+
+export function keyFact(key: KeyObject, path: string): KeyFact {
+  return {
+    path,
+    keyType: describeKey(key),
+    keyBits: keyBits(key),
+    publicSpki: spkiSha256(createPublicKey(key)),
+  };
 }

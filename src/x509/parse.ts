@@ -14,6 +14,7 @@ import {
 } from "./der.js";
 import { sha256Hex } from "./fingerprint.js";
 import { ipFromBytes } from "./ip.js";
+import { isPrivateKeyBlock, type KeyFact, keyFact, privateKeyFromBlock } from "./keys.js";
 import { EKU_OIDS, type ExtKeyUsageName, type KeyUsageName, OID } from "./oids.js";
 import { decodePem, encodePem } from "./pem.js";
 
@@ -181,4 +182,47 @@ export function hasExtKeyUsage(info: CertInfo, usage: ExtKeyUsageName): boolean 
 
 export function extKeyUsageNames(info: CertInfo): ExtKeyUsageName[] {
   return (Object.keys(EKU_OIDS) as ExtKeyUsageName[]).filter((u) => hasExtKeyUsage(info, u));
+}
+
+export interface ParsedPem {
+  certs: CertInfo[];
+  keys: KeyFact[];
+  errors: string[];
+}
+
+/** The reason alone: the caller already names the file. */
+const reason = (err: unknown, path: string) =>
+  ((err as Error).message.split("\n")[0] ?? "").replace(`${path}: `, "");
+
+/** Every certificate and private key in a PEM file (or a single DER certificate); never throws. */
+export function parsePemFile(data: Buffer, path: string): ParsedPem {
+  const out: ParsedPem = { certs: [], keys: [], errors: [] };
+  const text = data.toString("latin1");
+  if (!text.includes("-----BEGIN")) {
+    if (data[0] === 0x30 && /\.(crt|cer|der)$/.test(path)) {
+      try {
+        out.certs.push(certInfoFromDer(data, path));
+      } catch (err) {
+        out.errors.push(`not a certificate: ${reason(err, path)}`);
+      }
+    }
+    return out;
+  }
+  let blocks: ReturnType<typeof decodePem>;
+  try {
+    blocks = decodePem(text, path);
+  } catch (err) {
+    out.errors.push((err as Error).message);
+    return out;
+  }
+  for (const b of blocks) {
+    try {
+      if (b.label === "CERTIFICATE")
+        out.certs.push(certInfoFromDer(b.der, path, { index: out.certs.length }));
+      else if (isPrivateKeyBlock(b)) out.keys.push(keyFact(privateKeyFromBlock(b, path), path));
+    } catch (err) {
+      out.errors.push(`unreadable ${b.label} block: ${reason(err, path)}`);
+    }
+  }
+  return out;
 }

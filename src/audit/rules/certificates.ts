@@ -1,6 +1,7 @@
-import { spkiSha256, uniqueCerts } from "../../node/certs.js";
+import { uniqueCerts } from "../../node/certs.js";
 import { kubeletClientCaFile, kubeletServingCertFile } from "../../node/snapshot.js";
 import { caEntry, LEAVES } from "../../pki/catalog.js";
+import { spkiSha256 } from "../../x509/keys.js";
 import { EKU_OIDS } from "../../x509/oids.js";
 import type { CertInfo } from "../../x509/parse.js";
 import { verifyPath } from "../../x509/verify.js";
