@@ -90,26 +90,9 @@ function invalid(label: string, why: unknown): InputError {
   return new InputError(`${label}: not a valid X.509 certificate (${errorMessage(why)})`, { cause: why });
 }
 
-export function certInfoFromDer(der: Buffer, path: string, place: CertPlace = {}): CertInfo {
-  const label = place.index ? `${path}[${place.index}]` : path;
-  let x: X509Certificate;
-  try {
-    x = new X509Certificate(der);
-  } catch (err) {
-    throw invalid(label, err);
-  }
-  const raw = readCertificateDer(der);
-  if (!raw) throw invalid(label, "malformed DER");
-  const ext = (oid: string) => raw.extensions.find((e) => e.oid === oid)?.value;
-  let publicKey: KeyObject;
-  try {
-    publicKey = x.publicKey;
-  } catch (err) {
-    throw new InputError(`${label}: unreadable public key (${errorMessage(err)})`, { cause: err });
-  }
-  const subject = readName(raw.subject);
-  const issuer = readName(raw.issuer);
-  const attr = (name: typeof subject, oid: string) => name.filter((a) => a.oid === oid).map((a) => a.value);
+/** The fields kubepki reads from the extensions (RFC 5280 4.2), absent ones as undefined. */
+function extensionFields(extensions: RawExtension[]) {
+  const ext = (oid: string) => extensions.find((e) => e.oid === oid)?.value;
   const bcValue = ext(OID.basicConstraints);
   const bc = bcValue ? readBasicConstraints(bcValue) : undefined;
   const ku = ext(OID.keyUsage);
@@ -117,6 +100,43 @@ export function certInfoFromDer(der: Buffer, path: string, place: CertPlace = {}
   const san = readGeneralNames(ext(OID.subjectAltName) ?? Buffer.alloc(0));
   const ski = ext(OID.subjectKeyIdentifier);
   const aki = ext(OID.authorityKeyIdentifier);
+  return {
+    dnsNames: san.dns,
+    ipAddresses: san.ips.map(ipFromBytes),
+    isCA: bc?.ca ?? false,
+    pathLen: bc?.pathLen,
+    keyUsage: ku ? keyUsageNames(readBitNumbers(ku)) : undefined,
+    extKeyUsageOids: eku ? readOidSequence(eku) : undefined,
+    subjectKeyId: ski ? readKeyIdentifier(ski, "subject") : undefined,
+    authorityKeyId: aki ? readKeyIdentifier(aki, "authority") : undefined,
+    extensions,
+  };
+}
+
+function readNative(der: Buffer, label: string): { x: X509Certificate; publicKey: KeyObject } {
+  let x: X509Certificate;
+  try {
+    x = new X509Certificate(der);
+  } catch (err) {
+    throw invalid(label, err);
+  }
+  try {
+    return { x, publicKey: x.publicKey };
+  } catch (err) {
+    throw new InputError(`${label}: unreadable public key (${errorMessage(err)})`, { cause: err });
+  }
+}
+
+const attr = (name: { oid: string; value: string }[], oid: string) =>
+  name.filter((a) => a.oid === oid).map((a) => a.value);
+
+export function certInfoFromDer(der: Buffer, path: string, place: CertPlace = {}): CertInfo {
+  const label = place.index ? `${path}[${place.index}]` : path;
+  const { x, publicKey } = readNative(der, label);
+  const raw = readCertificateDer(der);
+  if (!raw) throw invalid(label, "malformed DER");
+  const subject = readName(raw.subject);
+  const issuer = readName(raw.issuer);
   const selfIssued = raw.subject.equals(raw.issuer);
   let pem: string | undefined;
   return {
@@ -140,15 +160,7 @@ export function certInfoFromDer(der: Buffer, path: string, place: CertPlace = {}
     serialHex: raw.serialHex,
     notBefore: new Date(x.validFrom),
     notAfter: new Date(x.validTo),
-    dnsNames: san.dns,
-    ipAddresses: san.ips.map(ipFromBytes),
-    isCA: bc?.ca ?? false,
-    pathLen: bc?.pathLen,
-    keyUsage: ku ? keyUsageNames(readBitNumbers(ku)) : undefined,
-    extKeyUsageOids: eku ? readOidSequence(eku) : undefined,
-    subjectKeyId: ski ? readKeyIdentifier(ski, "subject") : undefined,
-    authorityKeyId: aki ? readKeyIdentifier(aki, "authority") : undefined,
-    extensions: raw.extensions,
+    ...extensionFields(raw.extensions),
     publicKey,
     keyType: describeKey(publicKey),
     keyBits: keyBits(publicKey),

@@ -35,7 +35,8 @@ const HANDLED_CRITICAL = new Set<string>([
   OID.authorityKeyIdentifier,
 ]);
 
-function signedBy(child: CertInfo, issuer: CertInfo): boolean {
+/** `issuer` signed `child`: byte-equal names and a signature that verifies with the issuer's key. */
+export function signedBy(child: CertInfo, issuer: CertInfo): boolean {
   if (!child.issuerDer.equals(issuer.subjectDer)) return false;
   try {
     return child.x509.verify(issuer.publicKey);
