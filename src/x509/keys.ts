@@ -1,9 +1,8 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject, webcrypto } from "node:crypto";
 import { errorMessage, InputError } from "../errors.js";
 import { describeKey, keyBits, webCryptoParams } from "./algorithms.js";
 import { sha256Hex } from "./fingerprint.js";
 import { decodePem, encodePem, type PemBlock } from "./pem.js";
-import { subtle } from "./provider.js";
 
 /** kubeadm's encoding: PKCS#1 "RSA PRIVATE KEY" or SEC1 "EC PRIVATE KEY", never PKCS#8. */
 export function privateKeyToPem(key: KeyObject): string {
@@ -65,6 +64,9 @@ export function keysMatch(privateKey: KeyObject, publicKey: KeyObject): boolean 
   const b = publicKey.export({ type: "spki", format: "der" });
   return a.equals(b);
 }
+
+// Node's own WebCrypto, not through provider.ts: reading keys and certificates must not load @peculiar/x509.
+const { subtle } = webcrypto;
 
 /** WebCrypto can only import PKCS#8, so the key is re-encoded in memory. */
 export async function toSigningKey(key: KeyObject): Promise<CryptoKey> {
