@@ -40,7 +40,7 @@ for (let i = 0; i < DISTINCT; i++) {
       notAfter: new Date(Date.now() + ((i % 400) + 5) * DAY),
     },
     kp.publicKey,
-    { certificate: ca.cert, privateKey: caKey },
+    { certificate: ca, privateKey: caKey },
   );
   pems.push(issued.pem);
 }

@@ -228,7 +228,7 @@ export async function signWith(
       ...tpl,
     },
     kp.publicKey,
-    { certificate: ca.cert, privateKey: caKey },
+    { certificate: ca, privateKey: caKey },
   );
   return { crt: issued.pem, key: privateKeyToPem(kp.privateKey) };
 }

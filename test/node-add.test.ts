@@ -90,8 +90,8 @@ describe("kubepki node add", () => {
     assert.deepEqual(a.extKeyUsageOids, b.extKeyUsageOids);
     assert.deepEqual(a.organizations, b.organizations);
     assert.deepEqual(
-      a.cert.extensions.map((e) => `${e.type}${e.critical}`),
-      b.cert.extensions.map((e) => `${e.type}${e.critical}`),
+      a.extensions.map((e) => `${e.oid}${e.critical}`),
+      b.extensions.map((e) => `${e.oid}${e.critical}`),
     );
     // kubeadm's default leaf validity, backdated five minutes.
     assert.equal(a.notAfter.getTime() - a.notBefore.getTime(), (8760 * 60 + 5) * 60_000);

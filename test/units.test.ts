@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { humanDuration, kubeadmDate } from "../src/pki/duration.js";
+import { humanDuration, kubeadmDate, parseDuration } from "../src/pki/duration.js";
 import { firstServiceIp, splitHostPort } from "../src/pki/net.js";
-import { parseDuration } from "../src/pki/validate.js";
 import { randomSerialHex } from "../src/x509/certificate.js";
 import { credentialId, sha256Fingerprint } from "../src/x509/fingerprint.js";
 import { canonicalIp, dedupeDnsNames, dedupeIps } from "../src/x509/ip.js";

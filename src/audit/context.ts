@@ -1,6 +1,7 @@
 import type { FileFact } from "../node/files.js";
 import type { ComponentFlags } from "../node/flags.js";
-import type { NodeSnapshot } from "../node/snapshot.js";
+import { type NodeSnapshot, readPem } from "../node/snapshot.js";
+import type { CertInfo } from "../x509/parse.js";
 import type { Finding, Severity } from "./finding.js";
 import { ruleInfo } from "./taxonomy.js";
 
@@ -48,4 +49,9 @@ export function flagEvidence(c: ComponentFlags): (flag: string) => Finding["evid
 /** Evidence for a finding about a file's protection: path, mode, owner. */
 export function fileEvidence(f: FileFact): Finding["evidence"] {
   return { file: f.path, mode: octal(f.mode), owner: `${f.uid}:${f.gid}` };
+}
+
+/** Certificates in a file a flag points at (read on demand, confined to the root). */
+export function certsAt(snap: NodeSnapshot, path: string | undefined): CertInfo[] {
+  return path ? (readPem(snap, path)?.certs ?? []) : [];
 }

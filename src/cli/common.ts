@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from "commander";
+import { parseDuration } from "../pki/duration.js";
 import { treePaths } from "../pki/paths.js";
-import { parseDuration } from "../pki/validate.js";
 
 export type OutputFormat = "text" | "json" | "yaml" | "sarif" | "html";
 

@@ -12,11 +12,9 @@ import {
 import { basename, dirname, join } from "node:path";
 import { errorMessage, IoError } from "../errors.js";
 import { checkWriteParent, checkWritePath } from "./confine.js";
+import { MODE_DIR } from "./modes.js";
 
-/** Directory mode kubeadm's writers use for parents they create. */
-export const DEFAULT_DIR_MODE = 0o755;
-
-export function ensureDir(dir: string, mode = DEFAULT_DIR_MODE): void {
+export function ensureDir(dir: string, mode = MODE_DIR): void {
   checkWritePath(dir);
   try {
     mkdirSync(dir, { recursive: true, mode });
@@ -28,10 +26,6 @@ export function ensureDir(dir: string, mode = DEFAULT_DIR_MODE): void {
 /** Path of a temporary sibling of `path`; same directory, so rename(2) is atomic. */
 export function tempPathFor(path: string, tag = randomBytes(6).toString("hex")): string {
   return join(dirname(path), `.${basename(path)}.kubepki-tmp-${tag}`);
-}
-
-export function isTempPath(path: string): boolean {
-  return /\.kubepki-tmp-[0-9a-f]+$/.test(path);
 }
 
 /**
@@ -85,7 +79,7 @@ export function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
   mode: number,
-  dirMode = DEFAULT_DIR_MODE,
+  dirMode = MODE_DIR,
 ): void {
   const dir = dirname(path);
   ensureDir(dir, dirMode);

@@ -2,6 +2,7 @@ import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from "node:f
 import { join } from "node:path";
 import { errorMessage, IoError } from "../errors.js";
 import { ensureDir } from "./atomic.js";
+import { MODE_KEY, MODE_OFFLINE_DIR } from "./modes.js";
 
 /**
  * One kubepki process changes a tree at a time: a second one would take the first one's journal
@@ -27,11 +28,11 @@ function alive(pid: number): boolean {
 }
 
 function acquire(stateDir: string): () => void {
-  ensureDir(stateDir, 0o700);
+  ensureDir(stateDir, MODE_OFFLINE_DIR);
   const path = join(stateDir, "lock");
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fd = openSync(path, "wx", 0o600);
+      const fd = openSync(path, "wx", MODE_KEY);
       writeSync(fd, String(process.pid));
       closeSync(fd);
       return () => {

@@ -11,6 +11,7 @@ import {
   writeNewFileDurable,
 } from "./atomic.js";
 import { checkWriteParent } from "./confine.js";
+import { MODE_KEY, MODE_OFFLINE_DIR } from "./modes.js";
 import { exists, isInside, readFileLimited, readTextLimited } from "./read.js";
 
 /**
@@ -73,9 +74,6 @@ interface JournalEntry {
   remove?: boolean;
 }
 
-const JOURNAL_MODE = 0o600;
-const STATE_DIR_MODE = 0o700;
-
 export function commitFiles(writes: PendingWrite[], opts: CommitOptions): CommitResult {
   const result: CommitResult = { written: [], backedUp: [] };
   if (writes.length === 0) return result;
@@ -97,8 +95,8 @@ export function commitFiles(writes: PendingWrite[], opts: CommitOptions): Commit
         backups: backups.map((b) => b.target),
         tag,
       } satisfies Journal),
-      JOURNAL_MODE,
-      STATE_DIR_MODE,
+      MODE_KEY,
+      MODE_OFFLINE_DIR,
     );
 
   writeJournal("writing");
@@ -154,7 +152,7 @@ function backupPlan(writes: PendingWrite[], targets: BackupTarget[]) {
 /** Copies each file that is about to be replaced, keeping its mode; each copy is itself atomic. */
 function copyBackups(plan: { source: string; target: string }[], tag: string): string[] {
   for (const { source, target } of plan) {
-    ensureDir(dirname(target), STATE_DIR_MODE);
+    ensureDir(dirname(target), MODE_OFFLINE_DIR);
     if (lstatSync(source).isSymbolicLink()) {
       // Keep the link itself; what it points to is not replaced.
       safeUnlink(target);

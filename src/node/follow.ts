@@ -1,8 +1,9 @@
 import { dirname, isAbsolute, join } from "node:path";
 import type { CaKeyRole, Layout } from "../layout/types.js";
-import { type CertFact, type KeyFact, spkiSha256 } from "./certs.js";
+import type { KubeconfigFact } from "../pki/kubeconfig.js";
+import { type KeyFact, spkiSha256 } from "../x509/keys.js";
+import type { CertInfo } from "../x509/parse.js";
 import type { ComponentFlags } from "./flags.js";
-import type { KubeconfigFact } from "./kubeconfigs.js";
 import { get } from "./yaml.js";
 
 /** Flags whose value names a certificate, key or CA bundle (--client-ca-file, --etcd-certfile, ...). */
@@ -74,13 +75,13 @@ export function kubeconfigFiles(k: KubeconfigFact): string[] {
  */
 export function caKeysByContent(
   layout: Layout,
-  certs: CertFact[],
+  certs: CertInfo[],
   keys: KeyFact[],
   flagged: Flagged,
   signingKeys: Set<string>,
 ): CaKeyRole[] {
   const known = new Set(layout.caKeys.map((k) => k.path));
-  const cas = new Map<string, CertFact[]>();
+  const cas = new Map<string, CertInfo[]>();
   for (const c of certs)
     if (c.isCA && c.origin === "file") {
       const spki = spkiSha256(c.x509.publicKey);

@@ -1,6 +1,7 @@
 import type { Distro } from "../layout/types.js";
 import { entryFrom } from "../ledger/entry.js";
 import type { LedgerStore } from "../ledger/store.js";
+import { signedBy } from "../x509/verify.js";
 import { takeSnapshot } from "./snapshot.js";
 
 /**
@@ -26,9 +27,7 @@ export async function importNode(
       known++;
       continue;
     }
-    const issuer = c.selfSigned
-      ? c
-      : cas.find((ca) => c.x509.checkIssued(ca.x509) && c.x509.verify(ca.x509.publicKey));
+    const issuer = c.selfSigned ? c : cas.find((ca) => signedBy(c, ca));
     if (!issuer) unlinked++;
     const der = c.x509.raw;
     await store.record([

@@ -3,7 +3,10 @@ import { basename, join } from "node:path";
 import { detectLayout, layoutFor } from "../layout/detect.js";
 import type { CaKeyRole, Distro, Layout } from "../layout/types.js";
 import { SqliteLedger } from "../ledger/sqlite.js";
-import { type CertFact, type KeyFact, type ParsedPem, parsePemFile } from "./certs.js";
+import { type KubeconfigFact, readKubeconfig } from "../pki/kubeconfig.js";
+import type { KeyFact } from "../x509/keys.js";
+import type { CertInfo } from "../x509/parse.js";
+import { type ParsedPem, parsePemFile } from "../x509/parse.js";
 import { NodeFiles, type Warning } from "./files.js";
 import {
   type Component,
@@ -23,7 +26,6 @@ import {
   pkiDirOf,
   signingKeyFiles,
 } from "./follow.js";
-import { type KubeconfigFact, readKubeconfig } from "./kubeconfigs.js";
 import { k3sComponents, readRancherConfig } from "./rancher-args.js";
 import { readUnits } from "./units.js";
 import { get, isRecord, parseUntrustedYaml } from "./yaml.js";
@@ -44,7 +46,7 @@ export interface NodeSnapshot {
   files: NodeFiles;
   /** Parsed PEM/DER files by node path (PKI folders, kubelet PKI, files flags point at). */
   pem: Map<string, ParsedPem>;
-  certs: CertFact[];
+  certs: CertInfo[];
   keys: KeyFact[];
   kubeconfigs: KubeconfigFact[];
   components: Map<Component, ComponentFlags>;

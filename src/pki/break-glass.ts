@@ -1,10 +1,10 @@
 import { join } from "node:path";
+import { MODE_KEY, MODE_OFFLINE_DIR } from "../fsx/modes.js";
 import { exists } from "../fsx/read.js";
 import type { PendingWrite } from "../fsx/transaction.js";
 import { offlineBackupDir } from "./backup.js";
 import type { CaId } from "./catalog.js";
 import { type CaState, inspectKubeconfig, type LeafJob } from "./init-plan.js";
-import { MODE_KEY, MODE_OFFLINE_DIR } from "./modes.js";
 import { readTreeText, type TreePaths } from "./paths.js";
 
 /** The catalog id of the break-glass kubeconfig (group system:masters). */

@@ -1,9 +1,9 @@
 import { stringify } from "yaml";
 import { type ConfigChange, formatChange } from "./config-edit.js";
+import { formatHours } from "./duration.js";
 import { hostPort } from "./net.js";
 import { KUBELET_SERVING_CERT, KUBELET_SERVING_KEY, mergeOperatorConfig } from "./operator-config.js";
 import type { ClusterSpec } from "./spec.js";
-import { formatHours } from "./validate.js";
 
 export { type ConfigChange, formatChange };
 

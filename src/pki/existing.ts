@@ -67,11 +67,11 @@ export async function leafProblems(
   if (!cert || problems.length > 0) return problems;
   // An expired leaf is only warned about (kubeadm: CheckCertificatePeriodValidity); check the chain inside its window.
   const at = now > cert.notAfter ? cert.notAfter : now < cert.notBefore ? cert.notBefore : now;
-  const res = await verifyPath(cert, [ca], pair.chain, { at });
-  if (!res.ok) problems.push(`${cert.source} does not verify against ${ca.source}: ${res.reason}`);
+  const res = verifyPath(cert, [ca], pair.chain, { at });
+  if (!res.ok) problems.push(`${cert.path} does not verify against ${ca.path}: ${res.reason}`);
   const missing = missingSans(cert, required);
   if (missing.length > 0)
-    problems.push(`${cert.source} does not cover the required SANs ${missing.join(", ")}`);
+    problems.push(`${cert.path} does not cover the required SANs ${missing.join(", ")}`);
   return problems;
 }
 

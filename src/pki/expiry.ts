@@ -1,8 +1,8 @@
-import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { errorMessage, InputError } from "../errors.js";
 import { exists } from "../fsx/read.js";
 import { type CertInfo, parseCertificatesPem } from "../x509/parse.js";
+import { signedBy } from "../x509/verify.js";
 import type { CaId } from "./catalog.js";
 import { caItems, noPkiError, type TreeItem, treeItems } from "./inventory.js";
 import { parseKubeconfig } from "./kubeconfig.js";
@@ -59,13 +59,6 @@ export function readItemCertificate(
 function caKeyAvailable(paths: TreePaths, id: CaId): boolean {
   const offline = offlineCaKeyPath(paths, id);
   return exists(caPaths(paths, id).key) || (offline !== undefined && exists(offline));
-}
-
-/** Whether `parent`'s key signed `child` (names match and the signature verifies). */
-export function signedBy(child: CertInfo, parent: CertInfo): boolean {
-  const c = new X509Certificate(child.der);
-  const p = new X509Certificate(parent.der);
-  return c.checkIssued(p) && c.verify(p.publicKey);
 }
 
 /** Self-signed, or signed by a CA shipped in the same file (what the kubelet makes for itself). */

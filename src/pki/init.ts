@@ -32,9 +32,7 @@ import type { ClusterSpec } from "./spec.js";
 
 export type { Action, ArtifactKind, ArtifactReport } from "./init-plan.js";
 
-import { MODE_CERT, MODE_KEY, MODE_OFFLINE_DIR } from "./modes.js";
-
-export { MODE_CERT, MODE_KEY, MODE_OFFLINE_DIR };
+import { MODE_CERT, MODE_KEY, MODE_OFFLINE_DIR } from "../fsx/modes.js";
 
 export interface InitOptions {
   root: string;
@@ -205,7 +203,7 @@ async function initLocked(
       if (!ca?.cert || !ca.key || !kp) throw new Error(`internal: CA ${job.ca} not ready`);
       const tpl = leafTemplate(job.profile, now, spec.certValidityMs, ca.cert.notAfter);
       const issued = await issueCertificate(tpl, kp.publicKey, {
-        certificate: ca.cert.cert,
+        certificate: ca.cert,
         privateKey: ca.key,
       });
       return { job, issued, key: kp.privateKey, ca };

@@ -1,9 +1,15 @@
 import type { KeyObject } from "node:crypto";
-import { isMap, parseDocument, stringify } from "yaml";
+import { isMap, parseAllDocuments, stringify } from "yaml";
 import { InputError } from "../errors.js";
-import { assertYamlNesting } from "../fsx/yaml-guard.js";
-import { parsePrivateKeyPem } from "../x509/keys.js";
-import { type CertInfo, parseCertificatePem } from "../x509/parse.js";
+import { yamlNestingError } from "../fsx/yaml-guard.js";
+import { type KeyFact, parsePrivateKeyPem } from "../x509/keys.js";
+import { type CertInfo, parseCertificatePem, parsePemFile } from "../x509/parse.js";
+
+/**
+ * kubepki's one kubeconfig module: the writer (kubeadm's shape), and one reader with two variants
+ * over the same parse: `parseKubeconfig` (strict: throws an InputError naming the file; init, renew,
+ * the ledger) and `readKubeconfig` (collecting: returns its errors, never throws; the audit).
+ */
 
 /** A kubeconfig as kubeadm writes it (reference/kubeadm-pki.md 2.1): one cluster, user and context. */
 export interface KubeconfigInput {
@@ -37,6 +43,43 @@ export function buildKubeconfig(k: KubeconfigInput): string {
   });
 }
 
+type Doc = Record<string, unknown>;
+
+const isRecord = (v: unknown): v is Doc => typeof v === "object" && v !== null && !Array.isArray(v);
+const str = (v: unknown) => (typeof v === "string" ? v : undefined);
+const records = (v: unknown): Doc[] => (Array.isArray(v) ? v.filter(isRecord) : []);
+
+/**
+ * The one parse: nesting bounded before the parser runs, duplicate keys refused, aliases bounded
+ * (a "billion laughs" document fails instead of eating memory), one mapping expected.
+ */
+function parseDoc(text: string): { raw: Doc } | { error: string } {
+  if (text.includes("\u0000")) return { error: "binary content, not YAML" };
+  const nesting = yamlNestingError(text);
+  if (nesting) return { error: `YAML ${nesting}` };
+  try {
+    const docs = parseAllDocuments(text, { uniqueKeys: true });
+    const [doc, ...more] = Array.isArray(docs) ? docs : [];
+    const err = doc?.errors[0];
+    if (err) return { error: `invalid YAML: ${err.message.split("\n")[0]}` };
+    if (more.some((d) => d.contents !== null)) return { error: "invalid YAML: more than one document" };
+    if (!doc || !isMap(doc.contents)) return { error: "not a kubeconfig (expected a mapping)" };
+    return { raw: doc.toJS({ maxAliasCount: 100 }) as Doc };
+  } catch (err) {
+    return { error: `YAML refused: ${(err as Error).message.split("\n")[0]}` };
+  }
+}
+
+/** The entry of a named list ("clusters", "users", "contexts") with that name, and its inner map. */
+function named(raw: Doc, list: string, inner: string, name: unknown): Doc | undefined {
+  const entry = records(raw[list]).find((e) => e.name === name)?.[inner];
+  return isRecord(entry) ? entry : undefined;
+}
+
+function currentContext(raw: Doc): Doc | undefined {
+  return named(raw, "contexts", "context", raw["current-context"]);
+}
+
 /** What the current context of a kubeconfig holds. Paths (client-certificate) are reported, not followed. */
 export interface KubeconfigView {
   raw: Record<string, unknown>;
@@ -51,46 +94,32 @@ export interface KubeconfigView {
   insecureSkipTlsVerify: boolean;
 }
 
-type Named = { name?: unknown; [k: string]: unknown };
-
-function findNamed(list: unknown, name: unknown): Record<string, unknown> | undefined {
-  if (!Array.isArray(list)) return undefined;
-  return (list as Named[]).find((e) => e && e.name === name) as Record<string, unknown> | undefined;
-}
-
 function decodeData(value: unknown, what: string, source: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "string") throw new InputError(`${source}: ${what} must be a base64 string`);
   return Buffer.from(value, "base64").toString("utf8");
 }
 
+/** Strict: the current context's cluster and user; throws an InputError naming `source`. */
 export function parseKubeconfig(text: string, source: string): KubeconfigView {
-  assertYamlNesting(text, source);
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors[0]) throw new InputError(`${source}: invalid YAML: ${doc.errors[0].message.split("\n")[0]}`);
-  if (!isMap(doc.contents)) throw new InputError(`${source}: not a kubeconfig (expected a mapping)`);
-  let raw: Record<string, unknown>;
-  try {
-    raw = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
-  } catch (err) {
-    throw new InputError(`${source}: YAML refused: ${(err as Error).message}`);
-  }
-  const ctx = findNamed(raw.contexts, raw["current-context"])?.context as Record<string, unknown> | undefined;
-  const cluster = findNamed(raw.clusters, ctx?.cluster)?.cluster as Record<string, unknown> | undefined;
-  const user = findNamed(raw.users, ctx?.user)?.user as Record<string, unknown> | undefined;
+  const parsed = parseDoc(text);
+  if ("error" in parsed) throw new InputError(`${source}: ${parsed.error}`);
+  const raw = parsed.raw;
+  const ctx = currentContext(raw);
+  const cluster = named(raw, "clusters", "cluster", ctx?.cluster);
+  const user = named(raw, "users", "user", ctx?.user);
   const certPem = decodeData(user?.["client-certificate-data"], "client-certificate-data", source);
   const keyPem = decodeData(user?.["client-key-data"], "client-key-data", source);
   return {
     raw,
-    clusterName: typeof ctx?.cluster === "string" ? ctx.cluster : undefined,
-    server: typeof cluster?.server === "string" ? cluster.server : undefined,
+    clusterName: str(ctx?.cluster),
+    server: str(cluster?.server),
     caPem: decodeData(cluster?.["certificate-authority-data"], "certificate-authority-data", source),
-    userName: typeof ctx?.user === "string" ? ctx.user : undefined,
+    userName: str(ctx?.user),
     clientCert: certPem ? parseCertificatePem(certPem, `${source} client-certificate-data`) : undefined,
     clientKey: keyPem ? parsePrivateKeyPem(keyPem, `${source} client-key-data`) : undefined,
-    clientCertificatePath:
-      typeof user?.["client-certificate"] === "string" ? user["client-certificate"] : undefined,
-    clientKeyPath: typeof user?.["client-key"] === "string" ? user["client-key"] : undefined,
+    clientCertificatePath: str(user?.["client-certificate"]),
+    clientKeyPath: str(user?.["client-key"]),
     insecureSkipTlsVerify: cluster?.["insecure-skip-tls-verify"] === true,
   };
 }
@@ -104,14 +133,94 @@ export function replaceKubeconfigCredentials(
   source: string,
   update: { caPem: string; clientCertPem: string; clientKeyPem: string },
 ): string {
-  const view = parseKubeconfig(text, source);
-  const raw = view.raw;
-  const ctx = findNamed(raw.contexts, raw["current-context"])?.context as Record<string, unknown> | undefined;
-  const cluster = findNamed(raw.clusters, ctx?.cluster)?.cluster as Record<string, unknown> | undefined;
-  const user = findNamed(raw.users, ctx?.user)?.user as Record<string, unknown> | undefined;
+  const { raw } = parseKubeconfig(text, source);
+  const ctx = currentContext(raw);
+  const cluster = named(raw, "clusters", "cluster", ctx?.cluster);
+  const user = named(raw, "users", "user", ctx?.user);
   if (!cluster || !user) throw new InputError(`${source}: the current context names no cluster or user`);
   cluster["certificate-authority-data"] = b64(update.caPem);
   user["client-certificate-data"] = b64(update.clientCertPem);
   user["client-key-data"] = b64(update.clientKeyPem);
   return stringify(raw);
+}
+
+export interface KubeconfigCluster {
+  name: string;
+  server?: string;
+  insecureSkipTlsVerify: boolean;
+  caCerts: CertInfo[];
+  caFile?: string;
+}
+
+export interface KubeconfigUser {
+  name: string;
+  clientCert?: CertInfo;
+  clientKey?: KeyFact;
+  clientCertificateFile?: string;
+  clientKeyFile?: string;
+  token: boolean;
+  exec?: string;
+}
+
+/** Every cluster and user of a kubeconfig, as an inventory (the audit) sees them. */
+export interface KubeconfigFact {
+  path: string;
+  /** The component flags that name this kubeconfig ("kube-scheduler --kubeconfig"), if any. */
+  usedBy?: string[];
+  currentUser?: string;
+  clusters: KubeconfigCluster[];
+  users: KubeconfigUser[];
+}
+
+const data = (value: unknown) => (typeof value === "string" ? Buffer.from(value, "base64") : undefined);
+
+function clusterFact(c: Doc, path: string): KubeconfigCluster {
+  const cl = isRecord(c.cluster) ? c.cluster : {};
+  const ca = data(cl["certificate-authority-data"]);
+  const where = `${path} clusters[${String(c.name)}].certificate-authority-data`;
+  return {
+    name: String(c.name ?? ""),
+    server: str(cl.server),
+    insecureSkipTlsVerify: cl["insecure-skip-tls-verify"] === true,
+    caCerts: ca ? parsePemFile(ca, where).certs : [],
+    caFile: str(cl["certificate-authority"]),
+  };
+}
+
+function userFact(u: Doc, path: string): KubeconfigUser {
+  const us = isRecord(u.user) ? u.user : {};
+  const cert = data(us["client-certificate-data"]);
+  const key = data(us["client-key-data"]);
+  const field = `users[${String(u.name)}].client-certificate-data`;
+  const clientCert = cert ? parsePemFile(cert, `${path} ${field}`).certs[0] : undefined;
+  if (clientCert) Object.assign(clientCert, { origin: "kubeconfig", field, path });
+  return {
+    name: String(u.name ?? ""),
+    clientCert,
+    clientKey: key
+      ? parsePemFile(key, `${path} users[${String(u.name)}].client-key-data`).keys[0]
+      : undefined,
+    clientCertificateFile: str(us["client-certificate"]),
+    clientKeyFile: str(us["client-key"]),
+    token: typeof us.token === "string" || typeof us.tokenFile === "string",
+    exec: isRecord(us.exec) ? String(us.exec.command ?? "") : undefined,
+  };
+}
+
+/** Collecting: every cluster and user, unreadable data skipped; never throws (errors are returned). */
+export function readKubeconfig(text: string, path: string): { fact?: KubeconfigFact; error?: string } {
+  const parsed = parseDoc(text);
+  if ("error" in parsed) return { error: parsed.error };
+  const raw = parsed.raw;
+  if ((raw.kind !== undefined && raw.kind !== "Config") || !("clusters" in raw || "users" in raw))
+    return { error: "not a kubeconfig" };
+  const ctx = currentContext(raw);
+  return {
+    fact: {
+      path,
+      currentUser: ctx ? String(ctx.user ?? "") : undefined,
+      clusters: records(raw.clusters).map((c) => clusterFact(c, path)),
+      users: records(raw.users).map((u) => userFact(u, path)),
+    },
+  };
 }

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { join, relative } from "node:path";
 import { InputError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
+import { MODE_CERT, MODE_KEY, MODE_OFFLINE_DIR } from "../fsx/modes.js";
 import { exists, readTextLimited } from "../fsx/read.js";
 import { commitFiles, recoverJournal } from "../fsx/transaction.js";
 import { algorithmOfKey, DEFAULT_KEY_ALGORITHM, type KeyAlgorithm } from "../x509/algorithms.js";
@@ -12,14 +13,14 @@ import { privateKeyToPem } from "../x509/keys.js";
 import { type CertInfo, parseCertificatePem } from "../x509/parse.js";
 import { backupStamp, offlineBackupsDir } from "./backup.js";
 import { kubeletServingProfile } from "./catalog.js";
-import { type IssuedCert, MODE_CERT, MODE_KEY, MODE_OFFLINE_DIR } from "./init.js";
+import { parseDuration } from "./duration.js";
+import type { IssuedCert } from "./init.js";
 import { parseKubeconfig } from "./kubeconfig.js";
 import { type PairPaths, readTreeText, type TreePaths } from "./paths.js";
 import { leafTemplate } from "./profiles.js";
 import { type CaSigner, requireCaSigner } from "./signer.js";
 import type { NodeSpec, SanSet } from "./spec.js";
 import { KUBEADM_DEFAULTS } from "./spec.js";
-import { parseDuration } from "./validate.js";
 
 export interface NodeAddOptions {
   paths: TreePaths;
@@ -80,7 +81,7 @@ async function addNodeLocked(opts: NodeAddOptions): Promise<NodeAddResult> {
   const profile = kubeletServingProfile(node);
   const tpl = leafTemplate(profile, now, validityMs, signer.cert.notAfter);
   const issued = await issueCertificate(tpl, kp.publicKey, {
-    certificate: signer.cert.cert,
+    certificate: signer.cert,
     privateKey: signer.key,
   });
   const result = commitFiles(
@@ -97,7 +98,7 @@ async function addNodeLocked(opts: NodeAddOptions): Promise<NodeAddResult> {
     key: pair.key,
     subject: `O=${profile.organizations.join("+")}, CN=${profile.commonName}`,
     sans: profile.sans,
-    serial: issued.cert.serialNumber.toLowerCase(),
+    serial: issued.cert.serialHex,
     sha256: sha256Hex(issued.der),
     notAfter: issued.cert.notAfter.toISOString(),
     algorithm,

@@ -1,6 +1,7 @@
 import { Document } from "yaml";
 import { canonicalIp } from "../x509/ip.js";
 import { type ConfigChange, DocEditor } from "./config-edit.js";
+import { formatHours, parseDuration } from "./duration.js";
 import { KUBEADM_GROUP, type KubeadmVersion } from "./kubeadm-schema.js";
 import { hostPort, splitHostPort } from "./net.js";
 import {
@@ -10,7 +11,6 @@ import {
   type SanSet,
   type SpecInput,
 } from "./spec.js";
-import { formatHours, parseDuration } from "./validate.js";
 
 /** The node paths of this node's kubelet serving pair, as the kubelet reads them. */
 export const KUBELET_SERVING_CERT = "/var/lib/kubelet/pki/kubelet.crt";

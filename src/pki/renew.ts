@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
+import { MODE_CERT, MODE_KEY } from "../fsx/modes.js";
 import { exists } from "../fsx/read.js";
 import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transaction.js";
 import { algorithmOfKey, DEFAULT_KEY_ALGORITHM, type KeyAlgorithm } from "../x509/algorithms.js";
@@ -11,15 +12,15 @@ import { privateKeyToPem } from "../x509/keys.js";
 import { type CertInfo, extKeyUsageNames } from "../x509/parse.js";
 import { backupTargets } from "./backup.js";
 import type { CaId } from "./catalog.js";
+import { parseDuration } from "./duration.js";
 import { readItemChain, selfContained } from "./expiry.js";
-import { type IssuedCert, MODE_CERT, MODE_KEY } from "./init.js";
+import type { IssuedCert } from "./init.js";
 import { noPkiError, pkiPresent, type TreeItem, treeItems } from "./inventory.js";
 import { replaceKubeconfigCredentials } from "./kubeconfig.js";
 import { readTreeText, type TreePaths } from "./paths.js";
 import { leafTemplate } from "./profiles.js";
 import { type CaSigner, loadCaSigner } from "./signer.js";
 import { KUBEADM_DEFAULTS } from "./spec.js";
-import { parseDuration } from "./validate.js";
 
 export interface RenewOptions {
   paths: TreePaths;
@@ -118,7 +119,7 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
         plan.signer.cert.notAfter,
       );
       const issued = await issueCertificate(tpl, kp.publicKey, {
-        certificate: plan.signer.cert.cert,
+        certificate: plan.signer.cert,
         privateKey: plan.signer.key,
       });
       return { ...plan, issued, key: kp.privateKey };

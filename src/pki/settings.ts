@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { InputError } from "../errors.js";
+import { MODE_KEY, MODE_OFFLINE_DIR } from "../fsx/modes.js";
 import { readTextLimited } from "../fsx/read.js";
 import type { PendingWrite } from "../fsx/transaction.js";
 
@@ -38,7 +39,7 @@ export function settingsWrite(stateDir: string, settings: NodeSettings): Pending
   return {
     path: settingsPath(stateDir),
     data: `${JSON.stringify(settings, null, 2)}\n`,
-    mode: 0o600,
-    dirMode: 0o700,
+    mode: MODE_KEY,
+    dirMode: MODE_OFFLINE_DIR,
   };
 }

@@ -3,8 +3,9 @@ import { isAbsolute } from "node:path";
 import type { Document } from "yaml";
 import { InputError } from "../errors.js";
 import { DEFAULT_KEY_ALGORITHM, type KeyAlgorithm, parseKeyAlgorithm } from "../x509/algorithms.js";
+import { parseDuration } from "./duration.js";
 import { firstServiceIp, splitHostPort } from "./net.js";
-import { classifySan, isDns1123Subdomain, parseDuration, requireDnsName, requireIp } from "./validate.js";
+import { classifySan, isDns1123Subdomain, requireDnsName, requireIp } from "./validate.js";
 
 /** A value with where it came from ("--service-cidr", "kubeadm.yaml:12 ClusterConfiguration.networking..."). */
 export interface Sourced<T> {

@@ -41,36 +41,3 @@ export function classifySan(value: string, field: string): { ip?: string; dns?: 
   if (isDnsSan(value)) return { dns: value };
   throw new InputError(`${field}: "${value}" is neither a valid IP address nor an RFC 1123 DNS name`);
 }
-
-const UNIT_MS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
-
-/**
- * Go's time.Duration syntax ("8760h", "1h30m"), which kubeadm's validity fields use, plus "d" for
- * days as a convenience on the command line.
- */
-export function parseDuration(value: string, field: string): number {
-  const text = value.trim();
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)/gy;
-  let total = 0;
-  let consumed = 0;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    total += Number(m[1]) * (UNIT_MS[m[2] ?? ""] ?? Number.NaN);
-    consumed = re.lastIndex;
-  }
-  if (text.length === 0 || consumed !== text.length || !Number.isFinite(total) || total <= 0)
-    throw new InputError(`${field}: "${value}" is not a positive duration (e.g. 8760h, 90d, 1h30m)`);
-  return Math.round(total);
-}
-
-export function formatHours(ms: number): string {
-  return `${Math.round(ms / 3_600_000)}h`;
-}

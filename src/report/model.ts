@@ -64,7 +64,7 @@ export function buildReport(result: AuditResult): AuditReport {
     field: c.field,
     subject: c.subject.replace(/\n/g, ", "),
     issuer: c.issuer.replace(/\n/g, ", "),
-    serial: c.serial,
+    serial: c.serialHex,
     notBefore: c.notBefore.toISOString(),
     notAfter: c.notAfter.toISOString(),
     daysLeft: Math.floor((c.notAfter.getTime() - s.now.getTime()) / 86_400_000),

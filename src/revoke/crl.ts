@@ -1,5 +1,6 @@
 import { IoError } from "../errors.js";
 import { writeFileAtomic } from "../fsx/atomic.js";
+import { MODE_CERT } from "../fsx/modes.js";
 import { exists, readFileLimited } from "../fsx/read.js";
 import { normalizeSerial } from "../ledger/entry.js";
 import type { LedgerStore } from "../ledger/store.js";
@@ -33,7 +34,7 @@ export async function readPublishedCrl(
   const data = readFileLimited(path);
   if (!data) return undefined;
   try {
-    return await readCrl(data, ca.cert);
+    return await readCrl(data, ca);
   } catch (err) {
     throw new IoError(
       `cannot read the published CRL ${path} (${(err as Error).message}); it is the second record of the revocations: inspect it, and move it aside only if it is damaged`,
@@ -73,7 +74,7 @@ export async function publishCrl(
     const number = await store.nextCrlNumber(cert.sha256, published?.number ?? 0n);
     const nextUpdate = new Date(now.getTime() + (opts.validityMs ?? DEFAULT_CRL_VALIDITY_MS));
     const crl = await buildCrl({
-      caCert: cert.cert,
+      caCert: cert,
       caKey: key,
       number,
       thisUpdate: now,
@@ -81,7 +82,7 @@ export async function publishCrl(
       entries,
     });
     const path = opts.out ?? crlPath(paths, id);
-    writeFileAtomic(path, (opts.out ? !!opts.der : true) ? crl.der : crl.pem, 0o644);
+    writeFileAtomic(path, (opts.out ? !!opts.der : true) ? crl.der : crl.pem, MODE_CERT);
     return {
       ca: id,
       path,

@@ -1,9 +1,11 @@
 import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { writeFileAtomic } from "../fsx/atomic.js";
+import { MODE_KEY } from "../fsx/modes.js";
 import { exists } from "../fsx/read.js";
 import { recordIssued } from "../ledger/record.js";
 import type { LedgerStore } from "../ledger/store.js";
+import { formatHours } from "../pki/duration.js";
 import { buildKubeconfig, parseKubeconfig } from "../pki/kubeconfig.js";
 import { readTreeText, type TreePaths } from "../pki/paths.js";
 import { BACKDATE_MS, leafTemplate } from "../pki/profiles.js";
@@ -66,7 +68,7 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
       "--group system:masters refused: members bypass every authorizer, so this certificate could never be revoked before it expires. Bind an RBAC role to an ordinary group instead, or pass --break-glass for an emergency credential.",
     );
   if (o.ttlMs > o.maxTtlMs)
-    throw new InputError(`--ttl exceeds the maximum of ${Math.round(o.maxTtlMs / 3_600_000)}h (--max-ttl)`);
+    throw new InputError(`--ttl exceeds the maximum of ${formatHours(o.maxTtlMs)} (--max-ttl)`);
   const ca = requireCaSigner(o.paths, "ca", "issued");
   // admin.conf, read once, gives the API server URL and the cluster name.
   const admin = adminView(o.paths);
@@ -82,7 +84,7 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
     ca.cert.notAfter,
   );
   tpl.notBefore = new Date(now.getTime() - BACKDATE_MS);
-  const issued = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert.cert, privateKey: ca.key });
+  const issued = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert, privateKey: ca.key });
   const kubeconfig = buildKubeconfig({
     clusterName: admin?.clusterName ?? "kubernetes",
     server,
@@ -91,7 +93,7 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
     clientCertPem: issued.pem,
     clientKeyPem: privateKeyToPem(kp.privateKey),
   });
-  writeFileAtomic(o.out, kubeconfig, 0o600);
+  writeFileAtomic(o.out, kubeconfig, MODE_KEY);
   await recordIssued(
     o.store,
     [
@@ -110,7 +112,7 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
     out: o.out,
     user: o.user,
     groups: o.groups,
-    serial: issued.cert.serialNumber.toLowerCase(),
+    serial: issued.cert.serialHex,
     sha256: sha256Hex(issued.der),
     credentialId: credentialId(issued.der),
     notAfter: issued.cert.notAfter.toISOString(),

@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { writeFileAtomic } from "../fsx/atomic.js";
+import { MODE_CERT, MODE_KEY } from "../fsx/modes.js";
 import { exists } from "../fsx/read.js";
 import { commitFiles } from "../fsx/transaction.js";
 import { recordIssued } from "../ledger/record.js";
@@ -16,7 +17,6 @@ import { issueCertificate } from "../x509/certificate.js";
 import { generateKeyPair } from "../x509/keygen.js";
 import { privateKeyToPem } from "../x509/keys.js";
 import { authorizationConfigYaml, webhookKubeconfigYaml } from "./authz-config.js";
-
 import { WEBHOOK_CLIENT_CN, WEBHOOK_SERVER_CN } from "./names.js";
 
 export { WEBHOOK_CLIENT_CN, WEBHOOK_SERVER_CN };
@@ -93,12 +93,12 @@ export async function setupWebhook(
       VALIDITY_MS,
       ca.cert.notAfter,
     );
-    const c = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert.cert, privateKey: ca.key });
+    const c = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert, privateKey: ca.key });
     // One journaled group, so the certificate and its key never disagree on disk.
     commitFiles(
       [
-        { path: key, data: privateKeyToPem(kp.privateKey), mode: 0o600 },
-        { path: cert, data: c.pem, mode: 0o644 },
+        { path: key, data: privateKeyToPem(kp.privateKey), mode: MODE_KEY },
+        { path: cert, data: c.pem, mode: MODE_CERT },
       ],
       { journalPath: paths.journal },
     );
@@ -121,8 +121,8 @@ export async function setupWebhook(
       certFile: node(files.clientCert),
       keyFile: node(files.clientKey),
     }),
-    0o600,
+    MODE_KEY,
   );
-  writeFileAtomic(files.authorizationConfig, authorizationConfigYaml(node(files.kubeconfig)), 0o644);
+  writeFileAtomic(files.authorizationConfig, authorizationConfigYaml(node(files.kubeconfig)), MODE_CERT);
   return { listen: { host, port: hp.port }, ...files, issued };
 }

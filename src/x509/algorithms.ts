@@ -42,6 +42,23 @@ export function describeKey(key: KeyObject): string {
   return key.asymmetricKeyType ?? "unknown";
 }
 
+const CURVE_BITS: Record<string, number> = {
+  prime256v1: 256,
+  secp384r1: 384,
+  secp521r1: 521,
+  secp224r1: 224,
+  prime192v1: 192,
+  secp256k1: 256,
+};
+
+/** Key size in bits (RSA modulus, EC curve, Ed25519); undefined when unknown. */
+export function keyBits(key: KeyObject): number | undefined {
+  const d = key.asymmetricKeyDetails;
+  if (d?.modulusLength) return d.modulusLength;
+  if (d?.namedCurve) return CURVE_BITS[d.namedCurve];
+  return key.asymmetricKeyType === "ed25519" ? 256 : undefined;
+}
+
 /**
  * WebCrypto parameters for a key. The signature algorithm follows the issuer's key as Go's
  * crypto/x509 picks it: RSA -> sha256WithRSAEncryption, P-256 -> ecdsa-with-SHA256,

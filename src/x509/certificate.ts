@@ -1,17 +1,13 @@
-import { createPublicKey, type KeyObject, randomBytes } from "node:crypto";
+import { type KeyObject, randomBytes } from "node:crypto";
 import { webCryptoParams } from "./algorithms.js";
 import { dedupeDnsNames, dedupeIps } from "./ip.js";
 import { toPublicCryptoKey, toSigningKey } from "./keys.js";
+import { EKU_OIDS, type ExtKeyUsageName, type KeyUsageName } from "./oids.js";
+import { type CertInfo, certInfoFromDer } from "./parse.js";
 import { encodePem } from "./pem.js";
 import { x509 } from "./provider.js";
 
-export type KeyUsageName = "digitalSignature" | "keyEncipherment" | "keyCertSign" | "cRLSign";
-export type ExtKeyUsageName = "serverAuth" | "clientAuth";
-
-export const EKU_OIDS: Record<ExtKeyUsageName, string> = {
-  serverAuth: "1.3.6.1.5.5.7.3.1",
-  clientAuth: "1.3.6.1.5.5.7.3.2",
-};
+export type { ExtKeyUsageName, KeyUsageName };
 
 const KU_FLAGS: Record<KeyUsageName, number> = {
   digitalSignature: x509.KeyUsageFlags.digitalSignature,
@@ -35,12 +31,12 @@ export interface CertificateTemplate {
 }
 
 export interface Signer {
-  certificate: x509.X509Certificate;
+  certificate: CertInfo;
   privateKey: KeyObject;
 }
 
 export interface IssuedCertificate {
-  cert: x509.X509Certificate;
+  cert: CertInfo;
   der: Buffer;
   pem: string;
 }
@@ -91,7 +87,7 @@ export async function issueCertificate(
     );
   extensions.push(new x509.BasicConstraintsExtension(tpl.isCA, undefined, true));
   if (tpl.isCA) extensions.push(await x509.SubjectKeyIdentifierExtension.create(publicKey));
-  if ("certificate" in signer) extensions.push(await authorityKeyId(signer.certificate));
+  if ("certificate" in signer) extensions.push(await authorityKeyIdExtension(signer.certificate));
   const names = [
     ...dedupeDnsNames(tpl.dnsNames ?? []).map((value) => ({ type: "dns" as const, value })),
     ...dedupeIps(tpl.ipAddresses ?? []).map((value) => ({ type: "ip" as const, value })),
@@ -103,7 +99,7 @@ export async function issueCertificate(
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: tpl.serialHex ?? randomSerialHex(),
     subject,
-    issuer: "certificate" in signer ? signer.certificate.subjectName : subject,
+    issuer: "certificate" in signer ? new x509.Name(new Uint8Array(signer.certificate.subjectDer)) : subject,
     notBefore: tpl.notBefore,
     notAfter: tpl.notAfter,
     publicKey,
@@ -112,16 +108,17 @@ export async function issueCertificate(
     extensions,
   });
   const der = Buffer.from(cert.rawData);
-  return { cert, der, pem: encodePem("CERTIFICATE", der) };
+  return { cert: certInfoFromDer(der, tpl.commonName), der, pem: encodePem("CERTIFICATE", der) };
 }
 
-async function authorityKeyId(issuer: x509.X509Certificate): Promise<x509.AuthorityKeyIdentifierExtension> {
-  const ski = issuer.getExtension(x509.SubjectKeyIdentifierExtension);
-  if (ski) return new x509.AuthorityKeyIdentifierExtension(ski.keyId, false);
-  return x509.AuthorityKeyIdentifierExtension.create(issuer.publicKey, false);
-}
-
-/** The public key of a parsed certificate as a node:crypto KeyObject. */
-export function publicKeyOf(cert: x509.X509Certificate): KeyObject {
-  return createPublicKey({ key: Buffer.from(cert.publicKey.rawData), format: "der", type: "spki" });
+/**
+ * The AuthorityKeyIdentifier of what `issuer` signs (certificates and CRLs): its
+ * SubjectKeyIdentifier when it has one, else the SHA-1 of its key bits, as Go fills it.
+ */
+export async function authorityKeyIdExtension(
+  issuer: CertInfo,
+): Promise<x509.AuthorityKeyIdentifierExtension> {
+  if (issuer.subjectKeyId)
+    return new x509.AuthorityKeyIdentifierExtension(issuer.subjectKeyId.toString("hex"), false);
+  return x509.AuthorityKeyIdentifierExtension.create(await toPublicCryptoKey(issuer.publicKey), false);
 }

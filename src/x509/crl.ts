@@ -1,6 +1,9 @@
 import type { KeyObject } from "node:crypto";
 import { webCryptoParams } from "./algorithms.js";
-import { toSigningKey } from "./keys.js";
+import { authorityKeyIdExtension } from "./certificate.js";
+import { toPublicCryptoKey, toSigningKey } from "./keys.js";
+import { OID } from "./oids.js";
+import type { CertInfo } from "./parse.js";
 import { encodePem } from "./pem.js";
 import { x509 } from "./provider.js";
 
@@ -38,24 +41,21 @@ export function derInteger(n: bigint): Uint8Array<ArrayBuffer> {
  * reason code per entry. PEM uses the "X509 CRL" label OpenSSL reads (the library's own says "CRL").
  */
 export async function buildCrl(opts: {
-  caCert: x509.X509Certificate;
+  caCert: CertInfo;
   caKey: KeyObject;
   number: bigint;
   entries: RevokedEntry[];
   thisUpdate: Date;
   nextUpdate: Date;
 }): Promise<{ der: Buffer; pem: string }> {
-  const ski = opts.caCert.getExtension(x509.SubjectKeyIdentifierExtension);
-  const aki = ski
-    ? new x509.AuthorityKeyIdentifierExtension(ski.keyId, false)
-    : await x509.AuthorityKeyIdentifierExtension.create(opts.caCert.publicKey, false);
+  const aki = await authorityKeyIdExtension(opts.caCert);
   const crl = await x509.X509CrlGenerator.create({
-    issuer: opts.caCert.subjectName,
+    issuer: new x509.Name(new Uint8Array(opts.caCert.subjectDer)),
     thisUpdate: opts.thisUpdate,
     nextUpdate: opts.nextUpdate,
     signingKey: await toSigningKey(opts.caKey),
     signingAlgorithm: webCryptoParams(opts.caKey).signParams,
-    extensions: [aki, new x509.Extension("2.5.29.20", false, derInteger(opts.number))],
+    extensions: [aki, new x509.Extension(OID.crlNumber, false, derInteger(opts.number))],
     entries: opts.entries.map((e) => ({
       serialNumber: e.serialHex,
       revocationDate: e.revokedAt,
@@ -80,11 +80,11 @@ const REASON_NAMES = new Map<number, CrlReason>(
  * Reads a CRL (DER or PEM) and checks its signature against the CA's certificate. Returns undefined
  * when another key signed it (a CRL of a CA that was since replaced).
  */
-export async function readCrl(data: Buffer, caCert: x509.X509Certificate): Promise<ParsedCrl | undefined> {
+export async function readCrl(data: Buffer, caCert: CertInfo): Promise<ParsedCrl | undefined> {
   const text = data.toString("latin1");
   const crl = new x509.X509Crl(text.includes("-----BEGIN") ? text : new Uint8Array(data));
-  if (!(await crl.verify({ publicKey: await caCert.publicKey.export() }))) return undefined;
-  const ext = crl.extensions.find((e) => e.type === "2.5.29.20");
+  if (!(await crl.verify({ publicKey: await toPublicCryptoKey(caCert.publicKey) }))) return undefined;
+  const ext = crl.extensions.find((e) => e.type === OID.crlNumber);
   const number = ext ? BigInt(`0x${Buffer.from(ext.value).subarray(2).toString("hex") || "0"}`) : 0n;
   return {
     number,

@@ -57,3 +57,12 @@ export function dedupeIps(ips: string[]): string[] {
 export function dedupeDnsNames(names: string[]): string[] {
   return [...new Set(names)].sort();
 }
+
+/** A SAN iPAddress's octets as canonical text; anything but 4 or 16 bytes is shown as hex. */
+export function ipFromBytes(b: Uint8Array): string {
+  if (b.length === 4) return Array.from(b).join(".");
+  if (b.length !== 16) return Buffer.from(b).toString("hex");
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((((b[i] ?? 0) << 8) | (b[i + 1] ?? 0)).toString(16));
+  return canonicalIp(groups.join(":"));
+}

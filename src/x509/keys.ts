@@ -1,8 +1,8 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject, webcrypto } from "node:crypto";
 import { errorMessage, InputError } from "../errors.js";
-import { webCryptoParams } from "./algorithms.js";
-import { decodePem, encodePem } from "./pem.js";
-import { subtle } from "./provider.js";
+import { describeKey, keyBits, webCryptoParams } from "./algorithms.js";
+import { sha256Hex } from "./fingerprint.js";
+import { decodePem, encodePem, type PemBlock } from "./pem.js";
 
 /** kubeadm's encoding: PKCS#1 "RSA PRIVATE KEY" or SEC1 "EC PRIVATE KEY", never PKCS#8. */
 export function privateKeyToPem(key: KeyObject): string {
@@ -15,15 +15,15 @@ export function publicKeyToPem(key: KeyObject): string {
   return key.export({ type: "spki", format: "pem" }) as string;
 }
 
-const PRIVATE_LABELS = ["RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY"];
+/** The PEM labels of a private key: PKCS#1 RSA, SEC1 EC, PKCS#8. */
+export const PRIVATE_KEY_LABELS: readonly string[] = ["RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY"];
 
-/**
- * Reads the first private key block, as kubeadm does (other blocks such as EC PARAMETERS are
- * skipped). Errors name the file but never echo its content.
- */
-export function parsePrivateKeyPem(text: string, source: string): KeyObject {
-  const block = decodePem(text, source).find((b) => PRIVATE_LABELS.includes(b.label));
-  if (!block) throw new InputError(`${source}: no private key PEM block (${PRIVATE_LABELS.join(", ")})`);
+export function isPrivateKeyBlock(block: PemBlock): boolean {
+  return PRIVATE_KEY_LABELS.includes(block.label);
+}
+
+/** The key of one private-key PEM block. Errors name the file but never echo its content. */
+export function privateKeyFromBlock(block: PemBlock, source: string): KeyObject {
   try {
     if (block.label === "PRIVATE KEY")
       return createPrivateKey({ key: block.der, format: "der", type: "pkcs8" });
@@ -31,8 +31,19 @@ export function parsePrivateKeyPem(text: string, source: string): KeyObject {
   } catch (err) {
     throw new InputError(
       `${source}: the ${block.label} block does not hold a readable key (${errorMessage(err)})`,
+      { cause: err },
     );
   }
+}
+
+/**
+ * Reads the first private key block, as kubeadm does (other blocks such as EC PARAMETERS are
+ * skipped).
+ */
+export function parsePrivateKeyPem(text: string, source: string): KeyObject {
+  const block = decodePem(text, source).find(isPrivateKeyBlock);
+  if (!block) throw new InputError(`${source}: no private key PEM block (${PRIVATE_KEY_LABELS.join(", ")})`);
+  return privateKeyFromBlock(block, source);
 }
 
 export function parsePublicKeyPem(text: string, source: string): KeyObject {
@@ -53,6 +64,9 @@ export function keysMatch(privateKey: KeyObject, publicKey: KeyObject): boolean 
   const b = publicKey.export({ type: "spki", format: "der" });
   return a.equals(b);
 }
+
+// Node's own WebCrypto, not through provider.ts: reading keys and certificates must not load @peculiar/x509.
+const { subtle } = webcrypto;
 
 /** WebCrypto can only import PKCS#8, so the key is re-encoded in memory. */
 export async function toSigningKey(key: KeyObject): Promise<CryptoKey> {
@@ -89,4 +103,27 @@ export function parsePrivateKey(data: Buffer, source: string): KeyObject {
     }
   }
   throw new InputError(`${source}: not a private key in PEM or DER (PKCS#8, PKCS#1 or SEC1)`);
+}
+
+/** What an inventory keeps of a private key: its kind and its public half's fingerprint, never the key. */
+export interface KeyFact {
+  path: string;
+  keyType: string;
+  keyBits: number | undefined;
+  /** SHA-256 of the public key's SPKI, to pair keys with certificates without keeping key bytes around. */
+  publicSpki: string;
+}
+
+/** The SHA-256 of a public key's SPKI: pairs keys with certificates. */
+export function spkiSha256(key: KeyObject): string {
+  return sha256Hex(key.export({ type: "spki", format: "der" }));
+}
+
+export function keyFact(key: KeyObject, path: string): KeyFact {
+  return {
+    path,
+    keyType: describeKey(key),
+    keyBits: keyBits(key),
+    publicSpki: spkiSha256(createPublicKey(key)),
+  };
 }

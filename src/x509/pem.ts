@@ -36,9 +36,3 @@ export function encodePem(label: string, der: Uint8Array): string {
   const lines = b64.match(/.{1,64}/g) ?? [];
   return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
 }
-
-export function pemBlocksOf(text: string, source: string, labels: string[]): PemBlock[] {
-  const blocks = decodePem(text, source).filter((b) => labels.includes(b.label));
-  if (blocks.length === 0) throw new InputError(`${source}: no ${labels.join(" or ")} PEM block found`);
-  return blocks;
-}

@@ -1,5 +1,4 @@
-import { certsAt } from "../chain.js";
-import { finding, flagEvidence, type Rule } from "../context.js";
+import { certsAt, finding, flagEvidence, type Rule } from "../context.js";
 import type { Finding } from "../finding.js";
 
 /** CIS 1.2.29 (v1.12): TLS 1.3 suites and ECDHE with AES-GCM or ChaCha20. */

@@ -1,15 +1,18 @@
-import { type CertFact, spkiSha256, uniqueCerts } from "../../node/certs.js";
+import { uniqueCerts } from "../../node/certs.js";
 import { kubeletClientCaFile, kubeletServingCertFile } from "../../node/snapshot.js";
 import { caEntry, LEAVES } from "../../pki/catalog.js";
-import { certsAt, chainsTo } from "../chain.js";
-import { finding, type Rule } from "../context.js";
+import { spkiSha256 } from "../../x509/keys.js";
+import { EKU_OIDS } from "../../x509/oids.js";
+import type { CertInfo } from "../../x509/parse.js";
+import { verifyPath } from "../../x509/verify.js";
+import { certsAt, finding, type Rule } from "../context.js";
 import type { Finding } from "../finding.js";
 
 const DAY = 86_400_000;
-const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
-const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+const SERVER_AUTH = EKU_OIDS.serverAuth;
+const CLIENT_AUTH = EKU_OIDS.clientAuth;
 
-const ev = (c: CertFact) => ({
+const ev = (c: CertInfo) => ({
   file: c.path,
   subject: c.subject.replace(/\n/g, ", "),
   sha256: c.sha256,
@@ -21,7 +24,7 @@ const content: Rule = ({ snap, opts }) => {
   const out: Finding[] = [];
   const now = snap.now.getTime();
   const superAdmin = new Set(snap.layout.superAdmin);
-  const cas = new Map<string, CertFact[]>();
+  const cas = new Map<string, CertInfo[]>();
   const certs = uniqueCerts(snap.certs);
   for (const c of certs) if (c.isCA) cas.set(c.subject, [...(cas.get(c.subject) ?? []), c]);
   for (const c of certs) {
@@ -76,7 +79,7 @@ const content: Rule = ({ snap, opts }) => {
           { ...ev(c), signature: c.signatureAlgorithm },
         ),
       );
-    const eku = c.extKeyUsage ?? [];
+    const eku = c.extKeyUsageOids ?? [];
     if (c.isCA && (eku.includes(SERVER_AUTH) || eku.includes(CLIENT_AUTH)) && !c.selfSigned)
       out.push(
         finding(
@@ -133,7 +136,7 @@ const content: Rule = ({ snap, opts }) => {
   return out;
 };
 
-const spki = (c: CertFact) => spkiSha256(c.x509.publicKey);
+const spki = (c: CertInfo) => spkiSha256(c.x509.publicKey);
 
 /** Certificate/key pairs: files holding both, siblings (x.crt + x.key), kubeconfig users. */
 const pairs: Rule = ({ snap }) => {
@@ -174,7 +177,7 @@ interface Wiring {
   leaf?: string;
   ca?: string;
   /** CA certificates given directly (a kubeconfig's certificate-authority-data). */
-  caCerts?: CertFact[];
+  caCerts?: CertInfo[];
   role: "server" | "client" | "peer";
   who: string;
   sans?: { dns: string[]; ips: string[] };
@@ -275,7 +278,7 @@ const wiringRule: Rule = ({ snap }) => {
     if (!leaf || !w.leaf) continue;
     const cas = w.caCerts ?? certsAt(snap, w.ca);
     if (w.ca && cas.length > 0) {
-      const res = chainsTo(leaf, certs.slice(1), cas, snap.now);
+      const res = verifyPath(leaf, cas, certs.slice(1), { at: snap.now, validity: "issuers" });
       if (!res.ok)
         out.push(
           finding(
@@ -286,7 +289,7 @@ const wiringRule: Rule = ({ snap }) => {
           ),
         );
     }
-    const eku = leaf.extKeyUsage;
+    const eku = leaf.extKeyUsageOids;
     const need =
       w.role === "server" ? [SERVER_AUTH] : w.role === "client" ? [CLIENT_AUTH] : [SERVER_AUTH, CLIENT_AUTH];
     const missing = eku ? need.filter((n) => !eku.includes(n)) : [];

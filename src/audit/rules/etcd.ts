@@ -1,8 +1,6 @@
 import { kubeletClientCaFile } from "../../node/snapshot.js";
 import { crlSignWarning } from "../../x509/crl.js";
-import { parseCertificatePem } from "../../x509/parse.js";
-import { certsAt } from "../chain.js";
-import { finding, flagEvidence, type Rule } from "../context.js";
+import { certsAt, finding, flagEvidence, type Rule } from "../context.js";
 import type { Finding } from "../finding.js";
 
 const isTrue = (v: string | undefined) => v !== undefined && v.toLowerCase() === "true";
@@ -85,8 +83,7 @@ export const etcdRule: Rule = ({ snap }) => {
         ev("client-crl-file"),
       ),
     );
-  const noCrlSign =
-    f.get("client-crl-file") && etcdCa ? crlSignWarning("etcd-ca", keyUsageOf(etcdCa)) : undefined;
+  const noCrlSign = f.get("client-crl-file") && etcdCa ? crlSignWarning("etcd-ca", etcdCa) : undefined;
   if (noCrlSign)
     out.push(
       finding("etcd.crl.ca-no-crlsign", noCrlSign, src, {
@@ -96,11 +93,3 @@ export const etcdRule: Rule = ({ snap }) => {
     );
   return out;
 };
-
-function keyUsageOf(c: { x509: { toString(): string }; path: string }): { keyUsage: string[] | undefined } {
-  try {
-    return parseCertificatePem(c.x509.toString(), c.path);
-  } catch {
-    return { keyUsage: undefined };
-  }
-}

@@ -1,6 +1,5 @@
 import { missingSans } from "../../pki/existing.js";
-import { certsAt } from "../chain.js";
-import { fileEvidence, finding, modeExceeds, octal, type Rule } from "../context.js";
+import { certsAt, fileEvidence, finding, modeExceeds, octal, type Rule } from "../context.js";
 import type { Finding } from "../finding.js";
 
 const ADMIN_GROUPS = ["system:masters", "kubeadm:cluster-admins"];

@@ -1,6 +1,5 @@
 import { kubeletSetting } from "../../node/snapshot.js";
-import { certsAt } from "../chain.js";
-import { finding, type Rule } from "../context.js";
+import { certsAt, finding, type Rule } from "../context.js";
 import type { Finding } from "../finding.js";
 
 /** The throwaway shape client-go's GenerateSelfSignedCertKey gives a kubelet: CN <host>@<unix-seconds>. */
