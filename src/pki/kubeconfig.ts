@@ -73,7 +73,7 @@ export function parseKubeconfig(text: string, source: string): KubeconfigView {
   try {
     raw = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
   } catch (err) {
-    throw new InputError(`${source}: YAML refused: ${(err as Error).message}`);
+    throw new InputError(`${source}: YAML refused: ${(err as Error).message}`, { cause: err });
   }
   const ctx = findNamed(raw.contexts, raw["current-context"])?.context as Record<string, unknown> | undefined;
   const cluster = findNamed(raw.clusters, ctx?.cluster)?.cluster as Record<string, unknown> | undefined;

@@ -42,7 +42,7 @@ export function certInfoFromDer(der: Buffer, source: string): CertInfo {
   try {
     cert = new x509.X509Certificate(new Uint8Array(der));
   } catch (err) {
-    throw new InputError(`${source}: not a valid X.509 certificate (${errorMessage(err)})`);
+    throw new InputError(`${source}: not a valid X.509 certificate (${errorMessage(err)})`, { cause: err });
   }
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
   const bc = cert.getExtension(x509.BasicConstraintsExtension);
@@ -53,7 +53,7 @@ export function certInfoFromDer(der: Buffer, source: string): CertInfo {
   try {
     publicKey = publicKeyOf(cert);
   } catch (err) {
-    throw new InputError(`${source}: unreadable public key (${errorMessage(err)})`);
+    throw new InputError(`${source}: unreadable public key (${errorMessage(err)})`, { cause: err });
   }
   return {
     cert,
