@@ -51,8 +51,17 @@ export async function buildTree(
   return { root, offline, dir };
 }
 
-export function run(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}) {
-  return spawnSync(cmd, args, { encoding: "utf8", input: opts.input, env: opts.env ?? process.env });
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+) {
+  return spawnSync(cmd, args, {
+    encoding: "utf8",
+    input: opts.input,
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+  });
 }
 
 export function kubepki(args: string[], env?: NodeJS.ProcessEnv): SpawnSyncReturns<string> {

@@ -7,7 +7,7 @@ import { decodePem, encodePem } from "../x509/pem.js";
 
 /**
  * What the audit knows of a certificate, read with Node's native X509Certificate (7-15x faster
- * than the ASN.1 libraries, reference/stack.md 6.3): the audit may meet tens of thousands.
+ * than the ASN.1 libraries, docs/stack.md, "Who does what"): the audit may meet tens of thousands.
  */
 export interface CertFact {
   path: string;

@@ -5,7 +5,7 @@ import { assertYamlNesting } from "../fsx/yaml-guard.js";
 import { parsePrivateKeyPem } from "../x509/keys.js";
 import { type CertInfo, parseCertificatePem } from "../x509/parse.js";
 
-/** A kubeconfig as kubeadm writes it (reference/kubeadm-pki.md 2.1): one cluster, user and context. */
+/** A kubeconfig as kubeadm writes it (docs/kubeadm-pki.md, "Kubeconfigs"): one cluster, user and context. */
 export interface KubeconfigInput {
   clusterName: string;
   server: string;

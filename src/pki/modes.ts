@@ -1,4 +1,4 @@
-/** File modes kubeadm gives what it writes (reference/kubeadm-pki.md 1.3). */
+/** File modes kubeadm gives what it writes (docs/kubeadm-pki.md, "File modes"). */
 export const MODE_CERT = 0o644;
 /** Private keys and kubeconfigs: 0600 from the first byte. */
 export const MODE_KEY = 0o600;

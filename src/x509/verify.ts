@@ -3,7 +3,7 @@ import { EKU_OIDS } from "./certificate.js";
 import type { CertInfo } from "./parse.js";
 
 /**
- * An RFC 5280 section 6 path check. No JavaScript library does this whole (reference/stack.md 5:
+ * An RFC 5280 section 6 path check. No JavaScript library does this whole (docs/stack.md, "No library checks a whole path":
  * @peculiar/x509 only links signatures, pkijs ignores pathLenConstraint), so kubepki keeps its own
  * and the tests hold it against `openssl verify`.
  *
