@@ -18,7 +18,11 @@ if (supported) {
   // Caches compiled code in the package's own folder: writable by whoever installed kubepki, not
   // by every user (a shared /tmp cache could be filled by someone else). Silently off when read-only.
   module.enableCompileCache?.(fileURLToPath(new URL("../node_modules/.cache/kubepki", import.meta.url)));
-  await import("../dist/bundle/main.js");
+  const { createProgram, runCli } = await import("../dist/bundle/main.js");
+  const code = await runCli(createProgram());
+  // An error ends the process at once, whatever is still open; otherwise pending output drains.
+  if (code >= 2) process.exit(code);
+  process.exitCode = code;
 } else {
   reexec();
 }

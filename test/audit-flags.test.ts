@@ -199,7 +199,7 @@ describe("deeply nested YAML is refused before the parser recurses", () => {
   const nested = (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`;
 
   it("the guard: brackets, indentation and '- ' markers over the bound; real files pass", () => {
-    assert.match(yamlNestingError(`a: ${nested(100)}`) ?? "", /brackets/);
+    assert.match(yamlNestingError(`a: ${nested(100)}`, "t")?.message ?? "", /brackets/);
     assert.equal(
       yamlNestingError(
         `a: ${nested(10)}\nb: "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["`,
@@ -208,13 +208,13 @@ describe("deeply nested YAML is refused before the parser recurses", () => {
     );
     let deep = "";
     for (let i = 0; i < 100; i++) deep += `${" ".repeat(i)}k${i}:\n`;
-    assert.match(yamlNestingError(deep) ?? "", /indentation/);
-    assert.match(yamlNestingError(`${"- ".repeat(100)}x\n`) ?? "", /indentation/);
+    assert.match(yamlNestingError(deep, "t")?.message ?? "", /indentation/);
+    assert.match(yamlNestingError(`${"- ".repeat(100)}x\n`, "t")?.message ?? "", /indentation/);
     // Brackets are counted as the parser sees them: not inside quoted or block scalars, and a
     // bracket inside quotes cannot hide real nesting.
-    assert.equal(yamlNestingError(`a: |\n  ${"[".repeat(100)}\nb: '${"{".repeat(100)}'\n`), undefined);
-    assert.match(yamlNestingError(`a: ${'[ "]", '.repeat(100)}\n`) ?? "", /brackets/);
-    assert.match(yamlNestingError(`a: |\n  "\nb: ${nested(100)}\n`) ?? "", /brackets/);
+    assert.equal(yamlNestingError(`a: |\n  ${"[".repeat(100)}\nb: '${"{".repeat(100)}'\n`, "t"), undefined);
+    assert.match(yamlNestingError(`a: ${'[ "]", '.repeat(100)}\n`, "t")?.message ?? "", /brackets/);
+    assert.match(yamlNestingError(`a: |\n  "\nb: ${nested(100)}\n`, "t")?.message ?? "", /brackets/);
     assert.throws(
       () => parseKubeconfig(`clusters: ${nested(200)}\n`, "x.conf"),
       /x\.conf: YAML nested more than 64/,

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
@@ -9,7 +8,8 @@ import { buildReport } from "../src/report/model.js";
 import { renderSarif } from "../src/report/sarif.js";
 import { k0sNode, microk8sNode, rancherServer } from "./distro-fixtures.js";
 import { hardenedNode, stockKubeadmNode } from "./fixtures.js";
-import { buildTree, kubepki, peerDir, REPO, tempDir } from "./helpers.js";
+import { buildTree, kubepki, REPO, tempDir } from "./helpers.js";
+import { chromium } from "./peers/chromium.js";
 
 const schema = JSON.parse(readFileSync(join(REPO, "test/data/sarif-schema-2.1.0.json"), "utf8"));
 // ajv-draft-04 is CommonJS with module.exports = Ajv and exports.default = Ajv; NodeNext types the default import as the module.
@@ -135,26 +135,7 @@ describe("HTML report in headless Chromium", () => {
     mkdirSync(dir, { recursive: true });
     const html = join(dir, "audit-report.html");
     assert.equal(kubepki(["audit", "--root", root, "-o", "html", "--out", html]).status, 0);
-    const chrome = (args: string[]) =>
-      spawnSync(
-        "/usr/bin/chromium",
-        [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          `--user-data-dir=${peerDir("kubepki-chromium-")}`,
-          "--enable-logging=stderr",
-          "--v=0",
-          ...args,
-          `file://${html}`,
-        ],
-        { encoding: "utf8", timeout: 60_000 },
-      );
+    const chrome = (args: string[]) => chromium(html, args);
     const dom = chrome(["--dump-dom"]);
     assert.equal(dom.status, 0, dom.stderr.slice(-2000));
     for (const f of report.findings)

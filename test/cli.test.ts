@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { CLI, initCli, kubepki } from "./helpers.js";
+import { CLI, initTree, kubepki } from "./helpers.js";
 
-const { root } = initCli();
+const { root } = await initTree();
 
 /** The command's output piped into a reader that goes away at once. */
 function piped(args: string[], reader: string): { status: number; stderr: string } {

@@ -157,8 +157,8 @@ featureGates:
 
 describe("the kubeadm configuration kubepki writes", () => {
   it("reads back: init --config with it keeps every file", async () => {
-    const { initCli } = await import("./helpers.js");
-    const { root, offline } = initCli();
+    const { initTree } = await import("./helpers.js");
+    const { root, offline } = await initTree();
     const cfg = join(root, "etc/kubernetes/kubepki/kubeadm-config.yaml");
     const r = kubepki(["init", "--root", root, "--offline-dir", offline, "--config", cfg, "-o", "json"]);
     assert.equal(r.status, 0, r.stderr);

@@ -94,7 +94,7 @@ export function kubeconfigFor(
   });
 }
 
-/** A k3s (or RKE2) server as reference/distributions.md 3.2 lays it out. */
+/** A k3s (or RKE2) server as docs/distributions.md ("k3s and RKE2") lays it out. */
 export async function rancherServer(distro: "k3s" | "rke2"): Promise<Laid> {
   const t = `/var/lib/rancher/${distro}/server/tls`;
   const a = `/var/lib/rancher/${distro}/agent`;

@@ -38,7 +38,7 @@ function pod(name: string, command: string[], extra: Record<string, unknown> = {
   });
 }
 
-/** kube-apiserver flags as kubeadm writes them (reference/kubeadm-pki.md 4), plus what `harden` adds. */
+/** kube-apiserver flags as kubeadm writes them (docs/kubeadm-pki.md, "Flags that wire the files"), plus what `harden` adds. */
 export function apiserverFlags(harden: boolean): string[] {
   const flags = [
     "kube-apiserver",

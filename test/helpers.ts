@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve, sep } from "node:path";
+import { initCluster } from "../src/app/init.js";
 import { initPki } from "../src/pki/init.js";
 import { resolveSpec, type SpecInput } from "../src/pki/spec.js";
 
@@ -50,8 +51,17 @@ export async function buildTree(
   return { root, offline, dir };
 }
 
-export function run(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}) {
-  return spawnSync(cmd, args, { encoding: "utf8", input: opts.input, env: opts.env ?? process.env });
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+) {
+  return spawnSync(cmd, args, {
+    encoding: "utf8",
+    input: opts.input,
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+  });
 }
 
 export function kubepki(args: string[], env?: NodeJS.ProcessEnv): SpawnSyncReturns<string> {
@@ -148,13 +158,15 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** `kubepki init` through the CLI (so the ledger and the first CRLs exist too). */
-export function initCli(): { root: string; offline: string } {
+/**
+ * A tree as `kubepki init` makes it for node cp1 at 10.0.0.10 (the ledger and the first CRLs too),
+ * through the library's use case, the function the CLI calls.
+ */
+export async function initTree(): Promise<{ root: string; offline: string }> {
   const dir = tempDir();
   const root = join(dir, "node");
   const offline = join(dir, "offline");
-  const r = kubepki(initArgs(root, offline));
-  if (r.status !== 0) throw new Error(`kubepki init failed: ${r.stderr}`);
+  await initCluster({ root, offlineDir: offline, nodeName: "cp1", advertiseAddress: "10.0.0.10" });
   return { root, offline };
 }
 

@@ -14,7 +14,7 @@ const HOUR = 3_600_000;
 const BACKDATE = 5 * 60_000;
 const EKU = { serverAuth: "1.3.6.1.5.5.7.3.1", clientAuth: "1.3.6.1.5.5.7.3.2" };
 
-/** reference/kubeadm-pki.md 1.1 and 1.4, for node cp1 at 10.0.0.10 with defaults and one extra SAN. */
+/** docs/kubeadm-pki.md (certificates and SANs), for node cp1 at 10.0.0.10 with defaults and one extra SAN. */
 const EXPECTED: Record<
   string,
   { cn: string; o: string[]; issuer: string; eku: string[]; dns: string[]; ips: string[] }

@@ -18,7 +18,7 @@ import { treePaths } from "../src/pki/paths.js";
 import { issueClient } from "../src/revoke/issue-client.js";
 import { parseCertificatePem } from "../src/x509/parse.js";
 import { kubeadmStyleCa, signWith, writeManifests } from "./fixtures.js";
-import { CLI, initArgs, initCli, kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
+import { CLI, initArgs, initTree, kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
 import { call, sar, startServe, waitFor } from "./webhook-client.js";
 
 const LEDGER = "var/lib/kubepki/ledger.db";
@@ -54,8 +54,8 @@ const rmLedger = (root: string) => {
 };
 
 describe("the revoked set never silently shrinks", () => {
-  it("only init and ledger init create a ledger: every other command refuses a missing one (exit 3)", () => {
-    const { root } = initCli();
+  it("only init and ledger init create a ledger: every other command refuses a missing one (exit 3)", async () => {
+    const { root } = await initTree();
     rmLedger(root);
     const out = join(tempDir(), "x.conf");
     for (const args of [
@@ -80,8 +80,8 @@ describe("the revoked set never silently shrinks", () => {
     assert.equal(json(["ledger", "list", "--root", root]).length, 0);
   });
 
-  it("a truncated or foreign ledger is refused, not taken for a new one", () => {
-    const { root } = initCli();
+  it("a truncated or foreign ledger is refused, not taken for a new one", async () => {
+    const { root } = await initTree();
     rmLedger(root);
     writeFileSync(join(root, LEDGER), "");
     const empty = revoke(root, "--user", "x");
@@ -96,8 +96,8 @@ describe("the revoked set never silently shrinks", () => {
     assert.match(foreign.stderr, /no certificates table/);
   });
 
-  it("a CRL is never replaced by one with fewer entries; ledger verify and repair restore the revocations", () => {
-    const { root } = initCli();
+  it("a CRL is never replaced by one with fewer entries; ledger verify and repair restore the revocations", async () => {
+    const { root } = await initTree();
     for (const u of ["a", "b", "c"]) issue(root, u);
     for (const u of ["a", "b", "c"]) assert.equal(revoke(root, "--user", u).status, 0);
     assert.equal(revoke(root, "--user", "kube-etcd-healthcheck-client").status, 0);
@@ -149,7 +149,7 @@ describe("the revoked set never silently shrinks", () => {
 describe("kubepki serve notices a lost ledger and keeps the last good set", () => {
   for (const variant of ["deleted", "replaced", "truncated"] as const)
     it(`ledger ${variant}: readyz fails within the poll interval, the revoked stay denied, the metric shows it`, async () => {
-      const { root } = initCli();
+      const { root } = await initTree();
       const jane = issue(root, "jane");
       assert.equal(revoke(root, "--user", "jane").status, 0);
       const serve = await startServe(root);
@@ -202,7 +202,7 @@ function kubepkiAsync(args: string[]): Promise<{ status: number | null; stdout: 
 
 describe("concurrent revocations", () => {
   it("10 concurrent revokers over 200 certificates: all exit 0, the last CRL lists all 200, numbers strictly increase", async () => {
-    const { root } = initCli();
+    const { root } = await initTree();
     const paths = treePaths(root);
     const store = openLedger(paths.ledgerFile);
     const dir = tempDir();
@@ -266,8 +266,8 @@ describe("concurrent revocations", () => {
 });
 
 describe("revocation that cannot hurt the cluster by accident", () => {
-  it("CA certificates are never matched", () => {
-    const { root } = initCli();
+  it("CA certificates are never matched", async () => {
+    const { root } = await initTree();
     const before = readFileSync(join(root, PKI, "ca.crl"));
     const byUser = revoke(root, "--user", "kubernetes");
     assert.equal(byUser.status, 2);
@@ -278,8 +278,8 @@ describe("revocation that cannot hurt the cluster by accident", () => {
     assert.equal(json(["ledger", "list", "--root", root, "--status", "revoked"]).length, 0);
   });
 
-  it("control-plane identities are refused without --force, naming what breaks; renewed ones are not", () => {
-    const { root } = initCli();
+  it("control-plane identities are refused without --force, naming what breaks; renewed ones are not", async () => {
+    const { root } = await initTree();
     const r = revoke(root, "--user", "kube-apiserver-etcd-client");
     assert.equal(r.status, 2);
     assert.match(r.stderr, /kube-apiserver loses etcd/);
@@ -322,7 +322,7 @@ describe("revocation that cannot hurt the cluster by accident", () => {
   });
 
   it("a certificate whose CA is not in the tree is revoked in the ledger, and the command exits 3", async () => {
-    const { root } = initCli();
+    const { root } = await initTree();
     const foreign = join(tempDir(), "foreign");
     mkdirSync(foreign);
     kubeadmStyleCa(foreign, "/ca", "foreign-ca");
@@ -335,8 +335,8 @@ describe("revocation that cannot hurt the cluster by accident", () => {
     assert.equal(json(["ledger", "list", "--root", root, "--status", "revoked"]).length, 1);
   });
 
-  it("issue client --out onto an existing file refuses without --force", () => {
-    const { root } = initCli();
+  it("issue client --out onto an existing file refuses without --force", async () => {
+    const { root } = await initTree();
     const out = join(tempDir(), "jane.conf");
     writeFileSync(out, "precious");
     const r = kubepki(["issue", "client", "--root", root, "--user", "jane", "--out", out]);
@@ -350,8 +350,8 @@ describe("revocation that cannot hurt the cluster by accident", () => {
     assert.match(readFileSync(out, "utf8"), /client-certificate-data/);
   });
 
-  it("a kubeadm CA without cRLSign is named at crl, ledger import and in the audit", () => {
-    const { root } = initCli();
+  it("a kubeadm CA without cRLSign is named at crl, ledger import and in the audit", async () => {
+    const { root } = await initTree();
     kubeadmStyleCa(root, `${PKI}/etcd/ca`, "etcd-ca");
     const crl = kubepki(["crl", "--root", root, "--ca", "etcd-ca"]);
     assert.equal(crl.status, 0, crl.stderr);
@@ -380,8 +380,8 @@ describe("init reconciles the ledger with the tree", () => {
     assert.equal(json(["ledger", "list", "--root", root]).length, 16);
   });
 
-  it("a rerun of init after the ledger was lost takes the revocations back from the published CRLs", () => {
-    const { root, offline } = initCli();
+  it("a rerun of init after the ledger was lost takes the revocations back from the published CRLs", async () => {
+    const { root, offline } = await initTree();
     issue(root, "a");
     assert.equal(revoke(root, "--user", "a").status, 0);
     assert.equal(revoke(root, "--user", "kube-etcd-healthcheck-client").status, 0);
@@ -396,8 +396,8 @@ describe("init reconciles the ledger with the tree", () => {
     assert.match(crl.stdout, /CRL number 3, 1 revoked/);
   });
 
-  it("certificates missing from an existing ledger are recorded on the next run", () => {
-    const { root, offline } = initCli();
+  it("certificates missing from an existing ledger are recorded on the next run", async () => {
+    const { root, offline } = await initTree();
     const db = new DatabaseSync(join(root, LEDGER));
     db.exec("DELETE FROM certificates WHERE profile != 'ca'");
     db.close();
@@ -431,8 +431,8 @@ describe("writes stay inside the root", () => {
     });
 
   for (const v of variants)
-    it(`certs renew refuses ${v.link} linked out of the root (${v.relative ? "relative" : "absolute"})`, () => {
-      const { root } = initCli();
+    it(`certs renew refuses ${v.link} linked out of the root (${v.relative ? "relative" : "absolute"})`, async () => {
+      const { root } = await initTree();
       const elsewhere = join(tempDir(), "elsewhere");
       renameSync(join(root, v.link), elsewhere);
       const depth = root.split("/").length + v.link.split("/").length - 1;

@@ -3,9 +3,9 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
-import { type EtcdHandle, etcdctl, startEtcd } from "./etcd.test.js";
 import { signWith } from "./fixtures.js";
-import { initCli, kubepki, openssl, PKI, tempDir } from "./helpers.js";
+import { initTree, kubepki, openssl, PKI, tempDir } from "./helpers.js";
+import { type EtcdHandle, etcdctl, startEtcd } from "./peers/etcd.js";
 
 const json = (args: string[]) => {
   const r = kubepki([...args, "-o", "json"]);
@@ -14,8 +14,8 @@ const json = (args: string[]) => {
 };
 
 describe("ledger, short-lived clients and revocation", () => {
-  it("init records every certificate it signs; the ledger is 0600", () => {
-    const { root } = initCli();
+  it("init records every certificate it signs; the ledger is 0600", async () => {
+    const { root } = await initTree();
     const rows = json(["ledger", "list", "--root", root]);
     assert.equal(rows.length, 16, rows.map((r: { profile: string }) => r.profile).join(","));
     assert.ok(
@@ -30,8 +30,8 @@ describe("ledger, short-lived clients and revocation", () => {
     assert.equal(json(["ledger", "list", "--root", root, "--status", "superseded"]).length, 1);
   });
 
-  it("issue client: short-lived kubeconfig recorded; system:masters refused without --break-glass", () => {
-    const { root } = initCli();
+  it("issue client: short-lived kubeconfig recorded; system:masters refused without --break-glass", async () => {
+    const { root } = await initTree();
     const out = join(tempDir(), "jane.conf");
     const r = json([
       "issue",
@@ -117,8 +117,8 @@ describe("ledger, short-lived clients and revocation", () => {
     assert.match(revokeGlass.stderr, /system:masters: kube-apiserver allows it before any authorizer runs/);
   });
 
-  it("openssl crl -text and openssl verify -crl_check agree with the ledger on every revoked serial", () => {
-    const { root } = initCli();
+  it("openssl crl -text and openssl verify -crl_check agree with the ledger on every revoked serial", async () => {
+    const { root } = await initTree();
     const dir = tempDir();
     const users = ["a", "b", "c", "d"];
     for (const u of users)
@@ -191,7 +191,7 @@ describe("ledger, short-lived clients and revocation", () => {
   });
 
   it("ledger import records a node's existing certificates so they can be revoked", async () => {
-    const { root } = initCli();
+    const { root } = await initTree();
     const c = await signWith(root, `/${PKI}/ca`, { commonName: "legacy-tool" });
     writeFileSync(join(root, PKI, "legacy-tool.crt"), c.crt);
     const r = kubepki(["ledger", "import", "--root", root]);
@@ -208,7 +208,7 @@ describe("etcd enforces the CRL kubepki writes", () => {
   let root: string;
   let etcd: EtcdHandle;
   before(async () => {
-    ({ root } = initCli());
+    ({ root } = await initTree());
     etcd = await startEtcd(root, [`--client-crl-file=${join(root, PKI, "etcd/ca.crl")}`]);
   });
   after(async () => {

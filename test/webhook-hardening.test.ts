@@ -14,7 +14,7 @@ import { createWebhookServer, type WebhookLimits } from "../src/revoke/webhook.j
 import { decide, parseSar } from "../src/revoke/webhook-sar.js";
 import { parseCertificatePem } from "../src/x509/parse.js";
 import { signWith } from "./fixtures.js";
-import { initCli, kubepki, openssl, PKI, tempDir } from "./helpers.js";
+import { initTree, kubepki, openssl, PKI, tempDir } from "./helpers.js";
 import { apiserverClient, type Client, call, type Serve, sar, startServe } from "./webhook-client.js";
 
 /** Any JSON value, nested up to `depth`, with keys the webhook reads showing up often. */
@@ -129,7 +129,7 @@ describe("the webhook never crashes and never hangs", () => {
   let store: LedgerStore;
   let lib: Awaited<ReturnType<typeof libServer>>;
   before(async () => {
-    ({ root } = initCli());
+    ({ root } = await initTree());
     assert.equal(kubepki(["serve", "--root", root, "--listen", "127.0.0.1:8443", "--setup-only"]).status, 0);
     store = openLedger(treePaths(root).ledgerFile);
     lib = await libServer(root, store, {
@@ -274,7 +274,7 @@ describe("only the certificate kubepki issued for kube-apiserver may call", () =
     await store.record([entryFrom({ der: c.der, issuerDer: ca.der, profile }, "imported")]);
   };
   before(async () => {
-    ({ root } = initCli());
+    ({ root } = await initTree());
     assert.equal(kubepki(["serve", "--root", root, "--listen", "127.0.0.1:8443", "--setup-only"]).status, 0);
     store = openLedger(treePaths(root).ledgerFile);
   });
@@ -345,7 +345,7 @@ describe("kubepki serve under load and at shutdown", () => {
   let root: string;
   let serve: Serve;
   before(async () => {
-    ({ root } = initCli());
+    ({ root } = await initTree());
     serve = await startServe(root);
   });
   after(async () => {
@@ -412,7 +412,7 @@ describe("kubepki serve under load and at shutdown", () => {
 
 describe("kubepki serve answers a crafted body without crashing", () => {
   it("{apiVersion: {toString: 1}} gets 400 and the next request is answered", async () => {
-    const { root } = initCli();
+    const { root } = await initTree();
     const serve = await startServe(root);
     try {
       for (const body of CRAFTED) assert.equal((await call(serve.client, body)).status, 400, body);

@@ -7,7 +7,7 @@ import { parse } from "yaml";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
 import { privateKeyToPem } from "../src/x509/keys.js";
 import { signWith } from "./fixtures.js";
-import { CLI, freePort, initCli, kubepki, PKI, tempDir } from "./helpers.js";
+import { CLI, freePort, initTree, kubepki, PKI, tempDir } from "./helpers.js";
 import { apiserverClient, type Client, call, sar, waitFor } from "./webhook-client.js";
 
 describe("kubepki serve, seen from kube-apiserver", () => {
@@ -18,7 +18,7 @@ describe("kubepki serve, seen from kube-apiserver", () => {
   let logs = "";
 
   before(async () => {
-    ({ root } = initCli());
+    ({ root } = await initTree());
     const out = join(tempDir(), "jane.conf");
     const issued = kubepki([
       "issue",

@@ -58,8 +58,9 @@ function checkRoot(root: string): void {
     names = readdirSync(root);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") throw new InputError(`--root ${root}: no such folder`);
-    throw new IoError(`--root ${root}: ${errorMessage(err)}`);
+    if (code === "ENOENT" || code === "ENOTDIR")
+      throw new InputError(`--root ${root}: no such folder`, { cause: err });
+    throw new IoError(`--root ${root}: ${errorMessage(err)}`, { cause: err });
   }
   if (names.length === 0)
     throw new InputError(`--root ${root} is an empty folder: there is no node to audit`);

@@ -2,7 +2,7 @@ import type { Severity } from "./finding.js";
 
 /**
  * The rule catalog: stable ids, default severities, CIS Kubernetes Benchmark ids (v1.9-v1.12
- * numbering) and MITRE ATT&CK techniques, from reference/checks.md section 1.
+ * numbering) and MITRE ATT&CK techniques, sources in docs/checks.md.
  */
 export interface RuleInfo {
   id: string;

@@ -1,14 +1,14 @@
-import { type Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import type { ExitCode } from "../errors.js";
 import { parseDuration } from "../pki/duration.js";
-import { treePaths } from "../pki/paths.js";
+import { warn } from "./output.js";
 
-export type OutputFormat = "text" | "json" | "yaml" | "sarif" | "html";
-
-export function outputFormat(allowed: OutputFormat[]) {
-  return (value: string): OutputFormat => {
-    if (!(allowed as string[]).includes(value))
-      throw new InvalidArgumentError(`must be one of ${allowed.join(", ")}`);
-    return value as OutputFormat;
+/** A flag's enum: the value must be one of `values` (usage error, exit 2, otherwise). */
+export function oneOf<T extends string>(values: readonly T[]) {
+  return (v: string): T => {
+    if (!(values as readonly string[]).includes(v))
+      throw new InvalidArgumentError(`must be one of ${values.join(", ")}`);
+    return v as T;
   };
 }
 
@@ -26,20 +26,66 @@ export function commaList(value: string, previous: string[] = []): string[] {
   ];
 }
 
-/** --root and --state, shared by the commands that use the ledger; --offline-dir for those that sign. */
-export const rootOpt = (c: Command, { signs = true } = {}) => {
-  c.option("--root <dir>", "treat this folder as the node's /", "/").option(
-    "--state <dir>",
-    "folder of the ledger (default: <root>/var/lib/kubepki)",
-  );
-  return signs
-    ? c.option("--offline-dir <dir>", "where the CA keys are kept when they are not on the node")
-    : c;
-};
+/** A duration flag ("8760h", "30d") parsed to milliseconds. */
+export function duration(flag: string) {
+  return (v: string) => {
+    try {
+      return parseDuration(v, flag);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+}
+
+/** The flags shared by many commands, declared once: name, argument, default, help line. */
+export const SHARED_FLAGS = {
+  root: { flags: "--root <dir>", help: "treat this folder as the node's /", default: "/" },
+  state: { flags: "--state <dir>", help: "folder of the issuance ledger (default: <root>/var/lib/kubepki)" },
+  offlineDir: {
+    flags: "--offline-dir <dir>",
+    help: "where the CA keys are kept when they are not on the node",
+  },
+  certDir: {
+    flags: "--cert-dir <dir>",
+    help: "certificates directory on the node",
+    default: "/etc/kubernetes/pki",
+  },
+} as const satisfies Record<string, { flags: string; help: string; default?: string }>;
+
+export type SharedFlag = keyof typeof SHARED_FLAGS;
+
+/** What the shared flags parse to (root always has a value). */
+export interface Common {
+  root: string;
+  state?: string;
+  offlineDir?: string;
+  certDir?: string;
+}
+
+/**
+ * Adds shared flags to a command, in the order given: `true` for the common help line, or a help
+ * line of the command's own (what --offline-dir holds differs between init and renew).
+ */
+export function withFlags(cmd: Command, flags: Partial<Record<SharedFlag, true | string>>): Command {
+  for (const [name, help] of Object.entries(flags) as [SharedFlag, true | string][]) {
+    const spec: { flags: string; help: string; default?: string } = SHARED_FLAGS[name];
+    const option = new Option(spec.flags, help === true ? spec.help : help);
+    cmd.addOption(spec.default === undefined ? option : option.default(spec.default));
+  }
+  return cmd;
+}
+
+export const OUTPUT_FORMATS = ["text", "json", "yaml", "sarif", "html"] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** -o text|json|yaml (or the formats given), for every command with machine output. */
-export const outputOpt = (c: Command, formats: OutputFormat[] = ["text", "json", "yaml"]) =>
-  c.option("-o, --output <format>", formats.join(" | "), outputFormat(formats), "text");
+export function withOutput(
+  cmd: Command,
+  formats: readonly OutputFormat[] = ["text", "json", "yaml"],
+  help?: string,
+) {
+  return cmd.option("-o, --output <format>", help ?? formats.join(" | "), oneOf(formats), "text");
+}
 
 /** Prints data as JSON or YAML and returns true; false for text (the caller prints its own). */
 export async function printData(format: string, data: unknown): Promise<boolean> {
@@ -49,20 +95,29 @@ export async function printData(format: string, data: unknown): Promise<boolean>
   return true;
 }
 
-export interface Common {
-  root: string;
-  state?: string;
-  offlineDir?: string;
+export function warnAll(notices: string[]): void {
+  for (const n of notices) warn(n);
 }
 
-export const pathsOf = (f: Common) => treePaths(f.root, undefined, f.offlineDir, f.state);
+/** The exit code each parsed program ended with (set by an action that found something). */
+const outcomes = new WeakMap<Command, ExitCode>();
 
-export function duration(flag: string) {
-  return (v: string) => {
-    try {
-      return parseDuration(v, flag);
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
-    }
-  };
+/**
+ * Registers the action of a command: it may return an exit code (1 when it found something), which
+ * the program ends with after printing. Errors are thrown, not returned.
+ */
+export function act<A extends unknown[]>(
+  cmd: Command,
+  fn: (...args: A) => Promise<ExitCode | undefined>,
+): Command {
+  return cmd.action(async (...args: unknown[]) => {
+    const code = await fn(...(args as A));
+    let top = cmd;
+    while (top.parent) top = top.parent;
+    if (code !== undefined) outcomes.set(top, code);
+  });
+}
+
+export function outcomeOf(program: Command): ExitCode | undefined {
+  return outcomes.get(program);
 }

@@ -1,12 +1,16 @@
-import { resolve } from "node:path";
 import type { Command } from "commander";
-import { type Common, collect, duration, outputOpt, pathsOf, printData, rootOpt } from "./common.js";
-import { out, warn } from "./output.js";
+import type { IssueClientRequest } from "../app/issue.js";
+import { act, collect, duration, printData, warnAll, withFlags, withOutput } from "./common.js";
+import { out } from "./output.js";
+
+type IssueFlags = Omit<IssueClientRequest, "groups"> & { group?: string[]; output: string };
 
 export function registerIssue(program: Command): void {
   const issue = program.command("issue").description("Issue short-lived credentials");
-  outputOpt(rootOpt(issue.command("client")))
-    .description("A kubeconfig with a fresh key and a short-lived client certificate from the cluster CA")
+  const cmd = issue
+    .command("client")
+    .description("A kubeconfig with a fresh key and a short-lived client certificate from the cluster CA");
+  withOutput(withFlags(cmd, { root: true, state: true, offlineDir: true }))
     .requiredOption("--user <name>", "user name (certificate CN)")
     .option("--group <group>", "group (certificate O), repeatable", collect)
     .option("--ttl <duration>", "lifetime (default: 8h)", duration("--ttl"))
@@ -18,50 +22,16 @@ export function registerIssue(program: Command): void {
     .addHelpText(
       "after",
       "\nExample:\n  kubepki issue client --root / --user jane --group dev --ttl 8h --out jane.kubeconfig",
-    )
-    .action(
-      async (
-        f: Common & {
-          user: string;
-          group?: string[];
-          ttl?: number;
-          maxTtl?: number;
-          server?: string;
-          breakGlass?: boolean;
-          force?: boolean;
-          out: string;
-          output: string;
-        },
-      ) => {
-        const [{ withLedger }, m] = await Promise.all([
-          import("../ledger/record.js"),
-          import("../revoke/issue-client.js"),
-        ]);
-        const paths = pathsOf(f);
-        const groups = f.group ?? [];
-        if (f.breakGlass && groups.includes(m.SYSTEM_MASTERS))
-          warn(
-            "break-glass: this certificate is in system:masters. kube-apiserver allows it before any authorizer runs, so neither RBAC nor kubepki's webhook can stop it: only rotating the cluster CA can cut it off before it expires. Keep it offline and short.",
-          );
-        const r = await withLedger(paths.ledgerFile, (store) =>
-          m.issueClient({
-            paths,
-            store,
-            user: f.user,
-            groups,
-            ttlMs: f.ttl ?? m.DEFAULT_CLIENT_TTL_MS,
-            maxTtlMs: f.maxTtl ?? m.DEFAULT_CLIENT_MAX_TTL_MS,
-            breakGlass: !!f.breakGlass,
-            server: f.server,
-            out: resolve(f.out),
-            force: f.force,
-          }),
-        );
-        if (await printData(f.output, r)) return;
-        out(
-          `wrote ${r.out}: user ${r.user}${r.groups.length ? ` groups ${r.groups.join(",")}` : ""}, until ${r.notAfter}`,
-        );
-        out(`serial ${r.serial}, credential id ${r.credentialId}`);
-      },
     );
+  act(cmd, async ({ output, group, ...req }: IssueFlags) => {
+    const { issueClient } = await import("../app/issue.js");
+    const { client: r, notices } = await issueClient({ ...req, groups: group });
+    warnAll(notices);
+    if (await printData(output, r)) return undefined;
+    out(
+      `wrote ${r.out}: user ${r.user}${r.groups.length ? ` groups ${r.groups.join(",")}` : ""}, until ${r.notAfter}`,
+    );
+    out(`serial ${r.serial}, credential id ${r.credentialId}`);
+    return undefined;
+  });
 }

@@ -19,7 +19,7 @@ export function ensureDir(dir: string, mode = MODE_DIR): void {
   try {
     mkdirSync(dir, { recursive: true, mode });
   } catch (err) {
-    throw new IoError(`cannot create directory ${dir}: ${errorMessage(err)}`);
+    throw new IoError(`cannot create directory ${dir}: ${errorMessage(err)}`, { cause: err });
   }
 }
 
@@ -38,7 +38,7 @@ export function writeNewFileDurable(path: string, data: string | Uint8Array, mod
   try {
     fd = openSync(path, "wx", mode);
   } catch (err) {
-    throw new IoError(`cannot create ${path}: ${errorMessage(err)}`);
+    throw new IoError(`cannot create ${path}: ${errorMessage(err)}`, { cause: err });
   }
   try {
     fchmodSync(fd, mode);
@@ -49,7 +49,7 @@ export function writeNewFileDurable(path: string, data: string | Uint8Array, mod
   } catch (err) {
     closeSync(fd);
     safeUnlink(path);
-    throw new IoError(`cannot write ${path}: ${errorMessage(err)}`);
+    throw new IoError(`cannot write ${path}: ${errorMessage(err)}`, { cause: err });
   }
   closeSync(fd);
 }
@@ -90,7 +90,7 @@ export function writeFileAtomic(
     renameSync(tmp, path);
   } catch (err) {
     safeUnlink(tmp);
-    throw new IoError(`cannot replace ${path}: ${errorMessage(err)}`);
+    throw new IoError(`cannot replace ${path}: ${errorMessage(err)}`, { cause: err });
   }
   fsyncDir(dir);
 }

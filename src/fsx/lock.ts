@@ -44,7 +44,7 @@ function acquire(stateDir: string): () => void {
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST")
-        throw new IoError(`cannot create lock ${path}: ${errorMessage(err)}`);
+        throw new IoError(`cannot create lock ${path}: ${errorMessage(err)}`, { cause: err });
     }
     let owner = Number.NaN;
     try {

@@ -22,7 +22,7 @@ export function readFileLimited(path: string, limit = MAX_PKI_FILE_BYTES): Buffe
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new IoError(`cannot open ${path}: ${errorMessage(err)}`);
+    throw new IoError(`cannot open ${path}: ${errorMessage(err)}`, { cause: err });
   }
   try {
     const st = fstatSync(fd);

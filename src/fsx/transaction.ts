@@ -129,7 +129,7 @@ function renameAll(entries: JournalEntry[]): void {
       try {
         renameSync(e.tmp, e.path);
       } catch (err) {
-        throw new IoError(`cannot move ${e.tmp} to ${e.path}: ${errorMessage(err)}`);
+        throw new IoError(`cannot move ${e.tmp} to ${e.path}: ${errorMessage(err)}`, { cause: err });
       }
     }
     dirs.add(dirname(e.path));
@@ -203,6 +203,7 @@ export function recoverJournal(journalPath: string): { state: Journal["state"]; 
   } catch (err) {
     throw new InputError(
       `${journalPath} is not a kubepki journal (${errorMessage(err)}); inspect it and remove it by hand`,
+      { cause: err },
     );
   }
   for (const b of journal.backups ?? []) if (journal.tag) safeUnlink(tempPathFor(b, journal.tag));
@@ -211,7 +212,7 @@ export function recoverJournal(journalPath: string): { state: Journal["state"]; 
   try {
     unlinkSync(journalPath);
   } catch (err) {
-    throw new IoError(`cannot remove ${journalPath}: ${errorMessage(err)}`);
+    throw new IoError(`cannot remove ${journalPath}: ${errorMessage(err)}`, { cause: err });
   }
   fsyncDir(dirname(journalPath));
   return { state: journal.state, files: journal.entries.length };

@@ -9,12 +9,20 @@ import { InputError } from "../errors.js";
  */
 export const MAX_YAML_DEPTH = 64;
 
-/** Why the text must not be parsed, or undefined when its nesting stays within `maxDepth`. */
-export function yamlNestingError(text: string, maxDepth = MAX_YAML_DEPTH): string | undefined {
-  const flow = maxFlowDepth(text, maxDepth);
-  if (flow > maxDepth) return `nested more than ${maxDepth} levels deep (brackets): not parsed`;
-  if (maxBlockDepth(text, maxDepth) > maxDepth)
-    return `nested more than ${maxDepth} levels deep (indentation): not parsed`;
+/**
+ * The input error (exit 2) the text must be refused with (naming `source`), or undefined when its
+ * nesting stays within `maxDepth`.
+ */
+export function yamlNestingError(
+  text: string,
+  source?: string,
+  maxDepth = MAX_YAML_DEPTH,
+): InputError | undefined {
+  const at = source ? `${source}: ` : "";
+  const too = (how: string) =>
+    new InputError(`${at}YAML nested more than ${maxDepth} levels deep (${how}): not parsed`);
+  if (maxFlowDepth(text, maxDepth) > maxDepth) return too("brackets");
+  if (maxBlockDepth(text, maxDepth) > maxDepth) return too("indentation");
   return undefined;
 }
 
@@ -55,6 +63,6 @@ function maxBlockDepth(text: string, limit: number): number {
 
 /** Throws an input error (exit 2) naming `source` when the text nests too deeply to parse safely. */
 export function assertYamlNesting(text: string, source: string): void {
-  const err = yamlNestingError(text);
-  if (err) throw new InputError(`${source}: YAML ${err}`);
+  const err = yamlNestingError(text, source);
+  if (err) throw err;
 }

@@ -23,7 +23,7 @@ export function layoutFor(distro: Distro): Layout {
   }
 }
 
-/** Most specific first (reference/distributions.md 1); without any fingerprint the node is "generic". */
+/** Most specific first (docs/distributions.md, "Detection"); without any fingerprint the node is "generic". */
 const ORDER: Distro[] = [
   "talos",
   "openshift",

@@ -3,7 +3,7 @@ import { baseLayout, type Layout } from "./types.js";
 const PKI = "/etc/kubernetes/pki";
 
 /**
- * kubeadm, and kind (kubeadm inside a container): reference/distributions.md 3.1. "generic" is a
+ * kubeadm, and kind (kubeadm inside a container): docs/distributions.md, "kubeadm and kind". "generic" is a
  * node without any distribution's fingerprint: Kubernetes' default paths, and whatever the
  * components' flags point at.
  */

@@ -1,7 +1,7 @@
 import { baseLayout, type Layout } from "./types.js";
 
 /**
- * k3s and RKE2 share their PKI code (reference/distributions.md 3.2, 3.3): five CAs under
+ * k3s and RKE2 share their PKI code (docs/distributions.md, "k3s and RKE2"): five CAs under
  * server/tls, agent copies under agent/, ECDSA keys, leaf files that carry their chain.
  */
 export function rancherLayout(distro: "k3s" | "rke2"): Layout {

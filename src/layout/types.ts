@@ -1,6 +1,6 @@
 /**
  * Where a distribution keeps what, as paths on the node (absolute, "/"-rooted). The node reader
- * joins them to --root. reference/distributions.md is the source of every path.
+ * joins them to --root. docs/distributions.md describes every path.
  */
 export const DISTROS = [
   "kubeadm",

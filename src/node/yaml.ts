@@ -10,7 +10,7 @@ import { yamlNestingError } from "../fsx/yaml-guard.js";
 export function parseUntrustedYaml(text: string): { docs: unknown[] } | { error: string } {
   if (text.includes("\u0000")) return { error: "binary content, not YAML" };
   const nesting = yamlNestingError(text);
-  if (nesting) return { error: `YAML ${nesting}` };
+  if (nesting) return { error: nesting.message };
   try {
     const docs = parseAllDocuments(text, { uniqueKeys: true });
     if (!Array.isArray(docs)) return { error: "not a YAML stream" };

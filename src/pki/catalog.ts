@@ -4,7 +4,7 @@ import type { ClusterSpec, NodeSpec, SanSet } from "./spec.js";
 
 /**
  * The Kubernetes PKI as data: every CA, certificate and kubeconfig kubepki makes, with kubeadm's
- * names, files, subjects and SAN rules (reference/kubeadm-pki.md 1.1, 1.4, 2.1). init, renew,
+ * names, files, subjects and SAN rules (docs/kubeadm-pki.md). init, renew,
  * check-expiration and the audit all read this one list.
  */
 export type CaId = "ca" | "front-proxy-ca" | "etcd-ca";

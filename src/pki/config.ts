@@ -237,7 +237,7 @@ function checkYaml(doc: Document.Parsed, lines: LineCounter, file: string): void
     // maxAliasCount bounds "billion laughs" alias expansion.
     doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    throw new InputError(`${file}: YAML refused: ${(e as Error).message}`);
+    throw new InputError(`${file}: YAML refused: ${(e as Error).message}`, { cause: e });
   }
 }
 

@@ -8,7 +8,7 @@ import { isDns1123Subdomain } from "./validate.js";
 
 /**
  * The certificates check-expiration lists and renew can act on, found in a tree: kubeadm's set
- * (reference/kubeadm-pki.md 5.1) plus what kubeadm leaves out, the kubelet's certificates.
+ * (docs/kubeadm-pki.md, "check-expiration") plus what kubeadm leaves out, the kubelet's certificates.
  */
 export interface TreeItem {
   name: string;

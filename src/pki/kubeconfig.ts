@@ -11,7 +11,7 @@ import { type CertInfo, parseCertificatePem, parsePemFile } from "../x509/parse.
  * the ledger) and `readKubeconfig` (collecting: returns its errors, never throws; the audit).
  */
 
-/** A kubeconfig as kubeadm writes it (reference/kubeadm-pki.md 2.1): one cluster, user and context. */
+/** A kubeconfig as kubeadm writes it (docs/kubeadm-pki.md, "Kubeconfigs"): one cluster, user and context. */
 export interface KubeconfigInput {
   clusterName: string;
   server: string;

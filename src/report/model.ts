@@ -2,11 +2,12 @@ import type { AuditResult } from "../audit/audit.js";
 import { type Finding, SEVERITIES, type Severity } from "../audit/finding.js";
 import { ruleInfo } from "../audit/taxonomy.js";
 import { uniqueCerts } from "../node/certs.js";
+import { VERSION } from "../version.js";
 
 export const AUDIT_SCHEMA = "kubepki.io/audit/v1";
 export const TOOL = {
   name: "kubepki",
-  version: "0.1.0",
+  version: VERSION,
   informationUri: "https://github.com/kubepki/kubepki",
 };
 

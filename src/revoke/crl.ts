@@ -38,6 +38,7 @@ export async function readPublishedCrl(
   } catch (err) {
     throw new IoError(
       `cannot read the published CRL ${path} (${(err as Error).message}); it is the second record of the revocations: inspect it, and move it aside only if it is damaged`,
+      { cause: err },
     );
   }
 }

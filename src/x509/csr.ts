@@ -57,9 +57,9 @@ export async function parseCsrPem(text: string, source: string): Promise<CsrInfo
   try {
     csr = new x509.Pkcs10CertificateRequest(new Uint8Array(block.der));
   } catch (err) {
-    throw new InputError(`${source}: not a valid PKCS#10 request (${errorMessage(err)})`);
+    throw new InputError(`${source}: not a valid PKCS#10 request (${errorMessage(err)})`, { cause: err });
   }
-  // getExtension on a request takes only an OID string (reference/stack.md 4.1).
+  // getExtension on a request takes only an OID string (docs/stack.md, "Traps in @peculiar/x509").
   const san = csr.getExtension("2.5.29.17") as x509.SubjectAlternativeNameExtension | null;
   const items = san?.names.items ?? [];
   return {

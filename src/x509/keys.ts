@@ -54,6 +54,7 @@ export function parsePublicKeyPem(text: string, source: string): KeyObject {
   } catch (err) {
     throw new InputError(
       `${source}: the ${block.label} block does not hold a readable key (${errorMessage(err)})`,
+      { cause: err },
     );
   }
 }

@@ -3,7 +3,7 @@ import type { CertInfo } from "./parse.js";
 
 /**
  * kubepki's one chain check, an RFC 5280 section 6 path check used by init, renew, the webhook's
- * set-up and the audit alike. No JavaScript library does this whole (reference/stack.md 5:
+ * set-up and the audit alike. No JavaScript library does this whole (docs/stack.md, "No library checks a whole path":
  * @peculiar/x509 only links signatures, pkijs ignores pathLenConstraint), so kubepki keeps its own
  * and test/verify.test.ts holds it against `openssl verify`. Native crypto, so it stays cheap on the
  * audit's large trees.

@@ -1,0 +1,32 @@
+import { resolve } from "node:path";
+import type { CaId } from "../pki/catalog.js";
+import type { PublishedCrl } from "../revoke/crl.js";
+import { type Duration, durationMs, pathsOf, type TreeOptions } from "./tree.js";
+
+export interface CrlRequest extends TreeOptions {
+  /** ca (default), etcd-ca or front-proxy-ca. */
+  ca?: CaId;
+  /** Where to write it (default: the CA's published CRL, DER, next to the CA). */
+  out?: string;
+  /** DER instead of PEM (with out). */
+  der?: boolean;
+  /** nextUpdate - thisUpdate (default 30d). */
+  validity?: Duration;
+}
+
+/** `kubepki crl`: an X.509 v2 CRL signed by a CA, listing every certificate of it revoked in the ledger. */
+export async function writeCrl(req: CrlRequest): Promise<PublishedCrl> {
+  const [{ withLedger }, { publishCrl }] = await Promise.all([
+    import("../ledger/record.js"),
+    import("../revoke/crl.js"),
+  ]);
+  const paths = pathsOf(req);
+  const validityMs = await durationMs(req.validity, "--validity");
+  return withLedger(paths.ledgerFile, (store) =>
+    publishCrl(paths, store, req.ca ?? "ca", {
+      out: req.out ? resolve(req.out) : undefined,
+      der: req.der,
+      validityMs,
+    }),
+  );
+}

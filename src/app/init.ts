@@ -1,0 +1,155 @@
+import { join, resolve } from "node:path";
+import { exists } from "../fsx/read.js";
+import type { LedgerStore } from "../ledger/store.js";
+import { plannedKeyCount } from "../pki/catalog.js";
+import { loadConfigFile } from "../pki/config.js";
+import type { InitResult } from "../pki/init.js";
+import { type TreePaths, treePaths } from "../pki/paths.js";
+import { type ClusterSpec, type NodeInput, parseNodeFlag, resolveSpec, type SpecInput } from "../pki/spec.js";
+import { KeyPool } from "../x509/keygen.js";
+import type { Notice } from "./tree.js";
+
+/** The cluster's settings, as `kubepki init`'s flags name them; everything optional. */
+export interface ClusterSettings {
+  nodeName?: string;
+  advertiseAddress?: string;
+  controlPlaneEndpoint?: string;
+  clusterName?: string;
+  serviceCidr?: string;
+  dnsDomain?: string;
+  apiserverCertExtraSans?: string[];
+  /** ECDSA-P256 (default), ECDSA-P384, RSA-2048, RSA-3072, RSA-4096. */
+  algorithm?: string;
+  /** Durations as kubeadm writes them ("8760h") or with d ("365d"). */
+  certValidity?: string;
+  caValidity?: string;
+  /** Other nodes whose kubelet serving pair is signed too: "NAME=IP[,DNS...]" or parsed. */
+  node?: (string | NodeInput)[];
+  offlineDir?: string;
+  /** Keep the three CA private keys in the offline folder only. */
+  externalCa?: boolean;
+}
+
+export interface InitRequest extends ClusterSettings {
+  root: string;
+  /** A kubeadm configuration file (v1beta3/v1beta4); the settings above are added to it. */
+  config?: string;
+  state?: string;
+  /** Replace inconsistent existing files (a timestamped backup is kept). */
+  force?: boolean;
+  keepKubeletServing?: boolean;
+  /** Mint a super-admin.conf although the ledger holds an active one. */
+  newBreakGlass?: boolean;
+  onKey?: (done: number, total: number) => void;
+}
+
+/** What init wrote, as `kubepki init -o json` prints it. */
+export type InitReport = Omit<InitResult, "issued"> & { crls: string[] };
+
+export interface InitOutcome {
+  report: InitReport;
+  spec: ClusterSpec;
+  /** Warnings beyond report.warnings: the ledger reconciled, CRLs not published, the config notes. */
+  notices: Notice[];
+}
+
+/**
+ * `kubepki init`: the PKI under root, every certificate recorded in the ledger (reconciled with the
+ * tree on every run), and a first CRL per CA (etcd's --client-crl-file fails closed without one).
+ */
+export async function initCluster(req: InitRequest): Promise<InitOutcome> {
+  const spec = specOf(req);
+  // A fresh tree needs every key: start them now, while the certificate code loads.
+  const fresh = !exists(join(resolve(req.root), spec.certificatesDir));
+  const keyPool = new KeyPool(spec.algorithm, fresh ? plannedKeyCount(spec) : 0);
+  keyPool.onKey = req.onKey;
+  const [{ initPki }, { withLedger }] = await Promise.all([
+    import("../pki/init.js"),
+    import("../ledger/record.js"),
+  ]);
+  const ledgerFile = treePaths(req.root, spec.certificatesDir, undefined, req.state).ledgerFile;
+  const recorded = exists(ledgerFile) ? await withLedger(ledgerFile, activeBreakGlass) : undefined;
+  const { issued, ...result } = await initPki({
+    root: req.root,
+    spec,
+    force: req.force,
+    keyPool,
+    keepSelfSignedKubelet: req.keepKubeletServing,
+    breakGlass: { recorded, mintNew: req.newBreakGlass },
+  });
+  const paths = treePaths(req.root, spec.certificatesDir, result.offlineDir, req.state);
+  const notices: Notice[] = [];
+  const crls = await withLedger(paths.ledgerFile, (s) => recordTree(paths, s, issued, notices), "create");
+  for (const n of result.kubeadmConfig.notes) notices.push(n);
+  const superAdmin = result.artifacts.find((a) => a.id === "super-admin.conf");
+  if (superAdmin && superAdmin.action !== "skipped")
+    notices.push(
+      `super-admin.conf (group system:masters: bypasses RBAC and can never be revoked) is in ${result.offlineDir}. ` +
+        "Move that folder off this host.",
+    );
+  return { report: { ...result, crls }, spec, notices };
+}
+
+/** The settings (and --config file) as the spec resolver takes them, each with the flag it came from. */
+function specOf(req: InitRequest): ClusterSpec {
+  const src = (value: string | undefined, where: string) =>
+    value === undefined ? undefined : { value, where };
+  const fromSettings: SpecInput = {
+    nodeName: src(req.nodeName, "--node-name"),
+    advertiseAddress: src(req.advertiseAddress, "--advertise-address"),
+    controlPlaneEndpoint: src(req.controlPlaneEndpoint, "--control-plane-endpoint"),
+    clusterName: src(req.clusterName, "--cluster-name"),
+    serviceSubnet: src(req.serviceCidr, "--service-cidr"),
+    dnsDomain: src(req.dnsDomain, "--dns-domain"),
+    apiServerCertSANs: req.apiserverCertExtraSans?.map((v) => ({
+      value: v,
+      where: "--apiserver-cert-extra-sans",
+    })),
+    algorithm: src(req.algorithm, "--algorithm"),
+    certValidity: src(req.certValidity, "--cert-validity"),
+    caValidity: src(req.caValidity, "--ca-validity"),
+    nodes: req.node?.map((v) =>
+      typeof v === "string"
+        ? { value: parseNodeFlag(v), where: `--node ${v}` }
+        : { value: v, where: `--node ${v.name}` },
+    ),
+    offlineDir: src(req.offlineDir, "--offline-dir"),
+    externalCA: req.externalCa ? { value: true, where: "--external-ca" } : undefined,
+  };
+  return resolveSpec(req.config ? [loadConfigFile(req.config), fromSettings] : [fromSettings]);
+}
+
+/**
+ * Every certificate signed goes into the ledger, reconciled on every run (a certificate on the node
+ * the ledger lacks could never be revoked); a ledger (re)created next to published CRLs takes back
+ * the revocations they list; each CA gets its first CRL. Returns the CRLs published.
+ */
+async function recordTree(
+  paths: TreePaths,
+  store: LedgerStore,
+  issued: InitResult["issued"],
+  notices: Notice[],
+): Promise<string[]> {
+  const [{ reconcile }, { repairLedger }, { publishCrls }] = await Promise.all([
+    import("../ledger/reconcile.js"),
+    import("../revoke/ledger-check.js"),
+    import("../revoke/crl.js"),
+  ]);
+  const { recorded } = await reconcile(store, paths, issued);
+  if (recorded > 0) notices.push(`recorded ${recorded} certificate(s) of the tree the ledger lacked`);
+  const r = await repairLedger(paths, store);
+  if (r.restored + r.serialOnly > 0)
+    notices.push(
+      `restored ${r.restored + r.serialOnly} revocation(s) from the published CRLs into the ledger`,
+    );
+  const crls = await publishCrls(paths, store, { missingOnly: true });
+  for (const s of crls.skipped) notices.push(`no CRL for ${s.ca}: ${s.reason}`);
+  return crls.published.map((c) => c.path);
+}
+
+/** The active break-glass kubeconfig the ledger holds, if any (one per cluster). */
+async function activeBreakGlass(store: LedgerStore) {
+  const active = await store.list({ status: "active" });
+  const e = active.find((x) => x.profile === "kubeconfig:super-admin.conf" && x.breakGlass);
+  return e ? { path: e.path, sha256: e.sha256, notAfter: e.notAfter } : undefined;
+}

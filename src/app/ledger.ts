@@ -1,0 +1,128 @@
+import { basename, dirname, resolve } from "node:path";
+import { exists } from "../fsx/read.js";
+import type { LedgerEntry, Status } from "../ledger/store.js";
+import type { CrlComparison } from "../revoke/ledger-check.js";
+import { type Duration, durationMs, type Notice, pathsOf, type TreeOptions } from "./tree.js";
+
+/** `kubepki ledger init`: an empty ledger; an existing one is kept. */
+export async function ledgerInit(
+  t: TreeOptions,
+): Promise<{ file: string; created: boolean; entries: number }> {
+  const { withLedger } = await import("../ledger/record.js");
+  const file = pathsOf(t).ledgerFile;
+  const existed = exists(file);
+  const entries = await withLedger(
+    file,
+    async (s) => (await s.list()).length,
+    existed ? "existing" : "create",
+  );
+  return { file, created: !existed, entries };
+}
+
+export interface ImportOutcome {
+  imported: number;
+  known: number;
+  unlinked: number;
+  notices: Notice[];
+}
+
+/** `kubepki ledger import`: records the certificates of a node kubepki did not issue, so they can be revoked. */
+export async function ledgerImport(t: TreeOptions): Promise<ImportOutcome> {
+  const [{ withLedger }, { importNode }, { crlSignWarnings }] = await Promise.all([
+    import("../ledger/record.js"),
+    import("../node/ledger-import.js"),
+    import("../revoke/ledger-check.js"),
+  ]);
+  const paths = pathsOf(t);
+  const r = await withLedger(paths.ledgerFile, (store) => importNode(store, resolve(t.root)));
+  return { ...r, notices: crlSignWarnings(paths) };
+}
+
+export interface LedgerListRequest extends TreeOptions {
+  status?: Status;
+  /** Only certificates expiring within this time. */
+  expiring?: Duration;
+  /** Only certificates of this subject CN. */
+  user?: string;
+}
+
+/** A ledger entry with kubeadm's name for its file and its path as the node sees it. */
+export type ListedEntry = LedgerEntry & { name: string; nodePath: string | undefined };
+
+/** `kubepki ledger list`: entries by profile and expiry. */
+export async function ledgerList(req: LedgerListRequest, now = new Date()): Promise<ListedEntry[]> {
+  const { withLedger } = await import("../ledger/record.js");
+  const within = await durationMs(req.expiring, "--expiring");
+  const rows = await withLedger(pathsOf(req).ledgerFile, (store) =>
+    store.list(
+      {
+        status: req.status,
+        user: req.user,
+        expiresBefore: within ? new Date(now.getTime() + within) : undefined,
+      },
+      now,
+    ),
+  );
+  const root = resolve(req.root);
+  return rows
+    .map((e) => ({ ...e, name: entryName(e), nodePath: nodePath(root, e.path) }))
+    .sort((a, b) => a.profile.localeCompare(b.profile) || a.notAfter.localeCompare(b.notAfter));
+}
+
+export interface VerifyOutcome {
+  rows: CrlComparison[];
+  /** True when the ledger and a published CRL disagree (`ledger verify` exits 1). */
+  differs: boolean;
+  notices: Notice[];
+}
+
+/** `kubepki ledger verify`: the ledger's revocations against the CRLs published on disk. */
+export async function ledgerVerify(t: TreeOptions): Promise<VerifyOutcome> {
+  const [{ withLedger }, { verifyLedger }] = await Promise.all([
+    import("../ledger/record.js"),
+    import("../revoke/ledger-check.js"),
+  ]);
+  const paths = pathsOf(t);
+  const rows = await withLedger(paths.ledgerFile, (store) => verifyLedger(paths, store));
+  const lost = rows.reduce((n, r) => n + r.onlyInCrl.length, 0);
+  const notices: Notice[] = [];
+  if (lost > 0)
+    notices.push(
+      `${lost} revocation(s) are in a published CRL but not in the ledger: run kubepki ledger repair`,
+    );
+  for (const r of rows)
+    if (r.onlyInLedger.length > 0) notices.push(`${r.ca}: republish its CRL (kubepki crl --ca ${r.ca})`);
+  const differs = rows.some((r) => r.onlyInCrl.length > 0 || r.onlyInLedger.length > 0);
+  return { rows, differs, notices };
+}
+
+/** `kubepki ledger repair`: restores into the ledger the revocations found only in a published CRL. */
+export async function ledgerRepair(
+  t: TreeOptions,
+): Promise<{ restored: number; serialOnly: number; notices: Notice[] }> {
+  const [{ withLedger }, { repairLedger }] = await Promise.all([
+    import("../ledger/record.js"),
+    import("../revoke/ledger-check.js"),
+  ]);
+  const paths = pathsOf(t);
+  const r = await withLedger(paths.ledgerFile, (store) => repairLedger(paths, store));
+  const notices: Notice[] = [];
+  if (r.serialOnly > 0)
+    notices.push(
+      `${r.serialOnly} revoked serial(s) are not in the ledger as certificates: every CRL keeps listing them (etcd refuses them), but kubepki serve matches fingerprints and cannot deny them; ledger import the certificates if you still have them`,
+    );
+  return { restored: r.restored, serialOnly: r.serialOnly, notices };
+}
+
+/** kubeadm's name for the file ("apiserver", "etcd/ca", "admin.conf"), else the profile. */
+function entryName(e: LedgerEntry): string {
+  if (!e.path) return e.profile;
+  const parent = basename(dirname(e.path));
+  return `${parent === "etcd" ? "etcd/" : ""}${basename(e.path).replace(/\.crt$/, "")}`;
+}
+
+/** The path as the node sees it when it lies under --root. */
+function nodePath(root: string, path: string | undefined): string | undefined {
+  if (!path || root === "/" || !path.startsWith(`${root}/`)) return path;
+  return path.slice(root.length);
+}

@@ -1,0 +1,119 @@
+import { readFileSync } from "node:fs";
+import { IoError } from "../errors.js";
+import type { LedgerStore } from "../ledger/store.js";
+import type { WebhookServer } from "../revoke/webhook.js";
+import type { WebhookFiles } from "../revoke/webhook-setup.js";
+import { type Notice, pathsOf, type TreeOptions } from "./tree.js";
+
+export interface ServeSetupRequest extends TreeOptions {
+  /** host:port the webhook listens on (default 127.0.0.1:8443). */
+  listen?: string;
+}
+
+export interface ServeSetup {
+  files: WebhookFiles;
+  /** kube-apiserver's --authorization-config value, as the node sees the path. */
+  authorizationConfigFlag: string;
+  notices: Notice[];
+}
+
+/** `kubepki serve --setup-only`: the certificates, webhook kubeconfig and AuthorizationConfiguration. */
+export async function setupServe(req: ServeSetupRequest): Promise<ServeSetup> {
+  const { store, setup } = await prepare(req);
+  await store.close();
+  return setup;
+}
+
+export interface ServeRequest extends ServeSetupRequest {
+  /** Client certificate CNs allowed to call (default: the one kubepki issues to kube-apiserver). */
+  allowedCn?: string[];
+  /** Deny requests without a credential id (clusters before 1.32) by the user name of revoked certificates. */
+  denyRevokedUsers?: boolean;
+  log?: (message: string) => void;
+}
+
+export interface RunningServe extends ServeSetup {
+  /** https://host:port the webhook listens on. */
+  url: string;
+  hook: WebhookServer;
+  /** Stops accepting, lets open requests finish (bounded), closes the ledger. */
+  close: () => Promise<void>;
+}
+
+/** `kubepki serve`: the setup, then the authorization webhook that denies revoked client certificates. */
+export async function startServe(req: ServeRequest): Promise<RunningServe> {
+  const { store, setup } = await prepare(req);
+  let hook: WebhookServer | undefined;
+  try {
+    const [{ createWebhookServer }, { WEBHOOK_CLIENT_CN }] = await Promise.all([
+      import("../revoke/webhook.js"),
+      import("../revoke/webhook-setup.js"),
+    ]);
+    const f = setup.files;
+    hook = await createWebhookServer({
+      cert: readFileSync(f.serverCert, "utf8"),
+      key: readFileSync(f.serverKey, "utf8"),
+      ca: readFileSync(f.caCert, "utf8"),
+      allowedCNs: req.allowedCn?.length ? req.allowedCn : [WEBHOOK_CLIENT_CN],
+      store,
+      ledgerFile: pathsOf(req).ledgerFile,
+      denyRevokedUsers: req.denyRevokedUsers,
+      ...(req.log ? { log: req.log } : {}),
+    });
+    const port = await listen(hook, f.listen, req.listen ?? DEFAULT_LISTEN);
+    const running = hook;
+    const close = () => running.close().finally(() => store.close());
+    return { ...setup, url: `https://${f.listen.host}:${port}`, hook, close };
+  } catch (err) {
+    await hook?.close().catch(() => {});
+    await store.close();
+    throw err;
+  }
+}
+
+const DEFAULT_LISTEN = "127.0.0.1:8443";
+
+/** The setup, with the ledger left open for the server. */
+async function prepare(req: ServeSetupRequest): Promise<{ store: LedgerStore; setup: ServeSetup }> {
+  const [{ openLedger }, { setupWebhook }, { verifyLedger }] = await Promise.all([
+    import("../ledger/record.js"),
+    import("../revoke/webhook-setup.js"),
+    import("../revoke/ledger-check.js"),
+  ]);
+  const paths = pathsOf(req);
+  const store = openLedger(paths.ledgerFile);
+  try {
+    const files = await setupWebhook(paths, store, req.listen ?? DEFAULT_LISTEN);
+    const notices: Notice[] = [];
+    // A ledger that lost revocations the published CRLs still list would let them through here.
+    const lost = (await verifyLedger(paths, store)).reduce((n, c) => n + c.onlyInCrl.length, 0);
+    if (lost > 0)
+      notices.push(
+        `${lost} revocation(s) are in a published CRL but not in the ledger, so this webhook cannot deny them: run kubepki ledger repair`,
+      );
+    const flag = files.authorizationConfig.slice(paths.root.length) || files.authorizationConfig;
+    return { store, setup: { files, authorizationConfigFlag: flag, notices } };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+function listen(hook: WebhookServer, at: { host: string; port: number }, given: string): Promise<number> {
+  return new Promise((resolveListen, reject) => {
+    hook.server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        new IoError(
+          `cannot listen on ${given}: ${err.code === "EADDRINUSE" ? "address in use" : err.message}`,
+          {
+            cause: err,
+          },
+        ),
+      ),
+    );
+    hook.server.listen(at.port, at.host, () => {
+      const addr = hook.server.address();
+      resolveListen(typeof addr === "object" && addr ? addr.port : at.port);
+    });
+  });
+}
