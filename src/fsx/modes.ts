@@ -1,5 +1,5 @@
 /**
- * Every file mode kubepki writes, in one place (kubeadm's own: reference/kubeadm-pki.md 1.3).
+ * Every file mode kubepki writes, in one place (kubeadm's own: docs/kubeadm-pki.md, "File modes").
  * The filesystem layer owns them so fsx (lock, journal) and pki use the same numbers.
  */
 /** Certificates, CRLs, configuration: world-readable, as kubeadm writes them. */

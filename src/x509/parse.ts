@@ -20,7 +20,7 @@ import { decodePem, encodePem } from "./pem.js";
 
 /**
  * kubepki's one parsed-certificate model, read once with node:crypto's X509Certificate (7-15x
- * faster than the ASN.1 libraries, reference/stack.md 6.3; an audit may meet tens of thousands)
+ * faster than the ASN.1 libraries, docs/stack.md, "Throughput"; an audit may meet tens of thousands)
  * plus a small DER reader for what Node does not expose. @peculiar/x509 only generates.
  */
 export interface CertInfo {
