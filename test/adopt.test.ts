@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import {
   existsSync,
-  readdirSync,
   readFileSync,
   renameSync,
   rmSync,

@@ -3,6 +3,7 @@ import { basename, join } from "node:path";
 import { detectLayout, layoutFor } from "../layout/detect.js";
 import type { CaKeyRole, Distro, Layout } from "../layout/types.js";
 import { SqliteLedger } from "../ledger/sqlite.js";
+import { treePaths } from "../pki/paths.js";
 import { type CertFact, type KeyFact, type ParsedPem, parsePemFile } from "./certs.js";
 import { NodeFiles, type Warning } from "./files.js";
 import {
@@ -83,8 +84,10 @@ export interface SnapshotOptions {
 }
 
 const PEM_NAME = /\.(crt|pem|key|cer|der|cert)$/;
-const LEDGER_PATH = "/var/lib/kubepki/ledger.db";
-const BACKUPS_PATH = "/var/lib/kubepki/backups";
+/** kubepki's own state on the node, where init and renew keep it (pki/paths.ts). */
+const KUBEPKI_STATE = treePaths("/");
+const LEDGER_PATH = KUBEPKI_STATE.ledgerFile;
+const BACKUPS_PATH = KUBEPKI_STATE.backupsDir;
 
 export function readPem(s: Pick<NodeSnapshot, "files" | "pem">, nodePath: string): ParsedPem | undefined {
   const known = s.pem.get(nodePath);

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
 import { exists } from "../fsx/read.js";
@@ -15,7 +14,7 @@ import { readItemChain, selfContained } from "./expiry.js";
 import { type IssuedCert, MODE_CERT, MODE_KEY } from "./init.js";
 import { noPkiError, pkiPresent, type TreeItem, treeItems } from "./inventory.js";
 import { replaceKubeconfigCredentials } from "./kubeconfig.js";
-import { readTreeText, type TreePaths } from "./paths.js";
+import { kubeletServingPaths, readTreeText, type TreePaths } from "./paths.js";
 import { leafTemplate } from "./profiles.js";
 import { type CaSigner, loadCaSigner } from "./signer.js";
 import { KUBEADM_DEFAULTS } from "./spec.js";
@@ -206,7 +205,7 @@ function findItem(items: TreeItem[], name: string, paths: TreePaths): TreeItem {
   if (!found && name.startsWith("kubelet/"))
     throw new InputError(
       paths.offlineDir
-        ? `"${name}": no ${join(paths.offlineDir, "nodes", name.slice(8), "kubelet.crt")} (kubepki node add signs one)`
+        ? `"${name}": no ${kubeletServingPaths(paths, name.slice(8), false)?.cert} (kubepki node add signs one)`
         : `"${name}": other nodes' kubelet pairs are kept in the offline folder; pass --offline-dir`,
     );
   if (!found)

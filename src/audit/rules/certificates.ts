@@ -1,6 +1,8 @@
 import { type CertFact, spkiSha256, uniqueCerts } from "../../node/certs.js";
 import { kubeletClientCaFile, kubeletServingCertFile } from "../../node/snapshot.js";
-import { caEntry, LEAVES } from "../../pki/catalog.js";
+import { LEAVES, leafEntry, type TlsRole } from "../../pki/catalog.js";
+import { caPaths, DEFAULT_CERTIFICATES_DIR, leafPaths, treePaths } from "../../pki/paths.js";
+import type { SanSet } from "../../pki/spec.js";
 import { certsAt, chainsTo } from "../chain.js";
 import { finding, type Rule } from "../context.js";
 import type { Finding } from "../finding.js";
@@ -175,9 +177,9 @@ interface Wiring {
   ca?: string;
   /** CA certificates given directly (a kubeconfig's certificate-authority-data). */
   caCerts?: CertFact[];
-  role: "server" | "client" | "peer";
+  role: TlsRole;
   who: string;
-  sans?: { dns: string[]; ips: string[] };
+  sans?: SanSet;
 }
 
 /** Which certificate each consumer verifies against which CA: from flags, else kubeadm's catalog. */
@@ -199,7 +201,7 @@ function wirings(snap: Parameters<Rule>[0]["snap"]): Wiring[] {
       who: admin
         ? `kube-apiserver --tls-cert-file (clients of ${admin.path} trust its CA)`
         : "kube-apiserver --tls-cert-file (--client-ca-file)",
-      sans: { dns: ["kubernetes", "kubernetes.default", "kubernetes.default.svc"], ips: [] },
+      sans: leafEntry("apiserver").requiredSans,
     });
     w.push({
       leaf: api.get("kubelet-client-certificate"),
@@ -234,7 +236,7 @@ function wirings(snap: Parameters<Rule>[0]["snap"]): Wiring[] {
       ca: etcd.get("trusted-ca-file"),
       role: "server",
       who: "etcd --cert-file (--trusted-ca-file)",
-      sans: { dns: ["localhost"], ips: ["127.0.0.1"] },
+      sans: leafEntry("etcd-server").requiredSans,
     });
     w.push({
       leaf: etcd.get("peer-cert-file"),
@@ -243,27 +245,21 @@ function wirings(snap: Parameters<Rule>[0]["snap"]): Wiring[] {
       who: "etcd --peer-cert-file (--peer-trusted-ca-file)",
     });
   }
-  if (!api && !etcd && (snap.layout.distro === "kubeadm" || snap.layout.distro === "kind")) {
-    const pki = snap.layout.pkiDirs[0] ?? "/etc/kubernetes/pki";
-    for (const leaf of LEAVES) {
-      if (!snap.files.exists(`${pki}/${leaf.baseName}.crt`)) continue;
-      const role =
-        leaf.extKeyUsage.length === 2 ? "peer" : leaf.extKeyUsage[0] === "serverAuth" ? "server" : "client";
-      w.push({
-        leaf: `${pki}/${leaf.baseName}.crt`,
-        ca: `${pki}/${caEntry(leaf.ca).baseName}.crt`,
-        role,
-        who: `kubeadm's ${leaf.id} (catalog)`,
-        sans:
-          leaf.id === "apiserver"
-            ? { dns: ["kubernetes", "kubernetes.default", "kubernetes.default.svc"], ips: [] }
-            : leaf.id === "etcd-server"
-              ? { dns: ["localhost"], ips: ["127.0.0.1"] }
-              : undefined,
-      });
-    }
-  }
+  if (!api && !etcd && (snap.layout.distro === "kubeadm" || snap.layout.distro === "kind"))
+    w.push(...catalogWirings(snap));
   return w.filter((x) => x.leaf);
+}
+
+/** Without the components' flags: kubeadm's own pairs as the catalog wires them. */
+function catalogWirings(snap: Parameters<Rule>[0]["snap"]): Wiring[] {
+  const tree = treePaths("/", snap.layout.pkiDirs[0] ?? DEFAULT_CERTIFICATES_DIR);
+  return LEAVES.filter((leaf) => snap.files.exists(leafPaths(tree, leaf).cert)).map((leaf) => ({
+    leaf: leafPaths(tree, leaf).cert,
+    ca: caPaths(tree, leaf.ca).cert,
+    role: leaf.role,
+    who: `kubeadm's ${leaf.id} (catalog)`,
+    sans: leaf.requiredSans,
+  }));
 }
 
 /** Chains, SANs and EKUs of the certificates components actually use. */
