@@ -240,47 +240,55 @@ export interface LeafInspectOptions {
   keepSelfSignedKubelet?: boolean;
 }
 
+/** What to do with one leaf, given what is on disk and what happens to its CA: a new job, the old one untouched. */
 export async function inspectLeaf(
   job: LeafJob,
   cas: Map<CaId, CaState>,
   paths: TreePaths,
   opts: LeafInspectOptions,
-): Promise<void> {
+): Promise<LeafJob> {
   const ca = cas.get(job.ca);
   if (!ca) throw new Error(`internal: no CA ${job.ca}`);
-  const path = job.pair?.cert ?? job.kubeconfig?.path ?? job.id;
   const found = job.pair
     ? await inspectPair(job, job.pair, ca, paths, opts.now)
     : await inspectKubeconfig(paths, job, ca, opts.now);
-  job.existing = found.cert;
-  if (ca.action !== "kept") {
-    job.action = found.present ? "replaced" : "generated";
-    return;
-  }
+  return { ...job, existing: found.cert, ...leafDecision(job, ca, found, opts) };
+}
+
+function leafDecision(
+  job: LeafJob,
+  ca: CaState,
+  found: Found,
+  opts: LeafInspectOptions,
+): Pick<LeafJob, "action" | "note"> {
+  const path = job.pair?.cert ?? job.kubeconfig?.path ?? job.id;
+  if (ca.action !== "kept") return { action: found.present ? "replaced" : "generated" };
   if (!found.present) {
-    if (ca.external)
-      opts.issues.push({
-        what: path,
-        problems: ["missing"],
-        unfixable: `the ${ca.entry.longName} key is not available (${ca.paths.key}); in external-CA mode every certificate must already be in place, or pass --offline-dir where the key is kept`,
-      });
-    else job.action = "generated";
-    return;
+    if (!ca.external) return { action: "generated" };
+    opts.issues.push({
+      what: path,
+      problems: ["missing"],
+      unfixable: `the ${ca.entry.longName} key is not available (${ca.paths.key}); in external-CA mode every certificate must already be in place, or pass --offline-dir where the key is kept`,
+    });
+    return { action: job.action };
   }
-  if (job.id === "kubelet" && found.kubeletSelfSigned) {
-    job.action = opts.keepSelfSignedKubelet ? "kept" : "replaced";
-    job.note = opts.keepSelfSignedKubelet
-      ? "the kubelet's self-signed serving certificate is kept (--keep-kubelet-serving): kube-apiserver cannot verify this kubelet"
-      : "replaces the kubelet's self-signed serving certificate with one from the cluster CA";
-    return;
-  }
-  if (found.problems.length === 0) return;
+  if (job.id === "kubelet" && found.kubeletSelfSigned)
+    return opts.keepSelfSignedKubelet
+      ? {
+          action: "kept",
+          note: "the kubelet's self-signed serving certificate is kept (--keep-kubelet-serving): kube-apiserver cannot verify this kubelet",
+        }
+      : {
+          action: "replaced",
+          note: "replaces the kubelet's self-signed serving certificate with one from the cluster CA",
+        };
+  if (found.problems.length === 0) return { action: job.action };
   opts.issues.push(
     ca.external
       ? { what: path, problems: found.problems, unfixable: `the ${ca.entry.longName} key is not available` }
       : { what: path, problems: found.problems },
   );
-  job.action = "replaced";
+  return { action: "replaced" };
 }
 
 export interface Found {
