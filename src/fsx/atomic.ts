@@ -30,10 +30,6 @@ export function tempPathFor(path: string, tag = randomBytes(6).toString("hex")):
   return join(dirname(path), `.${basename(path)}.kubepki-tmp-${tag}`);
 }
 
-export function isTempPath(path: string): boolean {
-  return /\.kubepki-tmp-[0-9a-f]+$/.test(path);
-}
-
 /**
  * Writes `data` to a new file at `path` that must not exist, with `mode` set before the first byte
  * is written (O_EXCL, then fchmod so the umask cannot widen or narrow it), and fsyncs it.

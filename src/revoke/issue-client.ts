@@ -6,7 +6,7 @@ import { recordIssued } from "../ledger/record.js";
 import type { LedgerStore } from "../ledger/store.js";
 import { buildKubeconfig, parseKubeconfig } from "../pki/kubeconfig.js";
 import { readTreeText, type TreePaths } from "../pki/paths.js";
-import { BACKDATE_MS, leafTemplate } from "../pki/profiles.js";
+import { leafTemplate } from "../pki/profiles.js";
 import { requireCaSigner } from "../pki/signer.js";
 import { DEFAULT_KEY_ALGORITHM, type KeyAlgorithm } from "../x509/algorithms.js";
 import { issueCertificate } from "../x509/certificate.js";
@@ -74,14 +74,13 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
   if (!server) throw new InputError("no API server URL: pass --server (no admin.conf to take it from)");
   const now = o.now ?? new Date();
   const kp = await generateKeyPair(o.algorithm ?? DEFAULT_KEY_ALGORITHM);
-  // The backdate covers clock skew; the lifetime counts from now.
+  // leafTemplate backdates notBefore against clock skew; the lifetime counts from now.
   const tpl = leafTemplate(
     { commonName: o.user, organizations: o.groups, extKeyUsage: ["clientAuth"], sans: { dns: [], ips: [] } },
     now,
     o.ttlMs,
     ca.cert.notAfter,
   );
-  tpl.notBefore = new Date(now.getTime() - BACKDATE_MS);
   const issued = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert.cert, privateKey: ca.key });
   const kubeconfig = buildKubeconfig({
     clusterName: admin?.clusterName ?? "kubernetes",
