@@ -45,6 +45,31 @@ export function flagEvidence(c: ComponentFlags): (flag: string) => Finding["evid
   return (flag) => ({ flag: `--${flag}`, value: c.flags.get(flag) ?? "(unset)", source: c.source });
 }
 
+/** A check as data: one small function from what it inspects to its findings (none when it passes). */
+export type Check<T> = (input: T) => Finding | Finding[] | undefined;
+
+export function runChecks<T>(checks: Check<T>[], input: T): Finding[] {
+  return checks.flatMap((check) => check(input) ?? []);
+}
+
+type Flags = ComponentFlags["flags"];
+
+/** A check of one component's flags: when `fails`, the rule's finding, with the flag as evidence. */
+export interface FlagCheck {
+  rule: string;
+  /** The flag the evidence shows. */
+  flag: string;
+  fails: (f: Flags) => boolean;
+  message: (f: Flags) => string;
+}
+
+export function runFlagChecks(checks: FlagCheck[], c: ComponentFlags): Finding[] {
+  const ev = flagEvidence(c);
+  return checks
+    .filter((k) => k.fails(c.flags))
+    .map((k) => finding(k.rule, k.message(c.flags), c.source, ev(k.flag)));
+}
+
 /** Evidence for a finding about a file's protection: path, mode, owner. */
 export function fileEvidence(f: FileFact): Finding["evidence"] {
   return { file: f.path, mode: octal(f.mode), owner: `${f.uid}:${f.gid}` };
