@@ -2,7 +2,7 @@ import type { FileFact } from "../node/files.js";
 import type { ComponentFlags } from "../node/flags.js";
 import type { NodeSnapshot } from "../node/snapshot.js";
 import type { Finding, Severity } from "./finding.js";
-import { ruleInfo } from "./taxonomy.js";
+import { type RuleId, ruleInfo } from "./taxonomy.js";
 
 export interface AuditOptions {
   /** "cis": CIS 1.11/1.12 modes (certificates 644); "strict": certificates 600 too. */
@@ -23,7 +23,7 @@ export interface AuditContext {
 export type Rule = (ctx: AuditContext) => Finding[];
 
 export function finding(
-  ruleId: string,
+  ruleId: RuleId,
   message: string,
   path: string | undefined,
   evidence: Finding["evidence"] = {},
@@ -56,7 +56,7 @@ type Flags = ComponentFlags["flags"];
 
 /** A check of one component's flags: when `fails`, the rule's finding, with the flag as evidence. */
 export interface FlagCheck {
-  rule: string;
+  rule: RuleId;
   /** The flag the evidence shows. */
   flag: string;
   fails: (f: Flags) => boolean;
