@@ -150,7 +150,16 @@ const content: Rule = ({ snap, opts }) => {
   });
 };
 
+type Snap = AuditContext["snap"];
+
 const spki = (c: CertFact) => spkiSha256(c.x509.publicKey);
+
+/** The key that goes with a certificate file: in the same file, else its sibling x.key. */
+function keyFor(snap: Snap, path: string, keys: { publicSpki: string }[]) {
+  if (keys[0] || !/\.(crt|cert)$/.test(path)) return { key: keys[0], keyPath: path };
+  const keyPath = path.replace(/\.(crt|cert)$/, ".key");
+  return { key: snap.pem.get(keyPath)?.keys[0], keyPath };
+}
 
 /** Certificate/key pairs: files holding both, siblings (x.crt + x.key), kubeconfig users. */
 const pairs: Rule = ({ snap }) => {
@@ -158,12 +167,7 @@ const pairs: Rule = ({ snap }) => {
   for (const [path, parsed] of snap.pem) {
     const cert = parsed.certs[0];
     if (!cert) continue;
-    let key = parsed.keys[0];
-    let keyPath = path;
-    if (!key && /\.(crt|cert)$/.test(path)) {
-      keyPath = path.replace(/\.(crt|cert)$/, ".key");
-      key = snap.pem.get(keyPath)?.keys[0];
-    }
+    const { key, keyPath } = keyFor(snap, path, parsed.keys);
     if (key && key.publicSpki !== spki(cert))
       out.push(
         finding("cert.key-mismatch", `${keyPath} is not the private key of ${path}.`, keyPath, {
@@ -174,8 +178,8 @@ const pairs: Rule = ({ snap }) => {
       );
   }
   for (const k of snap.kubeconfigs)
-    for (const u of k.users)
-      if (u.clientCert && u.clientKey && u.clientKey.publicSpki !== spki(u.clientCert))
+    for (const u of k.users.filter((u) => u.clientCert && u.clientKey))
+      if (u.clientKey?.publicSpki !== (u.clientCert && spki(u.clientCert)))
         out.push(
           finding(
             "cert.key-mismatch",
@@ -198,8 +202,6 @@ interface Wiring {
   who: string;
   sans?: SanSet;
 }
-
-type Snap = AuditContext["snap"];
 
 /** Which certificate each consumer verifies against which CA: from flags, else kubeadm's catalog. */
 function wirings(snap: Snap): Wiring[] {
