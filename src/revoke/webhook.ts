@@ -195,10 +195,8 @@ function getRoutes(set: RevokedSet, m: Metrics): Record<string, Handler> {
 }
 
 function requestHandler(o: WebhookOptions, set: RevokedSet, m: Metrics) {
-  const limit = o.bodyLimit ?? 1024 * 1024;
   const gets = getRoutes(set, m);
-  const tooLarge = (res: ServerResponse, path: string) =>
-    send(m, res, path, 413, '{"error":"request body too large"}', { close: true });
+  const authorize = authorizeHandler(o, set, m);
   return (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     const get = Object.hasOwn(gets, path) ? gets[path] : undefined;
@@ -207,6 +205,16 @@ function requestHandler(o: WebhookOptions, set: RevokedSet, m: Metrics) {
         ? get(req, res, path)
         : send(m, res, path, 405, '{"error":"method not allowed"}');
     if (path !== "/authorize" && path !== "/") return send(m, res, "other", 404, '{"error":"not found"}');
+    authorize(req, res, path);
+  };
+}
+
+/** POST /authorize: a body within the limit, then the answer. */
+function authorizeHandler(o: WebhookOptions, set: RevokedSet, m: Metrics): Handler {
+  const limit = o.bodyLimit ?? 1024 * 1024;
+  const tooLarge = (res: ServerResponse, path: string) =>
+    send(m, res, path, 413, '{"error":"request body too large"}', { close: true });
+  return (req, res, path) => {
     if (req.method !== "POST") return send(m, res, path, 405, '{"error":"method not allowed"}');
     if (Number(req.headers["content-length"] ?? 0) > limit) return tooLarge(res, path);
     readBody(req, limit, (body) =>
