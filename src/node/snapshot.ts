@@ -101,12 +101,36 @@ export function readPem(s: Pick<NodeSnapshot, "files" | "pem">, nodePath: string
 }
 
 export function takeSnapshot(opts: SnapshotOptions): NodeSnapshot {
+  const snap = emptySnapshot(opts);
+  readComponents(snap, !!opts.processes);
+  readKubelet(snap);
+  readStaticPodPath(snap);
+  const etcd = snap.components.get("etcd");
+  const etcdConfig = etcd?.flags.get("config-file");
+  if (etcd && etcdConfig) mergeEtcdConfigFile(snap, etcd, etcdConfig);
+  readPki(snap);
+  readComponentConfigs(snap);
+  readKubeconfigs(snap);
+  collectCertsAndKeys(snap);
+  readLedger(snap);
+  readBackups(snap);
+  const { layout, files } = snap;
+  const controlPlane =
+    snap.components.has("kube-apiserver") || layout.controlPlaneMarkers.some((m) => files.exists(m));
+  snap.role = controlPlane ? "control-plane" : "worker";
+  if (layout.distro === "generic" && !opts.distro)
+    snap.detectedBy = `${snap.componentOrigins.join(", ") || "no component found"}; no distribution fingerprint`;
+  return snap;
+}
+
+/** The layout (given or detected) and nothing read yet. */
+function emptySnapshot(opts: SnapshotOptions): NodeSnapshot {
   const files = new NodeFiles(opts.root);
   const detected = opts.distro
     ? { layout: layoutFor(opts.distro), evidence: `--distro ${opts.distro}` }
     : detectLayout(opts.root);
   const layout = detected.layout;
-  const snap: NodeSnapshot = {
+  return {
     root: opts.root,
     layout,
     detectedBy: detected.evidence,
@@ -129,32 +153,19 @@ export function takeSnapshot(opts: SnapshotOptions): NodeSnapshot {
     warnings: files.warnings,
     now: opts.now ?? new Date(),
   };
+}
 
-  readComponents(snap, !!opts.processes);
-  readKubelet(snap);
-  readStaticPodPath(snap);
-  const etcd = snap.components.get("etcd");
-  const etcdConfig = etcd?.flags.get("config-file");
-  if (etcd && etcdConfig) mergeEtcdConfigFile(snap, etcd, etcdConfig);
-  readPki(snap);
-  readComponentConfigs(snap);
-  readKubeconfigs(snap);
+/** Every certificate and key read (files and kubeconfig users), and CA keys recognised by content. */
+function collectCertsAndKeys(snap: NodeSnapshot): void {
   for (const parsed of snap.pem.values()) {
     snap.certs.push(...parsed.certs);
     snap.keys.push(...parsed.keys);
   }
   for (const k of snap.kubeconfigs) for (const u of k.users) if (u.clientCert) snap.certs.push(u.clientCert);
   const kcm = snap.components.get("kube-controller-manager");
-  snap.caKeys.push(...caKeysByContent(layout, snap.certs, snap.keys, snap.flagged, signingKeyFiles(kcm)));
-  readLedger(snap);
-  readBackups(snap);
-  snap.role =
-    snap.components.has("kube-apiserver") || layout.controlPlaneMarkers.some((m) => files.exists(m))
-      ? "control-plane"
-      : "worker";
-  if (layout.distro === "generic" && !opts.distro)
-    snap.detectedBy = `${snap.componentOrigins.join(", ") || "no component found"}; no distribution fingerprint`;
-  return snap;
+  snap.caKeys.push(
+    ...caKeysByContent(snap.layout, snap.certs, snap.keys, snap.flagged, signingKeyFiles(kcm)),
+  );
 }
 
 /** Certificates and keys: the layout's PKI folders, the kubelet's, and every file a flag names (and its folder). */
