@@ -341,12 +341,17 @@ function mergeEtcdConfigFile(snap: NodeSnapshot, etcd: ComponentFlags, path: str
   etcd.source = `${etcd.source} + ${path}`;
 }
 
+/** etcd's config-file keys that hold the TLS settings, and the flag prefix each maps to. */
+const ETCD_TLS_SECTIONS: Record<string, string> = {
+  "client-transport-security": "",
+  "peer-transport-security": "peer-",
+};
+
 function applyEtcdConfig(flags: Map<string, string>, doc: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(doc)) {
-    if (k === "client-transport-security" && isRecord(v))
-      for (const [tk, tv] of Object.entries(v)) flags.set(tk, String(tv));
-    else if (k === "peer-transport-security" && isRecord(v))
-      for (const [tk, tv] of Object.entries(v)) flags.set(`peer-${tk}`, String(tv));
+    const prefix = Object.hasOwn(ETCD_TLS_SECTIONS, k) ? ETCD_TLS_SECTIONS[k] : undefined;
+    if (prefix !== undefined && isRecord(v))
+      for (const [tk, tv] of Object.entries(v)) flags.set(`${prefix}${tk}`, String(tv));
     else if (!isRecord(v) && !Array.isArray(v)) flags.set(k, String(v));
   }
 }
