@@ -349,12 +349,15 @@ export function plannedKeyCount(spec: ClusterSpec): number {
   return casFor(spec).length + leavesFor(spec).length + kubelets + KUBECONFIGS.length + 1;
 }
 
+/** The CN client-go's GenerateSelfSignedCertKey gives a kubelet's throwaway certificate: <host>@<unix-seconds>. */
+export const KUBELET_SELF_SIGNED_CN = /@\d{9,}$/;
+
 /**
  * The throwaway serving certificate a kubelet makes for itself when given none (client-go's
  * GenerateSelfSignedCertKey): CN `<host>@<unix-seconds>`, issued by a `<host>-ca@<unix-seconds>` CA
  * bundled in the same file, or self-signed. The API server cannot verify it.
  */
 export function isKubeletSelfSigned(commonName: string, issuerCommonName: string): boolean {
-  if (!/@\d{9,}$/.test(commonName)) return false;
+  if (!KUBELET_SELF_SIGNED_CN.test(commonName)) return false;
   return issuerCommonName === commonName || /-ca@\d{9,}$/.test(issuerCommonName);
 }

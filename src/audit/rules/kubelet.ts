@@ -1,11 +1,8 @@
 import { kubeletSetting } from "../../node/snapshot.js";
-import { KUBELET_FILES } from "../../pki/catalog.js";
+import { KUBELET_FILES, KUBELET_SELF_SIGNED_CN } from "../../pki/catalog.js";
 import { certsAt } from "../chain.js";
 import { type AuditContext, type Check, finding, type Rule, runChecks } from "../context.js";
 import type { Finding } from "../finding.js";
-
-/** The throwaway shape client-go's GenerateSelfSignedCertKey gives a kubelet: CN <host>@<unix-seconds>. */
-const SELF_SIGNED_KUBELET = /@\d{9,}$/;
 
 type Kubelet = AuditContext["snap"]["kubelet"];
 
@@ -24,7 +21,7 @@ function selfSignedServing(snap: AuditContext["snap"]): Finding[] {
   if (!leaf || !servingPath) return [];
   const issuer = serving.find((c) => c !== leaf && leaf.x509.checkIssued(c.x509));
   const throwaway =
-    SELF_SIGNED_KUBELET.test(leaf.commonName) && (issuer?.commonName.includes("-ca@") ?? leaf.selfSigned);
+    KUBELET_SELF_SIGNED_CN.test(leaf.commonName) && (issuer?.commonName.includes("-ca@") ?? leaf.selfSigned);
   if (!leaf.selfSigned && !throwaway) return [];
   return [
     finding(
