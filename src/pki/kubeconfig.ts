@@ -56,7 +56,7 @@ const records = (v: unknown): Doc[] => (Array.isArray(v) ? v.filter(isRecord) : 
 function parseDoc(text: string): { raw: Doc } | { error: string } {
   if (text.includes("\u0000")) return { error: "binary content, not YAML" };
   const nesting = yamlNestingError(text);
-  if (nesting) return { error: `YAML ${nesting}` };
+  if (nesting) return { error: nesting.message };
   try {
     const docs = parseAllDocuments(text, { uniqueKeys: true });
     const [doc, ...more] = Array.isArray(docs) ? docs : [];
