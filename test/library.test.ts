@@ -51,7 +51,8 @@ describe("kubepki as a library", () => {
     assert.match(r.stdout, /^audit: \d+ findings, failed at high: (true|false)$/m);
     const serial = /^revoked serial ([0-9a-f]+); CRLs rewritten: 1$/m.exec(r.stdout)?.[1];
     assert.ok(serial, r.stdout);
-    // The cluster CA's published CRL lists the serial (openssl prints it in upper case).
+    // The cluster CA's published CRL lists the serial (openssl prints it in upper case, with the
+    // leading zero nibble that the ledger's normalized serial drops).
     const crl = openssl([
       "crl",
       "-inform",

@@ -3,7 +3,7 @@ import type { ComponentFlags } from "../node/flags.js";
 import { type NodeSnapshot, readPem } from "../node/snapshot.js";
 import type { CertInfo } from "../x509/parse.js";
 import type { Finding, Severity } from "./finding.js";
-import { ruleInfo } from "./taxonomy.js";
+import { type RuleId, ruleInfo } from "./taxonomy.js";
 
 export interface AuditOptions {
   /** "cis": CIS 1.11/1.12 modes (certificates 644); "strict": certificates 600 too. */
@@ -24,7 +24,7 @@ export interface AuditContext {
 export type Rule = (ctx: AuditContext) => Finding[];
 
 export function finding(
-  ruleId: string,
+  ruleId: RuleId,
   message: string,
   path: string | undefined,
   evidence: Finding["evidence"] = {},
@@ -44,6 +44,31 @@ export const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, "
 /** Evidence for a finding about a component flag: the flag, its value, where it was read. */
 export function flagEvidence(c: ComponentFlags): (flag: string) => Finding["evidence"] {
   return (flag) => ({ flag: `--${flag}`, value: c.flags.get(flag) ?? "(unset)", source: c.source });
+}
+
+/** A check as data: one small function from what it inspects to its findings (none when it passes). */
+export type Check<T> = (input: T) => Finding | Finding[] | undefined;
+
+export function runChecks<T>(checks: Check<T>[], input: T): Finding[] {
+  return checks.flatMap((check) => check(input) ?? []);
+}
+
+type Flags = ComponentFlags["flags"];
+
+/** A check of one component's flags: when `fails`, the rule's finding, with the flag as evidence. */
+export interface FlagCheck {
+  rule: RuleId;
+  /** The flag the evidence shows. */
+  flag: string;
+  fails: (f: Flags) => boolean;
+  message: (f: Flags) => string;
+}
+
+export function runFlagChecks(checks: FlagCheck[], c: ComponentFlags): Finding[] {
+  const ev = flagEvidence(c);
+  return checks
+    .filter((k) => k.fails(c.flags))
+    .map((k) => finding(k.rule, k.message(c.flags), c.source, ev(k.flag)));
 }
 
 /** Evidence for a finding about a file's protection: path, mode, owner. */

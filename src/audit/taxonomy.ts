@@ -4,8 +4,8 @@ import type { Severity } from "./finding.js";
  * The rule catalog: stable ids, default severities, CIS Kubernetes Benchmark ids (v1.9-v1.12
  * numbering) and MITRE ATT&CK techniques, sources in docs/checks.md.
  */
-export interface RuleInfo {
-  id: string;
+export interface RuleInfo<Id extends string = string> {
+  id: Id;
   title: string;
   severity: Severity;
   cis: string[];
@@ -14,17 +14,17 @@ export interface RuleInfo {
   remediation: string;
 }
 
-const R = (
-  id: string,
+const R = <const Id extends string>(
+  id: Id,
   severity: Severity,
   title: string,
   cis: string[],
   attack: string[],
   why: string,
   remediation: string,
-): RuleInfo => ({ id, severity, title, cis, attack, why, remediation });
+): RuleInfo<Id> => ({ id, severity, title, cis, attack, why, remediation });
 
-export const RULES: RuleInfo[] = [
+const CATALOG = [
   // Key custody and file protection
   R(
     "pki.ca-key.present",
@@ -590,9 +590,14 @@ export const RULES: RuleInfo[] = [
   ),
 ];
 
-const BY_ID = new Map(RULES.map((r) => [r.id, r]));
+/** Every rule id, known at compile time: a finding cannot name a rule the catalog lacks. */
+export type RuleId = (typeof CATALOG)[number]["id"];
 
-export function ruleInfo(id: string): RuleInfo {
+export const RULES: readonly RuleInfo<RuleId>[] = CATALOG;
+
+const BY_ID = new Map<string, RuleInfo<RuleId>>(RULES.map((r) => [r.id, r]));
+
+export function ruleInfo(id: string): RuleInfo<RuleId> {
   const r = BY_ID.get(id);
   if (!r) throw new Error(`unknown rule ${id}`);
   return r;

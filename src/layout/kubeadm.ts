@@ -1,6 +1,19 @@
+import {
+  adminKubeconfigs,
+  BOOTSTRAP_KUBELET_CONF,
+  CAS,
+  KUBECONFIGS,
+  type KubeconfigEntry,
+  kubeconfigEntry,
+  leafEntry,
+} from "../pki/catalog.js";
+import { caPaths, leafPaths, saPaths, treePaths } from "../pki/paths.js";
 import { baseLayout, type Layout } from "./types.js";
 
-const PKI = "/etc/kubernetes/pki";
+/** kubeadm's node, as paths from "/": every file name comes from the catalog. */
+const NODE = treePaths("/");
+const onNode = (entry: KubeconfigEntry) => `${NODE.kubeconfigDir}/${entry.fileName}`;
+const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /**
  * kubeadm, and kind (kubeadm inside a container): docs/distributions.md, "kubeadm and kind". "generic" is a
@@ -8,34 +21,33 @@ const PKI = "/etc/kubernetes/pki";
  * components' flags point at.
  */
 export function kubeadmLayout(distro: "kubeadm" | "kind" | "generic" = "kubeadm"): Layout {
+  const superAdmin = KUBECONFIGS.filter((k) => k.organizations.includes("system:masters")).map(onNode);
   return baseLayout(distro, {
     // kubepki keeps the webhook's pairs beside kubeadm's files; audit them with the rest.
-    pkiDirs: [PKI, "/etc/kubernetes/kubepki"],
+    pkiDirs: [NODE.pkiDir, NODE.configDir],
     kubeconfigs: [
-      "/etc/kubernetes/admin.conf",
-      "/etc/kubernetes/super-admin.conf",
-      "/etc/kubernetes/controller-manager.conf",
-      "/etc/kubernetes/scheduler.conf",
-      "/etc/kubernetes/kubelet.conf",
-      "/etc/kubernetes/bootstrap-kubelet.conf",
+      // super-admin.conf too: the audit reports one left on the node.
+      ...KUBECONFIGS.map(onNode),
+      `${NODE.kubeconfigDir}/${BOOTSTRAP_KUBELET_CONF}`,
       "/root/.kube/config",
       "/home",
     ],
-    manifestDirs: ["/etc/kubernetes/manifests"],
-    caKeys: [
-      { path: `${PKI}/ca.key`, name: "cluster CA", signsCsrs: true },
-      { path: `${PKI}/etcd/ca.key`, name: "etcd CA", signsCsrs: false },
-      { path: `${PKI}/front-proxy-ca.key`, name: "front-proxy CA", signsCsrs: false },
+    manifestDirs: [`${NODE.kubeconfigDir}/manifests`],
+    caKeys: [...CAS]
+      .sort(byId)
+      .map((c) => ({ path: caPaths(NODE, c.id).key, name: c.shortName, signsCsrs: c.signsCsrs })),
+    saKeys: [saPaths(NODE).key],
+    superAdmin,
+    adminKubeconfigs: adminKubeconfigs().map(onNode),
+    controlPlaneMarkers: [
+      `${NODE.kubeconfigDir}/manifests/kube-apiserver.yaml`,
+      leafPaths(NODE, leafEntry("apiserver")).cert,
     ],
-    saKeys: [`${PKI}/sa.key`],
-    superAdmin: ["/etc/kubernetes/super-admin.conf"],
-    adminKubeconfigs: ["/etc/kubernetes/admin.conf", "/etc/kubernetes/super-admin.conf"],
-    controlPlaneMarkers: ["/etc/kubernetes/manifests/kube-apiserver.yaml", `${PKI}/apiserver.crt`],
     fingerprints:
       distro === "kind"
         ? ["/kind/version", "/kind/kubeadm.conf"]
         : distro === "generic"
           ? []
-          : [`${PKI}/ca.crt`, "/etc/kubernetes/kubelet.conf"],
+          : [caPaths(NODE, "ca").cert, onNode(kubeconfigEntry("kubelet.conf"))],
   });
 }

@@ -132,35 +132,48 @@ export class NodeFiles {
   /** Files below a folder, depth-first, links to folders not descended. */
   walk(nodeDir: string, maxDepth = 8): string[] {
     const out: string[] = [];
-    const visit = (dir: string, depth: number) => {
-      if (depth > maxDepth) return;
-      let names: string[];
-      const real = resolveInRoot(this.root, join(this.root, dir));
-      if (!real) return;
-      try {
-        names = readdirSync(real).sort();
-      } catch {
-        return;
-      }
-      for (const name of names) {
-        if (++this.visited > this.maxFiles) {
-          if (this.visited === this.maxFiles + 1)
-            this.warn(nodeDir, `more than ${this.maxFiles} files: the rest were skipped`);
-          return;
-        }
-        const p = dir === "/" ? `/${name}` : `${dir}/${name}`;
-        let l: Stats;
-        try {
-          l = lstatSync(join(this.root, p));
-        } catch {
-          continue;
-        }
-        if (l.isDirectory()) visit(p, depth + 1);
-        else if (l.isFile() || l.isSymbolicLink()) out.push(p);
-        else this.warn(p, "not a regular file (FIFO, socket or device): not read");
-      }
-    };
-    visit(nodeDir, 0);
+    this.visit(nodeDir, nodeDir, 0, maxDepth, out);
     return out;
+  }
+
+  private visit(nodeDir: string, dir: string, depth: number, maxDepth: number, out: string[]): void {
+    if (depth > maxDepth) return;
+    const names = this.listDir(dir);
+    for (const name of names) {
+      if (this.overLimit(nodeDir)) return;
+      const p = dir === "/" ? `/${name}` : `${dir}/${name}`;
+      const l = this.lstatQuiet(p);
+      if (!l) continue;
+      if (l.isDirectory()) this.visit(nodeDir, p, depth + 1, maxDepth, out);
+      else if (l.isFile() || l.isSymbolicLink()) out.push(p);
+      else this.warn(p, "not a regular file (FIFO, socket or device): not read");
+    }
+  }
+
+  /** Counts a file; past the limit the walk stops, with one warning. */
+  private overLimit(nodeDir: string): boolean {
+    if (++this.visited <= this.maxFiles) return false;
+    if (this.visited === this.maxFiles + 1)
+      this.warn(nodeDir, `more than ${this.maxFiles} files: the rest were skipped`);
+    return true;
+  }
+
+  /** A folder's names, sorted; none when it is outside the root or unreadable. */
+  private listDir(dir: string): string[] {
+    const real = resolveInRoot(this.root, join(this.root, dir));
+    if (!real) return [];
+    try {
+      return readdirSync(real).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  private lstatQuiet(p: string): Stats | undefined {
+    try {
+      return lstatSync(join(this.root, p));
+    } catch {
+      return undefined;
+    }
   }
 }

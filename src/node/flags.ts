@@ -57,32 +57,36 @@ function componentOf(name: string): Component | undefined {
 export function flagsFromManifest(text: string, source: string): { found: ComponentFlags[]; error?: string } {
   const parsed = parseUntrustedYaml(text);
   if ("error" in parsed) return { found: [], error: parsed.error };
-  const found: ComponentFlags[] = [];
-  for (const doc of parsed.docs) {
+  const found = parsed.docs.flatMap((doc) => {
     const containers =
       isRecord(doc) && isRecord(doc.spec) && Array.isArray(doc.spec.containers) ? doc.spec.containers : [];
-    for (const c of containers) {
-      if (!isRecord(c)) continue;
-      const command = Array.isArray(c.command) ? c.command.map(String) : [];
-      const args = Array.isArray(c.args) ? c.args.map(String) : [];
-      const component = componentOf(String(c.name ?? "")) ?? componentOf(command[0] ?? "");
-      if (!component) continue;
-      const flags = parseFlags([...command, ...args]);
-      if (component === "etcd" && Array.isArray(c.env))
-        for (const e of c.env)
-          if (
-            isRecord(e) &&
-            typeof e.name === "string" &&
-            e.name.startsWith("ETCD_") &&
-            e.value !== undefined
-          ) {
-            const flag = e.name.slice(5).toLowerCase().replace(/_/g, "-");
-            if (!flags.has(flag)) flags.set(flag, String(e.value));
-          }
-      found.push({ component, source, flags });
-    }
-  }
+    return containers.flatMap((c: unknown) => {
+      const f = isRecord(c) ? containerFlags(c, source) : undefined;
+      return f ? [f] : [];
+    });
+  });
   return { found };
+}
+
+/** A container that runs a component: its command and args as flags. */
+function containerFlags(c: Record<string, unknown>, source: string): ComponentFlags | undefined {
+  const command = Array.isArray(c.command) ? c.command.map(String) : [];
+  const args = Array.isArray(c.args) ? c.args.map(String) : [];
+  const component = componentOf(String(c.name ?? "")) ?? componentOf(command[0] ?? "");
+  if (!component) return undefined;
+  const flags = parseFlags([...command, ...args]);
+  if (component === "etcd" && Array.isArray(c.env)) etcdEnvFlags(flags, c.env);
+  return { component, source, flags };
+}
+
+/** A container's ETCD_* variables are flags its command line did not set. */
+function etcdEnvFlags(flags: Map<string, string>, env: unknown[]): void {
+  for (const e of env) {
+    if (!isRecord(e) || typeof e.name !== "string" || !e.name.startsWith("ETCD_") || e.value === undefined)
+      continue;
+    const flag = e.name.slice(5).toLowerCase().replace(/_/g, "-");
+    if (!flags.has(flag)) flags.set(flag, String(e.value));
+  }
 }
 
 /** /proc/<pid>/cmdline -> flags, for the components kube-bench looks for. */

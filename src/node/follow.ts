@@ -1,5 +1,6 @@
 import { dirname, isAbsolute, join } from "node:path";
 import type { CaKeyRole, Layout } from "../layout/types.js";
+import { caEntry } from "../pki/catalog.js";
 import type { KubeconfigFact } from "../pki/kubeconfig.js";
 import { type KeyFact, spkiSha256 } from "../x509/keys.js";
 import type { CertInfo } from "../x509/parse.js";
@@ -34,17 +35,19 @@ function add(map: Map<string, string[]>, path: string, who: string): void {
 /** Every PKI file and kubeconfig named by a component flag or the kubelet's configuration. */
 export function flaggedFiles(components: Iterable<ComponentFlags>, kubeletConfig: unknown): Flagged {
   const out: Flagged = { pem: new Map(), kubeconfigs: new Map() };
-  for (const c of components)
-    for (const [flag, value] of c.flags) {
-      if (KUBECONFIG_FLAG.test(flag)) add(out.kubeconfigs, value, `${c.component} --${flag}`);
-      else if (PKI_FLAG.test(flag))
-        for (const v of value.split(",")) add(out.pem, v.trim(), `${c.component} --${flag}`);
-    }
+  for (const c of components) for (const [flag, value] of c.flags) addFlagged(out, c, flag, value);
   for (const field of [["tlsCertFile"], ["tlsPrivateKeyFile"], ["authentication", "x509", "clientCAFile"]]) {
     const v = get(kubeletConfig, ...field);
     if (typeof v === "string") add(out.pem, v, `kubelet ${field.join(".")}`);
   }
   return out;
+}
+
+/** A kubeconfig flag names one file; a PKI flag may name several, comma-separated. */
+function addFlagged(out: Flagged, c: ComponentFlags, flag: string, value: string): void {
+  const who = `${c.component} --${flag}`;
+  if (KUBECONFIG_FLAG.test(flag)) add(out.kubeconfigs, value, who);
+  else if (PKI_FLAG.test(flag)) for (const v of value.split(",")) add(out.pem, v.trim(), who);
 }
 
 /** The system trust store (an --oidc-ca-file often names its bundle): public roots, not the cluster's PKI. */
@@ -81,28 +84,34 @@ export function caKeysByContent(
   signingKeys: Set<string>,
 ): CaKeyRole[] {
   const known = new Set(layout.caKeys.map((k) => k.path));
-  const cas = new Map<string, CertInfo[]>();
-  for (const c of certs)
-    if (c.isCA && c.origin === "file") {
-      const spki = spkiSha256(c.x509.publicKey);
-      cas.set(spki, [...(cas.get(spki) ?? []), c]);
-    }
+  const cas = casBySpki(certs);
   const out: CaKeyRole[] = [];
   for (const k of keys) {
     const ca = cas.get(k.publicSpki);
     if (!ca || known.has(k.path)) continue;
     known.add(k.path);
     const uses = ca.flatMap((c) => flagged.pem.get(c.path) ?? []).join(" ");
-    const name = /client-ca-file|cluster-signing|kubelet-certificate-authority|root-ca-file/.test(uses)
-      ? "cluster CA"
-      : /requestheader-client-ca-file/.test(uses)
-        ? "front-proxy CA"
-        : /etcd|trusted-ca-file/.test(uses)
-          ? "etcd CA"
-          : `CA "${ca[0]?.commonName ?? ""}"`;
-    out.push({ path: k.path, name, signsCsrs: name === "cluster CA" || signingKeys.has(k.path) });
+    const name = CA_BY_USE.find(([use]) => use.test(uses))?.[1] ?? `CA "${ca[0]?.commonName ?? ""}"`;
+    out.push({ path: k.path, name, signsCsrs: name === caEntry("ca").shortName || signingKeys.has(k.path) });
   }
   return out;
+}
+
+/** Which CA a certificate is, by the flags that name it (first match wins). */
+const CA_BY_USE: [RegExp, string][] = [
+  [/client-ca-file|cluster-signing|kubelet-certificate-authority|root-ca-file/, caEntry("ca").shortName],
+  [/requestheader-client-ca-file/, caEntry("front-proxy-ca").shortName],
+  [/etcd|trusted-ca-file/, caEntry("etcd-ca").shortName],
+];
+
+/** CA certificates read from files, by the hash of their public key. */
+function casBySpki(certs: CertInfo[]): Map<string, CertInfo[]> {
+  const cas = new Map<string, CertInfo[]>();
+  for (const c of certs.filter((c) => c.isCA && c.origin === "file")) {
+    const spki = spkiSha256(c.x509.publicKey);
+    cas.set(spki, [...(cas.get(spki) ?? []), c]);
+  }
+  return cas;
 }
 
 /** Every key file kube-controller-manager signs CSRs with (--cluster-signing-key-file and the per-signer ones). */

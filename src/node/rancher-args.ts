@@ -18,6 +18,48 @@ export interface RancherConfig {
   dataDir?: string;
 }
 
+/** config.yaml and its drop-ins merged: a later file replaces a key, "key+" appends to it. */
+function mergedConfig(files: NodeFiles, distro: "k3s" | "rke2") {
+  const base = `/etc/rancher/${distro}/config.yaml`;
+  const paths = [base, ...files.walk(`${base}.d`, 0).filter((p) => /\.ya?ml$/.test(p))];
+  const merged = new Map<string, unknown>();
+  const sources: string[] = [];
+  for (const p of paths) {
+    const doc = readConfigDoc(files, distro, p);
+    if (!doc) continue;
+    sources.push(p);
+    for (const [k, v] of Object.entries(doc)) {
+      if (k.endsWith("+")) merged.set(k.slice(0, -1), [...asList(merged.get(k.slice(0, -1))), ...asList(v)]);
+      else merged.set(k, v);
+    }
+  }
+  return { merged, sources };
+}
+
+function readConfigDoc(files: NodeFiles, distro: string, p: string): Record<string, unknown> | undefined {
+  const data = files.read(p, 1024 * 1024);
+  if (!data) return undefined;
+  files.stat(p);
+  const parsed = parseUntrustedYaml(data.toString("utf8"));
+  if ("error" in parsed) {
+    files.warn(p, `${distro} configuration not readable: ${parsed.error}`);
+    return undefined;
+  }
+  const doc = parsed.docs[0];
+  return isRecord(doc) ? doc : undefined;
+}
+
+/** The service's own `--kube-apiserver-arg=...` (or `--kube-apiserver-arg ...`) come last. */
+function commandLineArgs(argv: string[], args: Map<Component, string[]>): void {
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--?([a-z-]+-arg)(?:=(.*))?$/.exec(argv[i] ?? "");
+    const component = m ? ARG_KEYS[m[1] ?? ""] : undefined;
+    if (!m || !component) continue;
+    const value = m[2] ?? argv[++i] ?? "";
+    args.get(component)?.push(value);
+  }
+}
+
 /**
  * /etc/rancher/<distro>/config.yaml, then config.yaml.d/*.yaml in name order: a later file
  * replaces a key, "key+" appends to it. Command-line `--kube-apiserver-arg=...` of the service
@@ -28,34 +70,11 @@ export function readRancherConfig(
   distro: "k3s" | "rke2",
   argv: string[] = [],
 ): RancherConfig {
-  const base = `/etc/rancher/${distro}/config.yaml`;
-  const paths = [base, ...files.walk(`${base}.d`, 0).filter((p) => /\.ya?ml$/.test(p))];
-  const merged = new Map<string, unknown>();
-  const sources: string[] = [];
-  for (const p of paths) {
-    const data = files.read(p, 1024 * 1024);
-    if (!data) continue;
-    files.stat(p);
-    const parsed = parseUntrustedYaml(data.toString("utf8"));
-    const doc = "error" in parsed ? undefined : parsed.docs[0];
-    if ("error" in parsed) files.warn(p, `${distro} configuration not readable: ${parsed.error}`);
-    if (!isRecord(doc)) continue;
-    sources.push(p);
-    for (const [k, v] of Object.entries(doc)) {
-      if (k.endsWith("+")) merged.set(k.slice(0, -1), [...asList(merged.get(k.slice(0, -1))), ...asList(v)]);
-      else merged.set(k, v);
-    }
-  }
+  const { merged, sources } = mergedConfig(files, distro);
   const args = new Map<Component, string[]>();
   for (const [key, component] of Object.entries(ARG_KEYS))
     args.set(component, asList(merged.get(key)).map(String));
-  for (let i = 0; i < argv.length; i++) {
-    const m = /^--?([a-z-]+-arg)(?:=(.*))?$/.exec(argv[i] ?? "");
-    const component = m ? ARG_KEYS[m[1] ?? ""] : undefined;
-    if (!m || !component) continue;
-    const value = m[2] ?? argv[++i] ?? "";
-    args.get(component)?.push(value);
-  }
+  commandLineArgs(argv, args);
   const dataDir = typeof merged.get("data-dir") === "string" ? String(merged.get("data-dir")) : undefined;
   return { sources, args, dataDir };
 }

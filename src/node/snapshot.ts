@@ -4,9 +4,9 @@ import { detectLayout, layoutFor } from "../layout/detect.js";
 import type { CaKeyRole, Distro, Layout } from "../layout/types.js";
 import { SqliteLedger } from "../ledger/sqlite.js";
 import { type KubeconfigFact, readKubeconfig } from "../pki/kubeconfig.js";
+import { treePaths } from "../pki/paths.js";
 import type { KeyFact } from "../x509/keys.js";
-import type { CertInfo } from "../x509/parse.js";
-import { type ParsedPem, parsePemFile } from "../x509/parse.js";
+import { type CertInfo, type ParsedPem, parsePemFile } from "../x509/parse.js";
 import { NodeFiles, type Warning } from "./files.js";
 import {
   type Component,
@@ -85,8 +85,10 @@ export interface SnapshotOptions {
 }
 
 const PEM_NAME = /\.(crt|pem|key|cer|der|cert)$/;
-const LEDGER_PATH = "/var/lib/kubepki/ledger.db";
-const BACKUPS_PATH = "/var/lib/kubepki/backups";
+/** kubepki's own state on the node, where init and renew keep it (pki/paths.ts). */
+const KUBEPKI_STATE = treePaths("/");
+const LEDGER_PATH = KUBEPKI_STATE.ledgerFile;
+const BACKUPS_PATH = KUBEPKI_STATE.backupsDir;
 
 export function readPem(s: Pick<NodeSnapshot, "files" | "pem">, nodePath: string): ParsedPem | undefined {
   const known = s.pem.get(nodePath);
@@ -100,12 +102,36 @@ export function readPem(s: Pick<NodeSnapshot, "files" | "pem">, nodePath: string
 }
 
 export function takeSnapshot(opts: SnapshotOptions): NodeSnapshot {
+  const snap = emptySnapshot(opts);
+  readComponents(snap, !!opts.processes);
+  readKubelet(snap);
+  readStaticPodPath(snap);
+  const etcd = snap.components.get("etcd");
+  const etcdConfig = etcd?.flags.get("config-file");
+  if (etcd && etcdConfig) mergeEtcdConfigFile(snap, etcd, etcdConfig);
+  readPki(snap);
+  readComponentConfigs(snap);
+  readKubeconfigs(snap);
+  collectCertsAndKeys(snap);
+  readLedger(snap);
+  readBackups(snap);
+  const { layout, files } = snap;
+  const controlPlane =
+    snap.components.has("kube-apiserver") || layout.controlPlaneMarkers.some((m) => files.exists(m));
+  snap.role = controlPlane ? "control-plane" : "worker";
+  if (layout.distro === "generic" && !opts.distro)
+    snap.detectedBy = `${snap.componentOrigins.join(", ") || "no component found"}; no distribution fingerprint`;
+  return snap;
+}
+
+/** The layout (given or detected) and nothing read yet. */
+function emptySnapshot(opts: SnapshotOptions): NodeSnapshot {
   const files = new NodeFiles(opts.root);
   const detected = opts.distro
     ? { layout: layoutFor(opts.distro), evidence: `--distro ${opts.distro}` }
     : detectLayout(opts.root);
   const layout = detected.layout;
-  const snap: NodeSnapshot = {
+  return {
     root: opts.root,
     layout,
     detectedBy: detected.evidence,
@@ -128,32 +154,19 @@ export function takeSnapshot(opts: SnapshotOptions): NodeSnapshot {
     warnings: files.warnings,
     now: opts.now ?? new Date(),
   };
+}
 
-  readComponents(snap, !!opts.processes);
-  readKubelet(snap);
-  readStaticPodPath(snap);
-  const etcd = snap.components.get("etcd");
-  const etcdConfig = etcd?.flags.get("config-file");
-  if (etcd && etcdConfig) mergeEtcdConfigFile(snap, etcd, etcdConfig);
-  readPki(snap);
-  readComponentConfigs(snap);
-  readKubeconfigs(snap);
+/** Every certificate and key read (files and kubeconfig users), and CA keys recognised by content. */
+function collectCertsAndKeys(snap: NodeSnapshot): void {
   for (const parsed of snap.pem.values()) {
     snap.certs.push(...parsed.certs);
     snap.keys.push(...parsed.keys);
   }
   for (const k of snap.kubeconfigs) for (const u of k.users) if (u.clientCert) snap.certs.push(u.clientCert);
   const kcm = snap.components.get("kube-controller-manager");
-  snap.caKeys.push(...caKeysByContent(layout, snap.certs, snap.keys, snap.flagged, signingKeyFiles(kcm)));
-  readLedger(snap);
-  readBackups(snap);
-  snap.role =
-    snap.components.has("kube-apiserver") || layout.controlPlaneMarkers.some((m) => files.exists(m))
-      ? "control-plane"
-      : "worker";
-  if (layout.distro === "generic" && !opts.distro)
-    snap.detectedBy = `${snap.componentOrigins.join(", ") || "no component found"}; no distribution fingerprint`;
-  return snap;
+  snap.caKeys.push(
+    ...caKeysByContent(snap.layout, snap.certs, snap.keys, snap.flagged, signingKeyFiles(kcm)),
+  );
 }
 
 /** Certificates and keys: the layout's PKI folders, the kubelet's, and every file a flag names (and its folder). */
@@ -260,18 +273,25 @@ function readUnitsAndRancher(snap: NodeSnapshot): void {
   for (const u of units) {
     const f = flagsFromArgv(u.argv, u.execSource);
     if (!f) continue;
-    if (f.component === "etcd")
-      for (const [k, v] of u.env)
-        if (k.startsWith("ETCD_")) {
-          const flag = k.slice(5).toLowerCase().replace(/_/g, "-");
-          if (!f.flags.has(flag)) f.flags.set(flag, v);
-        }
+    if (f.component === "etcd") etcdEnvironment(f, u.env);
     found(snap, f, "systemd units");
     if (f.component === "kubelet")
       snap.kubelet.flagSources.push(...u.sources.filter((s) => s !== u.execSource));
   }
   const distro = snap.layout.distro;
-  if (distro !== "k3s" && distro !== "rke2") return;
+  if (distro === "k3s" || distro === "rke2") readRancher(snap, distro, units);
+}
+
+/** ETCD_* variables are flags the command line did not set (etcd's own precedence). */
+function etcdEnvironment(f: ComponentFlags, env: Map<string, string>): void {
+  for (const [k, v] of env) {
+    if (!k.startsWith("ETCD_")) continue;
+    const flag = k.slice(5).toLowerCase().replace(/_/g, "-");
+    if (!f.flags.has(flag)) f.flags.set(flag, v);
+  }
+}
+
+function readRancher(snap: NodeSnapshot, distro: "k3s" | "rke2", units: ReturnType<typeof readUnits>): void {
   const unit = units.find((u) => basename(u.argv[0] ?? "") === distro);
   const cfg = readRancherConfig(snap.files, distro, unit?.argv.slice(1));
   // RKE2 runs the control plane as static pods that already carry the configured arguments.
@@ -318,30 +338,49 @@ function mergeEtcdConfigFile(snap: NodeSnapshot, etcd: ComponentFlags, path: str
   }
   const doc = parsed.docs[0];
   if (!isRecord(doc)) return;
-  for (const [k, v] of Object.entries(doc)) {
-    if (k === "client-transport-security" && isRecord(v))
-      for (const [tk, tv] of Object.entries(v)) etcd.flags.set(tk, String(tv));
-    else if (k === "peer-transport-security" && isRecord(v))
-      for (const [tk, tv] of Object.entries(v)) etcd.flags.set(`peer-${tk}`, String(tv));
-    else if (!isRecord(v) && !Array.isArray(v)) etcd.flags.set(k, String(v));
-  }
+  applyEtcdConfig(etcd.flags, doc);
   etcd.source = `${etcd.source} + ${path}`;
 }
 
+/** etcd's config-file keys that hold the TLS settings, and the flag prefix each maps to. */
+const ETCD_TLS_SECTIONS: Record<string, string> = {
+  "client-transport-security": "",
+  "peer-transport-security": "peer-",
+};
+
+function applyEtcdConfig(flags: Map<string, string>, doc: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(doc)) {
+    const prefix = Object.hasOwn(ETCD_TLS_SECTIONS, k) ? ETCD_TLS_SECTIONS[k] : undefined;
+    if (prefix !== undefined && isRecord(v))
+      for (const [tk, tv] of Object.entries(v)) flags.set(`${prefix}${tk}`, String(tv));
+    else if (!isRecord(v) && !Array.isArray(v)) flags.set(k, String(v));
+  }
+}
+
 function readKubelet(snap: NodeSnapshot): void {
+  readKubeletFlags(snap);
   const { files, layout, kubelet } = snap;
+  const configPath = kubelet.flags.get("config") ?? layout.kubeletConfigFiles.find((p) => files.exists(p));
+  if (!configPath) return;
+  const paths = files.isDir(configPath)
+    ? files.walk(configPath, 0).filter((p) => p.endsWith(".conf"))
+    : [configPath];
+  for (const p of paths) readKubeletConfig(snap, p);
+}
+
+/** The kubelet's flags: units, drop-ins and environment files, then the running process's. */
+function readKubeletFlags(snap: NodeSnapshot): void {
+  const { files, layout, kubelet } = snap;
+  const paths = layout.kubeletFlagSources.flatMap((src) =>
+    files.isDir(src) ? files.walk(src, 0).filter((p) => /\.(conf|env)$/.test(p) || !p.includes(".")) : [src],
+  );
   const tokens: string[] = [];
-  for (const src of layout.kubeletFlagSources) {
-    const paths = files.isDir(src)
-      ? files.walk(src, 0).filter((p) => /\.(conf|env)$/.test(p) || !p.includes("."))
-      : [src];
-    for (const p of paths) {
-      const data = files.read(p, 1024 * 1024);
-      if (!data) continue;
-      files.stat(p);
-      kubelet.flagSources.push(p);
-      tokens.push(...flagsInText(expandVars(data.toString("utf8"), layout.vars)));
-    }
+  for (const p of paths) {
+    const data = files.read(p, 1024 * 1024);
+    if (!data) continue;
+    files.stat(p);
+    kubelet.flagSources.push(p);
+    tokens.push(...flagsInText(expandVars(data.toString("utf8"), layout.vars)));
   }
   kubelet.flags = parseFlags(tokens);
   const proc = snap.components.get("kubelet");
@@ -350,61 +389,68 @@ function readKubelet(snap: NodeSnapshot): void {
     kubelet.flagSources.push(proc.source);
   }
   kubelet.flagSources = [...new Set(kubelet.flagSources)];
-  const configPath = kubelet.flags.get("config") ?? layout.kubeletConfigFiles.find((p) => files.exists(p));
-  if (!configPath) return;
-  const paths = files.isDir(configPath)
-    ? files.walk(configPath, 0).filter((p) => p.endsWith(".conf"))
-    : [configPath];
-  for (const p of paths) {
-    const data = files.read(p, 1024 * 1024);
-    if (!data) continue;
-    files.stat(p);
-    const parsed = parseUntrustedYaml(data.toString("utf8"));
-    if ("error" in parsed) {
-      files.warn(p, `kubelet configuration not readable: ${parsed.error}`);
-      continue;
-    }
-    const doc = parsed.docs[0];
-    if (isRecord(doc)) {
-      kubelet.config = { ...(kubelet.config ?? {}), ...doc };
-      kubelet.configPath = kubelet.configPath ? `${kubelet.configPath}, ${p}` : p;
-    }
+}
+
+/** One KubeletConfiguration file (or drop-in), merged over what came before. */
+function readKubeletConfig(snap: NodeSnapshot, p: string): void {
+  const { files, kubelet } = snap;
+  const data = files.read(p, 1024 * 1024);
+  if (!data) return;
+  files.stat(p);
+  const parsed = parseUntrustedYaml(data.toString("utf8"));
+  if ("error" in parsed) {
+    files.warn(p, `kubelet configuration not readable: ${parsed.error}`);
+    return;
   }
+  const doc = parsed.docs[0];
+  if (!isRecord(doc)) return;
+  kubelet.config = { ...(kubelet.config ?? {}), ...doc };
+  kubelet.configPath = kubelet.configPath ? `${kubelet.configPath}, ${p}` : p;
 }
 
 function readKubeconfigs(snap: NodeSnapshot): void {
-  const { files } = snap;
-  const candidates: { path: string; usedBy?: string[] }[] = [];
-  for (const entry of snap.layout.kubeconfigs) {
-    if (entry === "/home") {
-      for (const user of safeReaddir(`${snap.root}/home`))
-        candidates.push({ path: `/home/${user}/.kube/config` });
-    } else if (files.isDir(entry)) {
-      for (const p of files.walk(entry, 1))
-        if (/\.(conf|kubeconfig|config|ya?ml)$/.test(p) || basename(p) === "config")
-          candidates.push({ path: p });
-    } else candidates.push({ path: entry, usedBy: [] });
-  }
-  for (const [path, usedBy] of snap.flagged.kubeconfigs) candidates.push({ path, usedBy });
   const read = new Map<string, KubeconfigFact>();
-  for (const { path, usedBy } of candidates) {
+  for (const { path, usedBy } of kubeconfigCandidates(snap)) {
     const known = read.get(path);
-    if (known) {
-      if (usedBy?.length) known.usedBy = [...(known.usedBy ?? []), ...usedBy];
-      continue;
-    }
-    if (!files.exists(path)) continue;
-    files.stat(path);
-    const data = files.read(path, 1024 * 1024);
-    if (!data) continue;
-    const { fact, error } = readKubeconfig(data.toString("utf8"), path);
-    if (fact) {
-      if (usedBy?.length) fact.usedBy = usedBy;
-      read.set(path, fact);
-      snap.kubeconfigs.push(fact);
-      for (const p of kubeconfigFiles(fact)) if (files.stat(p)) readPem(snap, p);
-    } else if (usedBy) files.warn(path, `kubeconfig not readable: ${error}`);
+    if (known && usedBy?.length) known.usedBy = [...(known.usedBy ?? []), ...usedBy];
+    if (known) continue;
+    const fact = readOneKubeconfig(snap, path, usedBy);
+    if (fact) read.set(path, fact);
   }
+}
+
+/** The layout's kubeconfigs (folders scanned, every user's ~/.kube/config), then those flags name. */
+function kubeconfigCandidates(snap: NodeSnapshot): { path: string; usedBy?: string[] }[] {
+  const { files } = snap;
+  const candidates = snap.layout.kubeconfigs.flatMap((entry): { path: string; usedBy?: string[] }[] => {
+    if (entry === "/home")
+      return safeReaddir(`${snap.root}/home`).map((user) => ({ path: `/home/${user}/.kube/config` }));
+    if (!files.isDir(entry)) return [{ path: entry, usedBy: [] }];
+    return files
+      .walk(entry, 1)
+      .filter((p) => /\.(conf|kubeconfig|config|ya?ml)$/.test(p) || basename(p) === "config")
+      .map((p) => ({ path: p }));
+  });
+  for (const [path, usedBy] of snap.flagged.kubeconfigs) candidates.push({ path, usedBy });
+  return candidates;
+}
+
+/** One kubeconfig and the certificate files it names; a component's unreadable one is a warning. */
+function readOneKubeconfig(snap: NodeSnapshot, path: string, usedBy?: string[]): KubeconfigFact | undefined {
+  const { files } = snap;
+  if (!files.exists(path)) return undefined;
+  files.stat(path);
+  const data = files.read(path, 1024 * 1024);
+  if (!data) return undefined;
+  const { fact, error } = readKubeconfig(data.toString("utf8"), path);
+  if (!fact) {
+    if (usedBy) files.warn(path, `kubeconfig not readable: ${error}`);
+    return undefined;
+  }
+  if (usedBy?.length) fact.usedBy = usedBy;
+  snap.kubeconfigs.push(fact);
+  for (const p of kubeconfigFiles(fact)) if (files.stat(p)) readPem(snap, p);
+  return fact;
 }
 
 /** kubepki's ledger on this node, opened read-only: which certificates were revoked. */

@@ -26,29 +26,46 @@ const INTERESTING = /kube|etcd|k3s|rke2|k0s/;
 
 /** Every service unit under the unit folders whose name or command line mentions a component. */
 export function readUnits(files: NodeFiles): UnitCommand[] {
-  const units = new Map<string, string>();
-  // A unit linked to /dev/null is masked (systemd's convention): it never starts, whatever
-  // later folders hold under its name.
-  for (const dir of UNIT_DIRS)
-    for (const p of files.walk(dir, 0))
-      if (p.endsWith(".service") && !units.has(basename(p)))
-        units.set(basename(p), files.linkTarget(p) === "/dev/null" ? "" : p);
   const out: UnitCommand[] = [];
-  for (const [name, path] of units) {
+  for (const [name, path] of serviceUnits(files)) {
     if (!path) continue;
     const text = files.read(path, 256 * 1024)?.toString("utf8");
     if (text === undefined || !(INTERESTING.test(name) || INTERESTING.test(text))) continue;
-    const dropIns = UNIT_DIRS.flatMap((d) =>
-      files.walk(`${d}/${name}.d`, 0).filter((p) => p.endsWith(".conf")),
-    );
-    // Drop-ins apply in file-name order across folders; a name in an earlier folder hides the later one.
-    const byName = new Map<string, string>();
-    for (const p of dropIns) if (!byName.has(basename(p))) byName.set(basename(p), p);
-    const ordered = [...byName.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, p]) => p);
-    const cmd = applyUnit(files, name, [path, ...ordered], text);
+    const cmd = applyUnit(files, name, [path, ...dropInsOf(files, name)], text);
     if (cmd) out.push(cmd);
   }
   return out;
+}
+
+/**
+ * Service units by name, the first folder's winning. A unit linked to /dev/null is masked
+ * (systemd's convention): it never starts, whatever later folders hold under its name ("").
+ */
+function serviceUnits(files: NodeFiles): Map<string, string> {
+  const units = new Map<string, string>();
+  for (const dir of UNIT_DIRS)
+    for (const p of files.walk(dir, 0).filter((p) => p.endsWith(".service")))
+      if (!units.has(basename(p))) units.set(basename(p), files.linkTarget(p) === "/dev/null" ? "" : p);
+  return units;
+}
+
+/** Drop-ins apply in file-name order across folders; a name in an earlier folder hides the later one. */
+function dropInsOf(files: NodeFiles, name: string): string[] {
+  const dropIns = UNIT_DIRS.flatMap((d) =>
+    files.walk(`${d}/${name}.d`, 0).filter((p) => p.endsWith(".conf")),
+  );
+  const byName = new Map<string, string>();
+  for (const p of dropIns) if (!byName.has(basename(p))) byName.set(basename(p), p);
+  return [...byName.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, p]) => p);
+}
+
+/** What a unit and its drop-ins set, in order: later settings win, ExecStart= (empty) resets. */
+interface UnitSettings {
+  env: Map<string, string>;
+  envFiles: string[];
+  exec?: string;
+  execSource: string;
+  sources: string[];
 }
 
 function applyUnit(
@@ -57,38 +74,46 @@ function applyUnit(
   paths: string[],
   mainText: string,
 ): UnitCommand | undefined {
-  const env = new Map<string, string>();
-  const envFiles: string[] = [];
-  let exec: string | undefined;
-  let execSource = paths[0] ?? unit;
-  const sources: string[] = [];
+  const st: UnitSettings = { env: new Map(), envFiles: [], execSource: paths[0] ?? unit, sources: [] };
   for (const p of paths) {
     const text = p === paths[0] ? mainText : files.read(p, 256 * 1024)?.toString("utf8");
     if (text === undefined) continue;
-    sources.push(p);
-    for (const [key, value] of serviceSettings(text)) {
-      if (key === "Environment") for (const [k, v] of assignments(value)) env.set(k, v);
-      else if (key === "EnvironmentFile") envFiles.push(value);
-      else if (key === "ExecStart") {
-        exec = value === "" ? undefined : value;
-        execSource = p;
-      }
-    }
+    st.sources.push(p);
+    for (const [key, value] of serviceSettings(text)) applySetting(st, key, value, p);
   }
   // EnvironmentFile= is read after Environment= and wins over it (systemd.exec(5)).
-  for (const spec of envFiles) {
-    const optional = spec.startsWith("-");
-    const path = optional ? spec.slice(1) : spec;
-    const data = files.read(path, 256 * 1024);
-    if (!data) {
-      if (!optional) files.warn(path, `EnvironmentFile of ${unit} is missing`);
-      continue;
-    }
-    sources.push(path);
-    for (const [k, v] of envFileAssignments(data.toString("utf8"))) env.set(k, v);
+  for (const spec of st.envFiles) readEnvFile(files, unit, spec, st.env, st.sources);
+  if (st.exec === undefined) return undefined;
+  const argv = expandCommand(st.exec.replace(/^[-@:+!]+/, ""), st.env);
+  return { unit, sources: st.sources, execSource: st.execSource, argv, env: st.env };
+}
+
+function applySetting(st: UnitSettings, key: string, value: string, path: string): void {
+  if (key === "Environment") for (const [k, v] of assignments(value)) st.env.set(k, v);
+  else if (key === "EnvironmentFile") st.envFiles.push(value);
+  else if (key === "ExecStart") {
+    st.exec = value === "" ? undefined : value;
+    st.execSource = path;
   }
-  if (exec === undefined) return undefined;
-  return { unit, sources, execSource, argv: expandCommand(exec.replace(/^[-@:+!]+/, ""), env), env };
+}
+
+/** An EnvironmentFile= ("-" before the path: optional) into `env`; a missing required one is a warning. */
+function readEnvFile(
+  files: NodeFiles,
+  unit: string,
+  spec: string,
+  env: Map<string, string>,
+  sources: string[],
+): void {
+  const optional = spec.startsWith("-");
+  const path = optional ? spec.slice(1) : spec;
+  const data = files.read(path, 256 * 1024);
+  if (!data) {
+    if (!optional) files.warn(path, `EnvironmentFile of ${unit} is missing`);
+    return;
+  }
+  sources.push(path);
+  for (const [k, v] of envFileAssignments(data.toString("utf8"))) env.set(k, v);
 }
 
 /** Key/value settings of the [Service] section, with "\" continuations joined. */
@@ -145,24 +170,41 @@ export function expandCommand(command: string, env: Map<string, string>): string
 
 /** Whitespace-separated words with '...' and "..." quoting and backslash escapes. */
 export function splitWords(text: string): string[] {
-  const words: string[] = [];
-  let cur: string | undefined;
-  let quote = "";
+  const st: Words = { words: [], quote: "" };
   for (let i = 0; i < text.length; i++) {
     const ch = text[i] ?? "";
-    if (quote) {
-      if (ch === quote) quote = "";
-      else if (ch === "\\" && quote === '"' && i + 1 < text.length) cur = (cur ?? "") + text[++i];
-      else cur = (cur ?? "") + ch;
-    } else if (ch === '"' || ch === "'") {
-      quote = ch;
-      cur = cur ?? "";
-    } else if (/\s/.test(ch)) {
-      if (cur !== undefined) words.push(cur);
-      cur = undefined;
-    } else if (ch === "\\" && i + 1 < text.length) cur = (cur ?? "") + text[++i];
-    else cur = (cur ?? "") + ch;
+    // A backslash escapes the next character outside quotes and inside "..." (not inside '...').
+    if (ch === "\\" && st.quote !== "'" && i + 1 < text.length) append(st, text[++i] ?? "");
+    else if (st.quote) inQuotes(st, ch);
+    else outsideQuotes(st, ch);
   }
-  if (cur !== undefined) words.push(cur);
-  return words;
+  if (st.cur !== undefined) st.words.push(st.cur);
+  return st.words;
+}
+
+interface Words {
+  words: string[];
+  /** The word being read; undefined between words ("" is an empty quoted word). */
+  cur?: string;
+  /** The open quote character, or "". */
+  quote: string;
+}
+
+const append = (st: Words, ch: string) => {
+  st.cur = (st.cur ?? "") + ch;
+};
+
+function inQuotes(st: Words, ch: string): void {
+  if (ch === st.quote) st.quote = "";
+  else append(st, ch);
+}
+
+function outsideQuotes(st: Words, ch: string): void {
+  if (ch === '"' || ch === "'") {
+    st.quote = ch;
+    st.cur = st.cur ?? "";
+  } else if (/\s/.test(ch)) {
+    if (st.cur !== undefined) st.words.push(st.cur);
+    st.cur = undefined;
+  } else append(st, ch);
 }

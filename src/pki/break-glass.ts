@@ -18,6 +18,8 @@ export interface BreakGlassOptions {
 }
 
 export interface BreakGlassPlan {
+  /** The jobs, the break-glass one as decided here (the input is not changed). */
+  jobs: LeafJob[];
   writes: PendingWrite[];
   warnings: string[];
 }
@@ -36,21 +38,13 @@ export async function planBreakGlass(
 ): Promise<BreakGlassPlan> {
   const job = jobs.find((j) => j.id === BREAK_GLASS_ID);
   const ca = cas.get("ca");
-  const plan: BreakGlassPlan = { writes: [], warnings: [] };
-  if (!job?.kubeconfig || !ca) return plan;
+  if (!job?.kubeconfig || !ca) return { jobs, writes: [], warnings: [] };
   const nodeCopy = join(paths.kubeconfigDir, BREAK_GLASS_ID);
   const onNode = exists(nodeCopy);
-  if (job.action === "generated" && onNode && ca.action === "kept") {
-    const found = await inspectKubeconfig(paths, job, ca, opts.now, nodeCopy);
-    if (found.problems.length === 0) {
-      job.existing = found.cert;
-      return adopt(job, nodeCopy, paths);
-    }
-  }
-  if (job.action === "generated" && opts.recorded && !opts.mintNew) {
-    job.action = "skipped";
-    job.note = `the ledger holds an active break-glass credential (${opts.recorded.path ?? "path unknown"}, valid until ${opts.recorded.notAfter}); none minted. --new-break-glass mints another (both stay valid until the cluster CA is rotated)`;
-  }
+  const decided = await decideBreakGlass(job, ca, nodeCopy, onNode, paths, opts);
+  const withJob = jobs.map((j) => (j === job ? decided.job : j));
+  if (decided.job.action === "moved") return { ...adopt(decided.job, nodeCopy, paths), jobs: withJob };
+  const plan: BreakGlassPlan = { jobs: withJob, writes: [], warnings: [] };
   if (onNode) {
     const dir = join(offlineBackupDir(paths.offlineDir ?? "", opts.now), "node", "etc/kubernetes");
     plan.writes.push({ path: nodeCopy, data: undefined, mode: MODE_KEY, backupDir: dir });
@@ -61,13 +55,44 @@ export async function planBreakGlass(
   return plan;
 }
 
+/** Adopt the node's valid copy, skip minting while the ledger holds one, or make it as planned. */
+async function decideBreakGlass(
+  job: LeafJob,
+  ca: CaState,
+  nodeCopy: string,
+  onNode: boolean,
+  paths: TreePaths,
+  opts: BreakGlassOptions & { now: Date },
+): Promise<{ job: LeafJob }> {
+  if (job.action === "generated" && onNode && ca.action === "kept") {
+    const found = await inspectKubeconfig(paths, job, ca, opts.now, nodeCopy);
+    if (found.problems.length === 0) {
+      const sha256 = found.cert?.sha256;
+      return {
+        job: {
+          ...job,
+          existing: found.cert,
+          action: "moved",
+          moveFrom: nodeCopy,
+          note: `moved from ${nodeCopy} (kubeadm's break-glass credential, kept as it is${sha256 ? `, ${sha256.slice(0, 16)}…` : ""})`,
+        },
+      };
+    }
+  }
+  if (job.action === "generated" && opts.recorded && !opts.mintNew)
+    return {
+      job: {
+        ...job,
+        action: "skipped",
+        note: `the ledger holds an active break-glass credential (${opts.recorded.path ?? "path unknown"}, valid until ${opts.recorded.notAfter}); none minted. --new-break-glass mints another (both stay valid until the cluster CA is rotated)`,
+      },
+    };
+  return { job };
+}
+
 /** The node's valid super-admin.conf becomes the offline one, byte for byte. */
-function adopt(job: LeafJob, nodeCopy: string, paths: TreePaths): BreakGlassPlan {
-  const sha256 = job.existing?.sha256;
+function adopt(job: LeafJob, nodeCopy: string, paths: TreePaths): Omit<BreakGlassPlan, "jobs"> {
   const target = job.kubeconfig?.path ?? "";
-  job.action = "moved";
-  job.moveFrom = nodeCopy;
-  job.note = `moved from ${nodeCopy} (kubeadm's break-glass credential, kept as it is${sha256 ? `, ${sha256.slice(0, 16)}…` : ""})`;
   return {
     writes: [
       { path: target, data: readTreeText(paths, nodeCopy), mode: MODE_KEY, dirMode: MODE_OFFLINE_DIR },

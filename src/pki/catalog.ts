@@ -27,7 +27,17 @@ export interface CaEntry {
   baseName: string;
   commonName: string;
   longName: string;
+  /** How the audit names it ("cluster CA"). */
+  shortName: string;
+  /** The controller-manager signs CSRs with its key, so a control plane legitimately holds it. */
+  signsCsrs: boolean;
 }
+
+/**
+ * How a consumer uses a leaf over TLS: "server", "client", or "peer" (both ends of a connection:
+ * serverAuth and clientAuth).
+ */
+export type TlsRole = "server" | "client" | "peer";
 
 export interface LeafEntry {
   id: string;
@@ -38,6 +48,10 @@ export interface LeafEntry {
   organizations: string[];
   extKeyUsage: ExtKeyUsageName[];
   sans: (spec: ClusterSpec) => SanSet;
+  /** The TLS role its consumers give it (what the audit checks its EKUs against). */
+  role: TlsRole;
+  /** SANs every copy must carry whatever the cluster's names (clients dial them); the audit checks them. */
+  requiredSans?: SanSet;
   /** Who reads the pair. */
   consumers: Component[];
   /** Only with local (stacked) etcd. */
@@ -60,26 +74,44 @@ export interface KubeconfigEntry {
 }
 
 export const CAS: CaEntry[] = [
-  { id: "ca", baseName: "ca", commonName: "kubernetes", longName: "self-signed Kubernetes CA" },
+  {
+    id: "ca",
+    baseName: "ca",
+    commonName: "kubernetes",
+    longName: "self-signed Kubernetes CA",
+    shortName: "cluster CA",
+    signsCsrs: true,
+  },
   {
     id: "front-proxy-ca",
     baseName: "front-proxy-ca",
     commonName: "front-proxy-ca",
     longName: "front-proxy CA",
+    shortName: "front-proxy CA",
+    signsCsrs: false,
   },
-  { id: "etcd-ca", baseName: "etcd/ca", commonName: "etcd-ca", longName: "etcd CA" },
+  {
+    id: "etcd-ca",
+    baseName: "etcd/ca",
+    commonName: "etcd-ca",
+    longName: "etcd CA",
+    shortName: "etcd CA",
+    signsCsrs: false,
+  },
 ];
 
 const none = (): SanSet => ({ dns: [], ips: [] });
 
+/** The in-cluster names of the API server, whatever the cluster's DNS domain. */
+const API_SERVER_REQUIRED: SanSet = {
+  dns: ["kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+  ips: [],
+};
+/** What a stacked etcd's local clients (kube-apiserver, probes) dial. */
+const ETCD_SERVER_REQUIRED: SanSet = { dns: ["localhost"], ips: ["127.0.0.1"] };
+
 function apiServerSans(spec: ClusterSpec): SanSet {
-  const dns = [
-    spec.nodeName,
-    "kubernetes",
-    "kubernetes.default",
-    "kubernetes.default.svc",
-    `kubernetes.default.svc.${spec.dnsDomain}`,
-  ];
+  const dns = [spec.nodeName, ...API_SERVER_REQUIRED.dns, `kubernetes.default.svc.${spec.dnsDomain}`];
   const ips = [spec.serviceIp, spec.advertiseAddress];
   if (spec.controlPlaneEndpoint) {
     const host = spec.controlPlaneEndpoint.host;
@@ -93,8 +125,8 @@ function etcdSans(extra: (spec: ClusterSpec) => SanSet) {
   return (spec: ClusterSpec): SanSet => {
     const e = extra(spec);
     return {
-      dns: [spec.nodeName, "localhost", ...e.dns],
-      ips: [spec.advertiseAddress, "127.0.0.1", "::1", ...e.ips],
+      dns: [spec.nodeName, ...ETCD_SERVER_REQUIRED.dns, ...e.dns],
+      ips: [spec.advertiseAddress, ...ETCD_SERVER_REQUIRED.ips, "::1", ...e.ips],
     };
   };
 }
@@ -109,6 +141,8 @@ export const LEAVES: LeafEntry[] = [
     organizations: [],
     extKeyUsage: ["serverAuth"],
     sans: apiServerSans,
+    role: "server",
+    requiredSans: API_SERVER_REQUIRED,
     consumers: ["kube-apiserver"],
   },
   {
@@ -120,6 +154,7 @@ export const LEAVES: LeafEntry[] = [
     organizations: ["kubeadm:cluster-admins"],
     extKeyUsage: ["clientAuth"],
     sans: none,
+    role: "client",
     consumers: ["kube-apiserver"],
   },
   {
@@ -131,6 +166,7 @@ export const LEAVES: LeafEntry[] = [
     organizations: [],
     extKeyUsage: ["clientAuth"],
     sans: none,
+    role: "client",
     consumers: ["kube-apiserver"],
   },
   {
@@ -143,6 +179,8 @@ export const LEAVES: LeafEntry[] = [
     extKeyUsage: ["serverAuth", "clientAuth"],
     sans: etcdSans((s) => s.etcdServerCertSANs),
     localEtcd: true,
+    role: "peer",
+    requiredSans: ETCD_SERVER_REQUIRED,
     consumers: ["etcd"],
   },
   {
@@ -155,6 +193,7 @@ export const LEAVES: LeafEntry[] = [
     extKeyUsage: ["serverAuth", "clientAuth"],
     sans: etcdSans((s) => s.etcdPeerCertSANs),
     localEtcd: true,
+    role: "peer",
     consumers: ["etcd"],
   },
   {
@@ -167,6 +206,7 @@ export const LEAVES: LeafEntry[] = [
     extKeyUsage: ["clientAuth"],
     sans: none,
     localEtcd: true,
+    role: "client",
     consumers: [],
   },
   {
@@ -179,6 +219,7 @@ export const LEAVES: LeafEntry[] = [
     extKeyUsage: ["clientAuth"],
     sans: none,
     localEtcd: true,
+    role: "client",
     consumers: ["kube-apiserver"],
   },
 ];
@@ -258,6 +299,7 @@ export function kubeletServingEntry(node: NodeSpec): LeafEntry {
     organizations: profile.organizations,
     extKeyUsage: profile.extKeyUsage,
     sans: () => profile.sans,
+    role: "server",
     consumers: ["kubelet"],
   };
 }
@@ -269,6 +311,31 @@ export function leavesFor(spec: ClusterSpec): LeafEntry[] {
 export function casFor(spec: ClusterSpec): CaEntry[] {
   return CAS.filter((c) => !(c.id === "etcd-ca" && spec.externalEtcd));
 }
+
+export function leafEntry(id: string): LeafEntry {
+  const found = LEAVES.find((l) => l.id === id);
+  if (!found) throw new Error(`unknown certificate ${id}`);
+  return found;
+}
+
+export function kubeconfigEntry(id: string): KubeconfigEntry {
+  const found = KUBECONFIGS.find((k) => k.id === id);
+  if (!found) throw new Error(`unknown kubeconfig ${id}`);
+  return found;
+}
+
+/** The kubelet's files in its own PKI folder: the serving pair kubepki signs, the client pair it rotates. */
+export const KUBELET_FILES = {
+  servingCert: "kubelet.crt",
+  servingKey: "kubelet.key",
+  clientCurrent: "kubelet-client-current.pem",
+} as const;
+
+/** The kubeconfigs a person uses (no component reads them): admin.conf and super-admin.conf. */
+export const adminKubeconfigs = (): KubeconfigEntry[] => KUBECONFIGS.filter((k) => k.consumers.length === 0);
+
+/** kubeadm's kubeconfig for the kubelet's TLS bootstrap (a bootstrap token, no certificate of ours). */
+export const BOOTSTRAP_KUBELET_CONF = "bootstrap-kubelet.conf";
 
 export function caEntry(id: CaId): CaEntry {
   const found = CAS.find((c) => c.id === id);
@@ -282,12 +349,15 @@ export function plannedKeyCount(spec: ClusterSpec): number {
   return casFor(spec).length + leavesFor(spec).length + kubelets + KUBECONFIGS.length + 1;
 }
 
+/** The CN client-go's GenerateSelfSignedCertKey gives a kubelet's throwaway certificate: <host>@<unix-seconds>. */
+export const KUBELET_SELF_SIGNED_CN = /@\d{9,}$/;
+
 /**
  * The throwaway serving certificate a kubelet makes for itself when given none (client-go's
  * GenerateSelfSignedCertKey): CN `<host>@<unix-seconds>`, issued by a `<host>-ca@<unix-seconds>` CA
  * bundled in the same file, or self-signed. The API server cannot verify it.
  */
 export function isKubeletSelfSigned(commonName: string, issuerCommonName: string): boolean {
-  if (!/@\d{9,}$/.test(commonName)) return false;
+  if (!KUBELET_SELF_SIGNED_CN.test(commonName)) return false;
   return issuerCommonName === commonName || /-ca@\d{9,}$/.test(issuerCommonName);
 }

@@ -136,18 +136,23 @@ class DocReader {
   private checkArgs(style: "map" | "list", path: (string | number)[]): void {
     const node = this.raw(path);
     if (node === undefined || isNull(node)) return;
-    if (style === "map") {
-      if (!isMap(node))
-        throw new InputError(
-          `${this.where(path)}: must be a map of flag: value in ${KUBEADM_GROUP}/v1beta3` +
-            (isSeq(node) ? ' (the "- name: FLAG / value: VALUE" list is v1beta4)' : ""),
-        );
-      for (const pair of node.items) {
-        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-        this.argValue([...path, key]);
-      }
-      return;
+    if (style === "map") this.checkArgMap(node, path);
+    else this.checkArgList(node, path);
+  }
+
+  private checkArgMap(node: unknown, path: (string | number)[]): void {
+    if (!isMap(node))
+      throw new InputError(
+        `${this.where(path)}: must be a map of flag: value in ${KUBEADM_GROUP}/v1beta3` +
+          (isSeq(node) ? ' (the "- name: FLAG / value: VALUE" list is v1beta4)' : ""),
+      );
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      this.argValue([...path, key]);
     }
+  }
+
+  private checkArgList(node: unknown, path: (string | number)[]): void {
     if (!isSeq(node))
       throw new InputError(
         `${this.where(path)}: must be a list of "- name: FLAG / value: VALUE" in ${KUBEADM_GROUP}/v1beta4` +

@@ -12,6 +12,7 @@ import {
   KUBECONFIGS,
   type KubeconfigEntry,
   kubeletServingEntry,
+  type LeafEntry,
   leavesFor,
 } from "./catalog.js";
 import { leafProblems, loadPair } from "./existing.js";
@@ -118,10 +119,9 @@ export function inspectCa(
 ): CaState {
   const p = caPaths(paths, entry.id);
   const offlineKey = offlineCaKeyPath(paths, entry.id);
-  const nodeKeyExists = exists(p.key);
   const offlineKeyExists = offlineKey !== undefined && exists(offlineKey);
   const keyPath =
-    nodeKeyExists || !offlineKey || (!offlineKeyExists && !spec.externalCA) ? p.key : offlineKey;
+    exists(p.key) || !offlineKey || (!offlineKeyExists && !spec.externalCA) ? p.key : offlineKey;
   const state: CaState = {
     entry,
     paths: p,
@@ -145,22 +145,17 @@ export function inspectCa(
     state.key = pair.key;
     state.external = !pair.keyExists;
   }
-  if (state.action !== "kept" && spec.externalCA && offlineKey) {
-    state.keyPath = offlineKey;
-    state.keyLocation = "offline";
-  }
-  // --external-ca on a tree whose CA key sits on the node: move the key to the offline folder.
-  if (
-    state.action === "kept" &&
-    spec.externalCA &&
-    state.keyLocation === "node" &&
-    offlineKey &&
-    pair.keyExists
-  ) {
-    state.removeNodeKey = true;
-    state.keyPath = offlineKey;
-    state.keyLocation = "offline";
-  }
+  return spec.externalCA && offlineKey ? externalCaKey(state, offlineKey, pair.keyExists) : state;
+}
+
+/**
+ * --external-ca: a new CA's key goes to the offline folder, and on a tree whose CA key sits on the
+ * node the key moves there.
+ */
+function externalCaKey(state: CaState, offlineKey: string, keyExists: boolean): CaState {
+  const offline = { ...state, keyPath: offlineKey, keyLocation: "offline" as const };
+  if (state.action !== "kept") return offline;
+  if (state.keyLocation === "node" && keyExists) return { ...offline, removeNodeKey: true };
   return state;
 }
 
@@ -171,66 +166,77 @@ function serverUrl(spec: ClusterSpec, which: KubeconfigEntry["server"]): string 
 }
 
 export function planLeafJobs(spec: ClusterSpec, paths: TreePaths): LeafJob[] {
-  const jobs: LeafJob[] = [];
-  for (const leaf of leavesFor(spec)) {
-    jobs.push({
-      id: leaf.id,
-      kind: "certificate",
-      ca: leaf.ca,
-      profile: {
-        commonName: leaf.commonName(spec),
-        organizations: leaf.organizations,
-        extKeyUsage: leaf.extKeyUsage,
-        sans: leaf.sans(spec),
-      },
-      location: "node",
-      pair: leafPaths(paths, leaf),
-      action: "kept",
-      consumers: leaf.consumers,
-    });
-  }
-  for (const [i, node] of spec.nodes.entries()) {
+  return [...certificateJobs(spec, paths), ...kubeletJobs(spec, paths), ...kubeconfigJobs(spec, paths)];
+}
+
+const profileOf = (
+  spec: ClusterSpec,
+  e: Pick<LeafEntry, "commonName" | "organizations" | "extKeyUsage" | "sans">,
+): LeafProfile => ({
+  commonName: e.commonName(spec),
+  organizations: e.organizations,
+  extKeyUsage: e.extKeyUsage,
+  sans: e.sans(spec),
+});
+
+function certificateJobs(spec: ClusterSpec, paths: TreePaths): LeafJob[] {
+  return leavesFor(spec).map((leaf) => ({
+    id: leaf.id,
+    kind: "certificate",
+    ca: leaf.ca,
+    profile: profileOf(spec, leaf),
+    location: "node",
+    pair: leafPaths(paths, leaf),
+    action: "kept",
+    consumers: leaf.consumers,
+  }));
+}
+
+/** Each node's kubelet serving pair: this node's on the node, the others' in the offline folder. */
+function kubeletJobs(spec: ClusterSpec, paths: TreePaths): LeafJob[] {
+  return spec.nodes.flatMap((node, i): LeafJob[] => {
     // With serverTLSBootstrap the kubelet gets its serving pair through a CSR: none to sign here.
-    if (i === 0 && spec.kubeletServerTLSBootstrap) continue;
+    if (i === 0 && spec.kubeletServerTLSBootstrap) return [];
     const entry = kubeletServingEntry(node);
     const pair = kubeletServingPaths(paths, node.name, i === 0);
-    if (!pair) continue;
-    jobs.push({
-      id: i === 0 ? "kubelet" : `kubelet/${node.name}`,
-      kind: "certificate",
-      ca: "ca",
-      profile: {
-        commonName: entry.commonName(spec),
-        organizations: entry.organizations,
-        extKeyUsage: entry.extKeyUsage,
-        sans: entry.sans(spec),
+    if (!pair) return [];
+    return [
+      {
+        id: i === 0 ? "kubelet" : `kubelet/${node.name}`,
+        kind: "certificate",
+        ca: "ca",
+        profile: profileOf(spec, entry),
+        location: i === 0 ? "node" : "offline",
+        pair,
+        action: "kept",
+        consumers: i === 0 ? entry.consumers : [],
       },
-      location: i === 0 ? "node" : "offline",
-      pair,
-      action: "kept",
-      consumers: i === 0 ? entry.consumers : [],
-    });
-  }
-  for (const entry of KUBECONFIGS) {
+    ];
+  });
+}
+
+function kubeconfigJobs(spec: ClusterSpec, paths: TreePaths): LeafJob[] {
+  return KUBECONFIGS.flatMap((entry): LeafJob[] => {
     const path = kubeconfigPath(paths, entry);
-    if (!path) continue;
-    jobs.push({
-      id: entry.id,
-      kind: "kubeconfig",
-      ca: "ca",
-      profile: {
-        commonName: entry.clientName(spec),
-        organizations: entry.organizations,
-        extKeyUsage: ["clientAuth"],
-        sans: { dns: [], ips: [] },
+    if (!path) return [];
+    return [
+      {
+        id: entry.id,
+        kind: "kubeconfig",
+        ca: "ca",
+        profile: {
+          commonName: entry.clientName(spec),
+          organizations: entry.organizations,
+          extKeyUsage: ["clientAuth"],
+          sans: { dns: [], ips: [] },
+        },
+        location: entry.offline ? "offline" : "node",
+        kubeconfig: { path, server: serverUrl(spec, entry.server) },
+        action: "kept",
+        consumers: entry.consumers,
       },
-      location: entry.offline ? "offline" : "node",
-      kubeconfig: { path, server: serverUrl(spec, entry.server) },
-      action: "kept",
-      consumers: entry.consumers,
-    });
-  }
-  return jobs;
+    ];
+  });
 }
 
 export interface LeafInspectOptions {
@@ -240,47 +246,55 @@ export interface LeafInspectOptions {
   keepSelfSignedKubelet?: boolean;
 }
 
+/** What to do with one leaf, given what is on disk and what happens to its CA: a new job, the old one untouched. */
 export async function inspectLeaf(
   job: LeafJob,
   cas: Map<CaId, CaState>,
   paths: TreePaths,
   opts: LeafInspectOptions,
-): Promise<void> {
+): Promise<LeafJob> {
   const ca = cas.get(job.ca);
   if (!ca) throw new Error(`internal: no CA ${job.ca}`);
-  const path = job.pair?.cert ?? job.kubeconfig?.path ?? job.id;
   const found = job.pair
     ? await inspectPair(job, job.pair, ca, paths, opts.now)
     : await inspectKubeconfig(paths, job, ca, opts.now);
-  job.existing = found.cert;
-  if (ca.action !== "kept") {
-    job.action = found.present ? "replaced" : "generated";
-    return;
-  }
+  return { ...job, existing: found.cert, ...leafDecision(job, ca, found, opts) };
+}
+
+function leafDecision(
+  job: LeafJob,
+  ca: CaState,
+  found: Found,
+  opts: LeafInspectOptions,
+): Pick<LeafJob, "action" | "note"> {
+  const path = job.pair?.cert ?? job.kubeconfig?.path ?? job.id;
+  if (ca.action !== "kept") return { action: found.present ? "replaced" : "generated" };
   if (!found.present) {
-    if (ca.external)
-      opts.issues.push({
-        what: path,
-        problems: ["missing"],
-        unfixable: `the ${ca.entry.longName} key is not available (${ca.paths.key}); in external-CA mode every certificate must already be in place, or pass --offline-dir where the key is kept`,
-      });
-    else job.action = "generated";
-    return;
+    if (!ca.external) return { action: "generated" };
+    opts.issues.push({
+      what: path,
+      problems: ["missing"],
+      unfixable: `the ${ca.entry.longName} key is not available (${ca.paths.key}); in external-CA mode every certificate must already be in place, or pass --offline-dir where the key is kept`,
+    });
+    return { action: job.action };
   }
-  if (job.id === "kubelet" && found.kubeletSelfSigned) {
-    job.action = opts.keepSelfSignedKubelet ? "kept" : "replaced";
-    job.note = opts.keepSelfSignedKubelet
-      ? "the kubelet's self-signed serving certificate is kept (--keep-kubelet-serving): kube-apiserver cannot verify this kubelet"
-      : "replaces the kubelet's self-signed serving certificate with one from the cluster CA";
-    return;
-  }
-  if (found.problems.length === 0) return;
+  if (job.id === "kubelet" && found.kubeletSelfSigned)
+    return opts.keepSelfSignedKubelet
+      ? {
+          action: "kept",
+          note: "the kubelet's self-signed serving certificate is kept (--keep-kubelet-serving): kube-apiserver cannot verify this kubelet",
+        }
+      : {
+          action: "replaced",
+          note: "replaces the kubelet's self-signed serving certificate with one from the cluster CA",
+        };
+  if (found.problems.length === 0) return { action: job.action };
   opts.issues.push(
     ca.external
       ? { what: path, problems: found.problems, unfixable: `the ${ca.entry.longName} key is not available` }
       : { what: path, problems: found.problems },
   );
-  job.action = "replaced";
+  return { action: "replaced" };
 }
 
 export interface Found {

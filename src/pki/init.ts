@@ -2,37 +2,32 @@ import { join, resolve, sep } from "node:path";
 import { InputError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
 import { exists, isInside } from "../fsx/read.js";
-import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transaction.js";
-import { issueCertificate } from "../x509/certificate.js";
-import { KeyPool } from "../x509/keygen.js";
-import { privateKeyToPem, publicKeyToPem } from "../x509/keys.js";
-import { certInfoFromDer } from "../x509/parse.js";
+import { commitFiles, recoverJournal } from "../fsx/transaction.js";
+import type { KeyPool } from "../x509/keygen.js";
 import { backupTargets } from "./backup.js";
-import { type BreakGlassOptions, planBreakGlass } from "./break-glass.js";
+import { type BreakGlassOptions, type BreakGlassPlan, planBreakGlass } from "./break-glass.js";
 import { type CaId, type Component, casFor, RESTART_ORDER } from "./catalog.js";
 import { type KubeadmConfig, kubeadmConfig } from "./component-config.js";
 import {
   type ArtifactReport,
   type CaState,
-  caReport,
   type Inconsistency,
   inspectCa,
   inspectLeaf,
   inspectSa,
   type LeafJob,
-  leafReport,
   planLeafJobs,
   refuseInconsistent,
+  type SaState,
 } from "./init-plan.js";
-import { buildKubeconfig } from "./kubeconfig.js";
+import { type IssuedCert, signInit } from "./init-sign.js";
+import { InitWrites } from "./init-writes.js";
 import { type TreePaths, treePaths } from "./paths.js";
-import { caTemplate, leafTemplate } from "./profiles.js";
 import { readSettings, settingsWrite } from "./settings.js";
 import type { ClusterSpec } from "./spec.js";
 
 export type { Action, ArtifactKind, ArtifactReport } from "./init-plan.js";
-
-import { MODE_CERT, MODE_KEY, MODE_OFFLINE_DIR } from "../fsx/modes.js";
+export type { IssuedCert } from "./init-sign.js";
 
 export interface InitOptions {
   root: string;
@@ -63,13 +58,6 @@ export interface InitResult {
   kubeadmConfig: Pick<KubeadmConfig, "changes" | "notes">;
 }
 
-/** A certificate signed by a run, with its issuer, for the issuance ledger (one layer up). */
-export interface IssuedCert {
-  der: Buffer;
-  issuerDer: Buffer;
-  profile: string;
-  path?: string;
-}
 /**
  * Where the offline folder is: --offline-dir, else the one an earlier run recorded. Inside a built
  * tree (--root DIR) it must lie outside DIR, or it protects nothing. On a real node (--root /) every
@@ -119,19 +107,26 @@ export async function initPki(opts: InitOptions): Promise<InitResult> {
   return withTreeLock(paths.stateDir, () => initLocked(opts, paths, offline.warnings));
 }
 
-/** Phase 1: what exists and what to do with it; nothing is written or generated. */
-async function inspectTree(opts: InitOptions, paths: TreePaths, now: Date) {
+interface InitPlan {
+  cas: Map<CaId, CaState>;
+  jobs: LeafJob[];
+  sa: SaState;
+  breakGlass: BreakGlassPlan;
+}
+
+/** Phase 1, the plan: what exists and what to do with it; nothing is written or generated. */
+async function planInit(opts: InitOptions, paths: TreePaths, now: Date): Promise<InitPlan> {
   const { spec } = opts;
   const issues: Inconsistency[] = [];
   const cas = new Map<CaId, CaState>();
   for (const entry of casFor(spec)) cas.set(entry.id, inspectCa(entry, paths, spec, issues));
-  const jobs = planLeafJobs(spec, paths);
   const leafOpts = { now, issues, keepSelfSignedKubelet: opts.keepSelfSignedKubelet };
-  for (const job of jobs) await inspectLeaf(job, cas, paths, leafOpts);
+  const inspected: LeafJob[] = [];
+  for (const job of planLeafJobs(spec, paths)) inspected.push(await inspectLeaf(job, cas, paths, leafOpts));
   const sa = inspectSa(paths, issues);
   refuseInconsistent(issues, !!opts.force);
-  const breakGlass = await planBreakGlass(jobs, cas, paths, { ...opts.breakGlass, now });
-  return { cas, jobs, sa, breakGlass };
+  const breakGlass = await planBreakGlass(inspected, cas, paths, { ...opts.breakGlass, now });
+  return { cas, jobs: breakGlass.jobs, sa, breakGlass };
 }
 
 /** Components to restart because a file they read was replaced (a new CA: all of them). */
@@ -148,156 +143,60 @@ async function initLocked(
 ): Promise<InitResult> {
   const { spec } = opts;
   const now = opts.now ?? new Date();
-  const offlineDir = paths.offlineDir ?? "";
   recoverJournal(paths.journal);
-  const { cas, jobs, sa, breakGlass } = await inspectTree(opts, paths, now);
-  const warnings = [...spec.warnings, ...offlineWarnings, ...breakGlass.warnings];
-
-  // Phase 2: keys for everything new, from a pool that may already be generating them (the CLI
-  // starts a fresh tree's keys while code loads). Requested in order: CAs, leaves, sa.
-  const casToMake = [...cas.values()].filter((c) => c.action !== "kept");
-  const jobsToMake = jobs.filter((j) => j.action === "generated" || j.action === "replaced");
-  const pool = opts.keyPool?.algorithm === spec.algorithm ? opts.keyPool : new KeyPool(spec.algorithm);
-  pool.expect(casToMake.length + jobsToMake.length + (sa.action === "kept" ? 0 : 1));
-  if (opts.onKey) pool.onKey = opts.onKey;
-  const caKeys = casToMake.map(() => pool.take());
-  const jobKeys = jobsToMake.map(() => pool.take());
-  const saKey = sa.action === "kept" ? undefined : pool.take();
-
-  const writes: PendingWrite[] = [];
-  const reports: ArtifactReport[] = [];
-  const offlineWrite = (path: string, data: string | undefined, mode: number): PendingWrite => ({
-    path,
-    data,
-    mode,
-    dirMode: path.startsWith(offlineDir) ? MODE_OFFLINE_DIR : undefined,
-  });
-
-  // Phase 3: sign, each certificate as soon as its key and its CA are ready.
-  const issuedCerts: IssuedCert[] = [];
-  const caReady = new Map<CaId, Promise<CaState>>();
-  for (const ca of cas.values()) {
-    const i = casToMake.indexOf(ca);
-    const keyPromise = caKeys[i];
-    if (i < 0 || !keyPromise) {
-      caReady.set(ca.entry.id, Promise.resolve(ca));
-      continue;
-    }
-    caReady.set(
-      ca.entry.id,
-      keyPromise.then(async (kp) => {
-        const tpl = caTemplate(ca.entry, now, spec.caValidityMs);
-        const issued = await issueCertificate(tpl, kp.publicKey, { selfSigned: kp.privateKey });
-        ca.cert = certInfoFromDer(issued.der, ca.paths.cert);
-        issuedCerts.push({ der: issued.der, issuerDer: issued.der, profile: "ca", path: ca.paths.cert });
-        ca.key = kp.privateKey;
-        writes.push({ path: ca.paths.cert, data: issued.pem, mode: MODE_CERT });
-        writes.push(offlineWrite(ca.keyPath, privateKeyToPem(kp.privateKey), MODE_KEY));
-        return ca;
-      }),
+  const plan = await planInit(opts, paths, now);
+  const signed = await signInit(plan, opts, now);
+  const out = new InitWrites(paths.offlineDir ?? "");
+  out.cas(signed.cas);
+  out.leaves(plan.jobs, signed, spec.clusterName);
+  out.sa(plan.sa, signed.saKey);
+  const config = kubeadmConfig(spec);
+  out.config(join(paths.configDir, "kubeadm-config.yaml"), config.yaml);
+  const warnings = [...spec.warnings, ...offlineWarnings, ...plan.breakGlass.warnings];
+  if (plan.jobs.some((j) => j.id === "kubelet" && j.action === "kept" && j.note))
+    warnings.push(
+      "kubeadm-config.yaml sets kube-apiserver's --kubelet-certificate-authority, which refuses this kubelet's self-signed certificate (kubectl logs and exec to this node fail): rerun init without --keep-kubelet-serving before kube-apiserver uses it",
     );
-  }
-  const signed = await Promise.all(
-    jobsToMake.map(async (job, i) => {
-      const [ca, kp] = await Promise.all([caReady.get(job.ca), jobKeys[i]]);
-      if (!ca?.cert || !ca.key || !kp) throw new Error(`internal: CA ${job.ca} not ready`);
-      const tpl = leafTemplate(job.profile, now, spec.certValidityMs, ca.cert.notAfter);
-      const issued = await issueCertificate(tpl, kp.publicKey, {
-        certificate: ca.cert,
-        privateKey: ca.key,
-      });
-      return { job, issued, key: kp.privateKey, ca };
-    }),
-  );
-  await Promise.all(caReady.values());
-  for (const ca of cas.values()) {
-    if (ca.removeNodeKey && ca.key) {
-      writes.push(offlineWrite(ca.keyPath, privateKeyToPem(ca.key), MODE_KEY));
-      writes.push({ path: ca.paths.key, data: undefined, mode: MODE_KEY });
-    }
-    reports.push(caReport(ca));
-  }
-  for (const { job, issued, key, ca } of signed) {
-    job.existing = certInfoFromDer(issued.der, job.pair?.cert ?? job.kubeconfig?.path ?? job.id);
-    issuedCerts.push({
-      der: issued.der,
-      issuerDer: ca.cert?.der ?? issued.der,
-      profile: job.kind === "kubeconfig" ? `kubeconfig:${job.id}` : job.id,
-      path: job.pair?.cert ?? job.kubeconfig?.path,
-    });
-    if (job.pair) {
-      writes.push(offlineWrite(job.pair.cert, issued.pem, MODE_CERT));
-      writes.push(offlineWrite(job.pair.key, privateKeyToPem(key), MODE_KEY));
-    } else if (job.kubeconfig && ca.cert) {
-      const text = buildKubeconfig({
-        clusterName: spec.clusterName,
-        server: job.kubeconfig.server,
-        caPem: ca.cert.pem,
-        userName: job.profile.commonName,
-        clientCertPem: issued.pem,
-        clientKeyPem: privateKeyToPem(key),
-      });
-      writes.push(offlineWrite(job.kubeconfig.path, text, MODE_KEY));
-    }
-  }
-  for (const job of jobs) reports.push(leafReport(job));
-  // A credential moved off the node is recorded where it now lives (kubeadm signed it, not this run).
-  for (const job of jobs.filter((j) => j.action === "moved")) {
-    const issuer = cas.get(job.ca)?.cert;
-    if (job.existing && issuer)
-      issuedCerts.push({
+  const backedUp = commitInit(out, plan, paths, now);
+  return {
+    root: paths.root,
+    offlineDir: out.offlineDir,
+    artifacts: out.reports,
+    warnings,
+    backedUp,
+    issued: [...signed.issued, ...movedIssued(plan)],
+    restart: restartAfter(plan.cas, plan.jobs),
+    kubeadmConfig: { changes: config.changes, notes: config.notes },
+  };
+}
+
+/** Phase 3, the commit: every write in one journaled transaction, with a backup when anything is replaced. */
+function commitInit(out: InitWrites, plan: InitPlan, paths: TreePaths, now: Date): string[] {
+  const writes = [
+    ...out.writes,
+    ...plan.breakGlass.writes,
+    { ...settingsWrite(paths.stateDir, { offlineDir: out.offlineDir }), backupDir: "none" as const },
+  ];
+  const replacing =
+    out.reports.some((r) => r.action === "replaced") || writes.some((w) => w.data === undefined);
+  return commitFiles(writes, {
+    journalPath: paths.journal,
+    backup: replacing ? backupTargets(paths, now) : undefined,
+  }).backedUp;
+}
+
+/** A credential moved off the node is recorded where it now lives (kubeadm signed it, not this run). */
+function movedIssued(plan: InitPlan): IssuedCert[] {
+  return plan.jobs.flatMap((job) => {
+    const issuer = plan.cas.get(job.ca)?.cert;
+    if (job.action !== "moved" || !job.existing || !issuer) return [];
+    return [
+      {
         der: job.existing.der,
         issuerDer: issuer.der,
         profile: `kubeconfig:${job.id}`,
         path: job.kubeconfig?.path,
-      });
-  }
-
-  if (sa.action !== "kept" || sa.writePub) {
-    const kp = await saKey;
-    if (kp) writes.push({ path: sa.paths.key, data: privateKeyToPem(kp.privateKey), mode: MODE_KEY });
-    const pub = kp?.publicKey ?? sa.publicKey;
-    if (pub) writes.push({ path: sa.paths.pub, data: publicKeyToPem(pub), mode: MODE_KEY });
-  }
-  reports.push({
-    id: "sa",
-    kind: "key-pair",
-    action: sa.action,
-    location: "node",
-    path: sa.paths.pub,
-    keyPath: sa.paths.key,
+      },
+    ];
   });
-
-  const configPath = join(paths.configDir, "kubeadm-config.yaml");
-  const config = kubeadmConfig(spec);
-  if (jobs.some((j) => j.id === "kubelet" && j.action === "kept" && j.note))
-    warnings.push(
-      "kubeadm-config.yaml sets kube-apiserver's --kubelet-certificate-authority, which refuses this kubelet's self-signed certificate (kubectl logs and exec to this node fail): rerun init without --keep-kubelet-serving before kube-apiserver uses it",
-    );
-  writes.push({ path: configPath, data: config.yaml, mode: MODE_CERT });
-  reports.push({
-    id: "kubeadm-config",
-    kind: "config",
-    action: "written",
-    location: "node",
-    path: configPath,
-  });
-
-  writes.push(...breakGlass.writes);
-  writes.push({ ...settingsWrite(paths.stateDir, { offlineDir }), backupDir: "none" });
-  const replacing = reports.some((r) => r.action === "replaced") || writes.some((w) => w.data === undefined);
-  const result = commitFiles(writes, {
-    journalPath: paths.journal,
-    backup: replacing ? backupTargets(paths, now) : undefined,
-  });
-  return {
-    root: paths.root,
-    offlineDir,
-    artifacts: reports,
-    warnings,
-    backedUp: result.backedUp,
-    issued: issuedCerts,
-    restart: restartAfter(cas, jobs),
-    kubeadmConfig: { changes: config.changes, notes: config.notes },
-  };
 }

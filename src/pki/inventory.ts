@@ -2,8 +2,15 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { exists } from "../fsx/read.js";
-import { CAS, type CaId, KUBECONFIGS, LEAVES } from "./catalog.js";
-import { caPaths, kubeconfigPath, kubeletServingPaths, leafPaths, type TreePaths } from "./paths.js";
+import { CAS, type CaId, KUBECONFIGS, type KubeconfigEntry, LEAVES } from "./catalog.js";
+import {
+  caPaths,
+  kubeconfigPath,
+  kubeletClientPath,
+  kubeletServingPaths,
+  leafPaths,
+  type TreePaths,
+} from "./paths.js";
 import { isDns1123Subdomain } from "./validate.js";
 
 /**
@@ -46,54 +53,36 @@ export function treeItems(paths: TreePaths): TreeItem[] {
       always: true,
     });
   }
-  for (const entry of KUBECONFIGS) {
-    if (entry.id === "kubelet.conf") continue;
-    // super-admin.conf lives offline; it is listed where it is found (the node tree is checked too).
-    const candidates = entry.offline
-      ? [join(paths.kubeconfigDir, entry.fileName), kubeconfigPath(paths, entry)]
-      : [kubeconfigPath(paths, entry)];
-    const found = candidates.find((c): c is string => c !== undefined && exists(c));
-    // Not on the node: listed as offline (checked when --offline-dir is given).
-    const offline = entry.offline && found !== candidates[0];
-    items.push({
-      name: entry.id,
-      kind: "kubeconfig",
-      caId: "ca",
-      path: found ?? kubeconfigPath(paths, entry) ?? join(paths.kubeconfigDir, entry.fileName),
-      renewable: entry.renewable,
-      always: true,
-      offline,
-    });
-  }
+  for (const entry of KUBECONFIGS) items.push(kubeconfigItem(paths, entry));
   const kubelet = kubeletServingPaths(paths, "", true);
-  if (kubelet)
-    items.push({
-      name: "kubelet",
-      kind: "certificate",
-      caId: "ca",
-      path: kubelet.cert,
-      keyPath: kubelet.key,
-      renewable: true,
-      always: false,
-    });
-  items.push({
-    name: "kubelet-client-current",
-    kind: "certificate",
-    caId: "ca",
-    path: join(paths.kubeletPkiDir, "kubelet-client-current.pem"),
-    renewable: false,
-    always: false,
-  });
-  items.push({
-    name: "kubelet.conf",
-    kind: "kubeconfig",
-    caId: "ca",
-    path: join(paths.kubeconfigDir, "kubelet.conf"),
-    renewable: false,
-    always: false,
-  });
+  if (kubelet) items.push({ ...kubeletRow("kubelet", kubelet.cert, true), keyPath: kubelet.key });
+  items.push(kubeletRow("kubelet-client-current", kubeletClientPath(paths), false));
   items.push(...otherNodeItems(paths));
   return items.filter((i) => i.always || exists(i.path)).sort(byName);
+}
+
+/** kubelet.conf is the kubelet's own to rotate: listed (not renewed) only when present, as kubeadm does. */
+function kubeconfigItem(paths: TreePaths, entry: KubeconfigEntry): TreeItem {
+  // super-admin.conf lives offline; it is listed where it is found (the node tree is checked too).
+  const candidates = entry.offline
+    ? [join(paths.kubeconfigDir, entry.fileName), kubeconfigPath(paths, entry)]
+    : [kubeconfigPath(paths, entry)];
+  const found = candidates.find((c): c is string => c !== undefined && exists(c));
+  return {
+    name: entry.id,
+    kind: "kubeconfig",
+    caId: "ca",
+    path: found ?? kubeconfigPath(paths, entry) ?? join(paths.kubeconfigDir, entry.fileName),
+    renewable: entry.renewable,
+    always: entry.renewable,
+    // Not on the node: listed as offline (checked when --offline-dir is given).
+    offline: entry.offline && found !== candidates[0],
+  };
+}
+
+/** The kubelet's certificates, which kubeadm does not list: shown only when present. */
+function kubeletRow(name: string, path: string, renewable: boolean): TreeItem {
+  return { name, kind: "certificate", caId: "ca", path, renewable, always: false };
 }
 
 /** Other nodes' kubelet serving pairs in the offline folder: <offline>/nodes/NAME/kubelet.{crt,key}. */

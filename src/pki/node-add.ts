@@ -16,7 +16,7 @@ import { kubeletServingProfile } from "./catalog.js";
 import { parseDuration } from "./duration.js";
 import type { IssuedCert } from "./init.js";
 import { parseKubeconfig } from "./kubeconfig.js";
-import { type PairPaths, readTreeText, type TreePaths } from "./paths.js";
+import { kubeletPairIn, type PairPaths, readTreeText, type TreePaths } from "./paths.js";
 import { leafTemplate } from "./profiles.js";
 import { type CaSigner, requireCaSigner } from "./signer.js";
 import type { NodeSpec, SanSet } from "./spec.js";
@@ -71,7 +71,7 @@ async function addNodeLocked(opts: NodeAddOptions): Promise<NodeAddResult> {
   const { paths, node } = opts;
   const now = opts.now ?? new Date();
   recoverJournal(paths.journal);
-  const pair: PairPaths = { cert: join(opts.outDir, "kubelet.crt"), key: join(opts.outDir, "kubelet.key") };
+  const pair: PairPaths = kubeletPairIn(opts.outDir);
   const old = existingPair(pair, node.name, !!opts.force);
   const signer = requireCaSigner(paths, "ca", "signed");
   const algorithm = opts.algorithm ?? algorithmOfKey(signer.cert.publicKey) ?? DEFAULT_KEY_ALGORITHM;

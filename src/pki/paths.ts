@@ -1,7 +1,7 @@
 import { join, resolve, sep } from "node:path";
 import { UnsafePathError } from "../errors.js";
 import { readTextLimited, resolveInRoot } from "../fsx/read.js";
-import { type CaId, caEntry, type KubeconfigEntry, type LeafEntry } from "./catalog.js";
+import { type CaId, caEntry, KUBELET_FILES, type KubeconfigEntry, type LeafEntry } from "./catalog.js";
 
 /**
  * Where every file lives under --root (as kubeadm lays a node out) and under the offline folder.
@@ -68,7 +68,17 @@ export function leafPaths(p: TreePaths, leaf: LeafEntry): PairPaths {
 /** The local node's kubelet serving pair sits where the kubelet looks; other nodes' go offline. */
 export function kubeletServingPaths(p: TreePaths, nodeName: string, local: boolean): PairPaths | undefined {
   const dir = local ? p.kubeletPkiDir : p.offlineDir ? join(p.offlineDir, "nodes", nodeName) : undefined;
-  return dir ? { cert: join(dir, "kubelet.crt"), key: join(dir, "kubelet.key") } : undefined;
+  return dir ? kubeletPairIn(dir) : undefined;
+}
+
+/** The kubelet serving pair's files inside a folder (the kubelet's own, or a node's offline folder). */
+export function kubeletPairIn(dir: string): PairPaths {
+  return { cert: join(dir, KUBELET_FILES.servingCert), key: join(dir, KUBELET_FILES.servingKey) };
+}
+
+/** The kubelet's current client pair (certificate and key in one file), which the kubelet rotates itself. */
+export function kubeletClientPath(p: TreePaths): string {
+  return join(p.kubeletPkiDir, KUBELET_FILES.clientCurrent);
 }
 
 export function kubeconfigPath(p: TreePaths, entry: KubeconfigEntry): string | undefined {

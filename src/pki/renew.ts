@@ -1,11 +1,11 @@
-import { join } from "node:path";
+import type { KeyObject } from "node:crypto";
 import { InputError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
 import { MODE_CERT, MODE_KEY } from "../fsx/modes.js";
 import { exists } from "../fsx/read.js";
 import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transaction.js";
 import { algorithmOfKey, DEFAULT_KEY_ALGORITHM, type KeyAlgorithm } from "../x509/algorithms.js";
-import { issueCertificate } from "../x509/certificate.js";
+import { type IssuedCertificate, issueCertificate } from "../x509/certificate.js";
 import { sha256Hex } from "../x509/fingerprint.js";
 import { generateKeyPair } from "../x509/keygen.js";
 import { privateKeyToPem } from "../x509/keys.js";
@@ -17,7 +17,7 @@ import { readItemChain, selfContained } from "./expiry.js";
 import type { IssuedCert } from "./init.js";
 import { noPkiError, pkiPresent, type TreeItem, treeItems } from "./inventory.js";
 import { replaceKubeconfigCredentials } from "./kubeconfig.js";
-import { readTreeText, type TreePaths } from "./paths.js";
+import { kubeletServingPaths, readTreeText, type TreePaths } from "./paths.js";
 import { leafTemplate } from "./profiles.js";
 import { type CaSigner, loadCaSigner } from "./signer.js";
 import { KUBEADM_DEFAULTS } from "./spec.js";
@@ -66,28 +66,53 @@ export async function renewCertificates(opts: RenewOptions): Promise<RenewResult
 }
 
 async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
-  const { paths } = opts;
   const now = opts.now ?? new Date();
-  recoverJournal(paths.journal);
-  const validityMs =
-    opts.certValidityMs ?? parseDuration(KUBEADM_DEFAULTS.certValidity, "certificateValidityPeriod");
+  recoverJournal(opts.paths.journal);
+  const { plans, items, all } = planRenewal(opts);
+  const skipped = items.filter((i) => i.action === "skipped");
+  if (!all && skipped.length > 0)
+    throw new InputError(
+      `nothing was renewed:\n  - ${skipped.map((s) => `${s.name}: ${s.reason}`).join("\n  - ")}`,
+    );
+  const signed = await signRenewals(plans, opts, now);
+  items.push(...signed.map((s) => renewedItem(s, !!opts.dryRun)));
+  items.sort((a, b) => a.name.localeCompare(b.name));
+  if (opts.dryRun || signed.length === 0) return { items, backedUp: [], issued: [], superseded: [] };
+  const result = commitFiles(
+    signed.flatMap((s) => renewalWrites(opts.paths, s)),
+    {
+      journalPath: opts.paths.journal,
+      backup: backupTargets(opts.paths, now),
+    },
+  );
+  return {
+    items,
+    backedUp: result.backedUp,
+    issued: signed.map((s) => ({
+      der: s.issued.der,
+      issuerDer: s.signer.cert.der,
+      profile: s.item.kind === "kubeconfig" ? `kubeconfig:${s.item.name}` : s.item.name,
+      path: s.item.path,
+    })),
+    superseded: signed.map((s) => s.old.sha256),
+  };
+}
+
+/** The plan: which certificates to renew with which signer, and which are skipped and why (reads only). */
+function planRenewal(opts: RenewOptions): { plans: Plan[]; items: RenewedItem[]; all: boolean } {
+  const { paths } = opts;
   const renewable = treeItems(paths).filter((i) => i.renewable);
   const all = opts.names.includes("all");
   // `all` is this node's set: other nodes' kubelet pairs are renewed by name only.
   const chosen = all
     ? renewable.filter((i) => !i.otherNode && !(i.offline && !paths.offlineDir))
     : opts.names.map((n) => findItem(renewable, n, paths));
-
   const signers = new Map<CaId, CaSigner | string>();
   const signerFor = (id: CaId): CaSigner | string => {
-    let s = signers.get(id);
-    if (!s) {
-      s = loadCaSigner(paths, id, "renewed");
-      signers.set(id, s);
-    }
+    const s = signers.get(id) ?? loadCaSigner(paths, id, "renewed");
+    signers.set(id, s);
     return s;
   };
-
   const plans: Plan[] = [];
   const items: RenewedItem[] = [];
   for (const item of chosen) {
@@ -95,14 +120,17 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
     if ("action" in decided) items.push(decided);
     else plans.push(decided);
   }
-  const skipped = items.filter((i) => i.action === "skipped");
-  if (!all && skipped.length > 0)
-    throw new InputError(
-      `nothing was renewed:\n  - ${skipped.map((s) => `${s.name}: ${s.reason}`).join("\n  - ")}`,
-    );
+  return { plans, items, all };
+}
 
+type SignedRenewal = Plan & { issued: IssuedCertificate; key: KeyObject };
+
+/** A new key (the old one's algorithm unless told) and a certificate with the old one's names. */
+function signRenewals(plans: Plan[], opts: RenewOptions, now: Date): Promise<SignedRenewal[]> {
+  const validityMs =
+    opts.certValidityMs ?? parseDuration(KUBEADM_DEFAULTS.certValidity, "certificateValidityPeriod");
   let done = 0;
-  const signed = await Promise.all(
+  return Promise.all(
     plans.map(async (plan) => {
       const alg = opts.algorithm ?? algorithmOfKey(plan.old.publicKey) ?? DEFAULT_KEY_ALGORITHM;
       const kp = await generateKeyPair(alg);
@@ -125,51 +153,38 @@ async function renewLocked(opts: RenewOptions): Promise<RenewResult> {
       return { ...plan, issued, key: kp.privateKey };
     }),
   );
+}
 
-  const writes: PendingWrite[] = [];
-  for (const s of signed) {
-    const keyPem = privateKeyToPem(s.key);
-    if (s.item.kind === "certificate") {
-      writes.push({ path: s.item.path, data: s.issued.pem, mode: MODE_CERT });
-      writes.push({ path: s.item.keyPath ?? "", data: keyPem, mode: MODE_KEY });
-    } else {
-      const text = readTreeText(paths, s.item.path) ?? "";
-      const updated = replaceKubeconfigCredentials(text, s.item.path, {
-        caPem: s.signer.pem,
-        clientCertPem: s.issued.pem,
-        clientKeyPem: keyPem,
-      });
-      writes.push({ path: s.item.path, data: updated, mode: MODE_KEY });
-    }
-    items.push({
-      name: s.item.name,
-      path: s.item.path,
-      action: opts.dryRun ? "would-renew" : "renewed",
-      oldSha256: s.old.sha256,
-      newSha256: opts.dryRun ? undefined : sha256Hex(s.issued.der),
-      notAfter: s.issued.cert.notAfter.toISOString(),
-    });
-  }
-  items.sort((a, b) => a.name.localeCompare(b.name));
-  if (opts.dryRun || writes.length === 0) return { items, backedUp: [], issued: [], superseded: [] };
-  const result = commitFiles(writes, {
-    journalPath: paths.journal,
-    backup: backupTargets(paths, now),
+/** The files a renewal replaces: the pair, or the kubeconfig with its credentials swapped. */
+function renewalWrites(paths: TreePaths, s: SignedRenewal): PendingWrite[] {
+  const keyPem = privateKeyToPem(s.key);
+  if (s.keyPath !== undefined)
+    return [
+      { path: s.item.path, data: s.issued.pem, mode: MODE_CERT },
+      { path: s.keyPath, data: keyPem, mode: MODE_KEY },
+    ];
+  const text = readTreeText(paths, s.item.path) ?? "";
+  const updated = replaceKubeconfigCredentials(text, s.item.path, {
+    caPem: s.signer.pem,
+    clientCertPem: s.issued.pem,
+    clientKeyPem: keyPem,
   });
+  return [{ path: s.item.path, data: updated, mode: MODE_KEY }];
+}
+
+function renewedItem(s: SignedRenewal, dryRun: boolean): RenewedItem {
   return {
-    items,
-    backedUp: result.backedUp,
-    issued: signed.map((s) => ({
-      der: s.issued.der,
-      issuerDer: s.signer.cert.der,
-      profile: s.item.kind === "kubeconfig" ? `kubeconfig:${s.item.name}` : s.item.name,
-      path: s.item.path,
-    })),
-    superseded: signed.map((s) => s.old.sha256),
+    name: s.item.name,
+    path: s.item.path,
+    action: dryRun ? "would-renew" : "renewed",
+    oldSha256: s.old.sha256,
+    newSha256: dryRun ? undefined : sha256Hex(s.issued.der),
+    notAfter: s.issued.cert.notAfter.toISOString(),
   };
 }
 
-type Plan = { item: TreeItem; old: CertInfo; signer: CaSigner };
+/** `keyPath`: the key file of a certificate pair; a kubeconfig carries its key inside. */
+type Plan = { item: TreeItem; old: CertInfo; signer: CaSigner; keyPath?: string };
 
 /** What to do with one certificate: a renewal plan, or why it is skipped. */
 function decide(
@@ -199,7 +214,8 @@ function decide(
       true,
     );
   if (typeof signer === "string") return skip(signer);
-  return { item, old, signer };
+  if (item.kind === "certificate" && !item.keyPath) return skip(`${item.path} has no key file to replace`);
+  return { item, old, signer, keyPath: item.kind === "certificate" ? item.keyPath : undefined };
 }
 
 function findItem(items: TreeItem[], name: string, paths: TreePaths): TreeItem {
@@ -207,7 +223,7 @@ function findItem(items: TreeItem[], name: string, paths: TreePaths): TreeItem {
   if (!found && name.startsWith("kubelet/"))
     throw new InputError(
       paths.offlineDir
-        ? `"${name}": no ${join(paths.offlineDir, "nodes", name.slice(8), "kubelet.crt")} (kubepki node add signs one)`
+        ? `"${name}": no ${kubeletServingPaths(paths, name.slice(8), false)?.cert} (kubepki node add signs one)`
         : `"${name}": other nodes' kubelet pairs are kept in the offline folder; pass --offline-dir`,
     );
   if (!found)

@@ -115,11 +115,8 @@ export const KUBEADM_DEFAULTS = {
   caValidity: "87600h",
 };
 
-/** Merges inputs (later ones win: flags after the config file) and validates the result. */
-export function resolveSpec(inputs: SpecInput[]): ClusterSpec {
-  const input = mergeInputs(inputs);
-  const warnings: string[] = [];
-
+/** This node's name and address, the API server's port and endpoint (errors in that order). */
+function resolveIdentity(input: SpecInput, warnings: string[]) {
   const nodeName = input.nodeName
     ? requireDnsName(input.nodeName.value, input.nodeName.where)
     : defaultNodeName(warnings);
@@ -129,7 +126,6 @@ export function resolveSpec(inputs: SpecInput[]): ClusterSpec {
   const bindPort = input.bindPort?.value ?? KUBEADM_DEFAULTS.bindPort;
   if (!Number.isInteger(bindPort) || bindPort < 1 || bindPort > 65535)
     throw new InputError(`${input.bindPort?.where ?? "bindPort"}: ${bindPort} is not a valid port`);
-
   if (input.source && !input.source.documents.some((d) => d.kind === "InitConfiguration"))
     warnings.push(
       `${input.source.file} has no InitConfiguration: this machine's name (${nodeName}) and address ` +
@@ -138,25 +134,31 @@ export function resolveSpec(inputs: SpecInput[]): ClusterSpec {
   const controlPlaneEndpoint = input.controlPlaneEndpoint?.value
     ? parseEndpoint(input.controlPlaneEndpoint, bindPort)
     : undefined;
+  return { nodeName, advertiseAddress, bindPort, controlPlaneEndpoint };
+}
 
+/** The cluster's name, service subnet (and the API server's service IP) and DNS domain. */
+function resolveNetwork(input: SpecInput) {
   const clusterName = input.clusterName?.value ?? KUBEADM_DEFAULTS.clusterName;
   if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(clusterName))
     throw new InputError(
       `${input.clusterName?.where ?? "clusterName"}: "${clusterName}" is not a valid cluster name`,
     );
-
   const serviceSubnet = input.serviceSubnet?.value ?? KUBEADM_DEFAULTS.serviceSubnet;
   const serviceIp = firstServiceIp(serviceSubnet, input.serviceSubnet?.where);
   const dnsDomain = input.dnsDomain
     ? requireDnsName(input.dnsDomain.value, input.dnsDomain.where)
     : KUBEADM_DEFAULTS.dnsDomain;
+  return { clusterName, serviceSubnet, serviceIp, dnsDomain };
+}
 
+/** Where the certificates go, their key algorithm and lifetimes. */
+function resolveCrypto(input: SpecInput, warnings: string[]) {
   const certificatesDir = input.certificatesDir?.value ?? KUBEADM_DEFAULTS.certificatesDir;
   if (!isAbsolute(certificatesDir) || certificatesDir.split("/").includes(".."))
     throw new InputError(
       `${input.certificatesDir?.where}: "${certificatesDir}" must be an absolute path without ".."`,
     );
-
   const algorithm = input.algorithm
     ? parseKeyAlgorithm(input.algorithm.value, input.algorithm.where)
     : DEFAULT_KEY_ALGORITHM;
@@ -170,7 +172,16 @@ export function resolveSpec(inputs: SpecInput[]): ClusterSpec {
   );
   if (certValidityMs > caValidityMs)
     warnings.push("the certificate validity exceeds the CA validity: leaves are cut to end with their CA");
+  return { certificatesDir, algorithm, certValidityMs, caValidityMs };
+}
 
+/** Merges inputs (later ones win: flags after the config file) and validates the result. */
+export function resolveSpec(inputs: SpecInput[]): ClusterSpec {
+  const input = mergeInputs(inputs);
+  const warnings: string[] = [];
+  const { nodeName, advertiseAddress, bindPort, controlPlaneEndpoint } = resolveIdentity(input, warnings);
+  const { clusterName, serviceSubnet, serviceIp, dnsDomain } = resolveNetwork(input);
+  const { certificatesDir, algorithm, certValidityMs, caValidityMs } = resolveCrypto(input, warnings);
   const nodes = resolveNodes(nodeName, advertiseAddress, input.nodes ?? []);
   return {
     nodeName,

@@ -42,7 +42,7 @@ export function renderSarif(r: AuditReport): string {
       "security-severity": SCORE[rule.severity],
     },
   }));
-  const index = new Map(rules.map((rule, i) => [rule.id, i]));
+  const index = new Map<string, number>(rules.map((rule, i) => [rule.id, i]));
   const results = r.findings.map((f) => ({
     ruleId: f.ruleId,
     ruleIndex: index.get(f.ruleId) ?? 0,

@@ -1,14 +1,14 @@
-import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { writeFileAtomic } from "../fsx/atomic.js";
 import { MODE_KEY } from "../fsx/modes.js";
 import { exists } from "../fsx/read.js";
 import { recordIssued } from "../ledger/record.js";
 import type { LedgerStore } from "../ledger/store.js";
+import { kubeconfigEntry } from "../pki/catalog.js";
 import { formatHours } from "../pki/duration.js";
 import { buildKubeconfig, parseKubeconfig } from "../pki/kubeconfig.js";
-import { readTreeText, type TreePaths } from "../pki/paths.js";
-import { BACKDATE_MS, leafTemplate } from "../pki/profiles.js";
+import { kubeconfigPath, readTreeText, type TreePaths } from "../pki/paths.js";
+import { leafTemplate } from "../pki/profiles.js";
 import { requireCaSigner } from "../pki/signer.js";
 import { DEFAULT_KEY_ALGORITHM, type KeyAlgorithm } from "../x509/algorithms.js";
 import { issueCertificate } from "../x509/certificate.js";
@@ -54,21 +54,7 @@ export interface IssuedClient {
  * break-glass, because no authorizer can stop such a certificate.
  */
 export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> {
-  if (!o.user.trim() || /[\n\r]/.test(o.user))
-    throw new InputError("--user: a non-empty user name is required");
-  if (o.user.startsWith("system:") || RESERVED_CNS.has(o.user))
-    throw new InputError(
-      `--user: "${o.user}" is a control-plane or webhook identity; a user certificate must not carry it (issue it with kubepki init, certs renew or serve)`,
-    );
-  if (exists(o.out) && !o.force)
-    throw new InputError(`--out: ${o.out} already exists; pass --force to replace it`);
-  for (const g of o.groups) if (!g.trim()) throw new InputError("--group: empty group name");
-  if (o.groups.includes(SYSTEM_MASTERS) && !o.breakGlass)
-    throw new InputError(
-      "--group system:masters refused: members bypass every authorizer, so this certificate could never be revoked before it expires. Bind an RBAC role to an ordinary group instead, or pass --break-glass for an emergency credential.",
-    );
-  if (o.ttlMs > o.maxTtlMs)
-    throw new InputError(`--ttl exceeds the maximum of ${formatHours(o.maxTtlMs)} (--max-ttl)`);
+  refuseBadRequest(o);
   const ca = requireCaSigner(o.paths, "ca", "issued");
   // admin.conf, read once, gives the API server URL and the cluster name.
   const admin = adminView(o.paths);
@@ -76,14 +62,13 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
   if (!server) throw new InputError("no API server URL: pass --server (no admin.conf to take it from)");
   const now = o.now ?? new Date();
   const kp = await generateKeyPair(o.algorithm ?? DEFAULT_KEY_ALGORITHM);
-  // The backdate covers clock skew; the lifetime counts from now.
+  // leafTemplate backdates notBefore against clock skew; the lifetime counts from now.
   const tpl = leafTemplate(
     { commonName: o.user, organizations: o.groups, extKeyUsage: ["clientAuth"], sans: { dns: [], ips: [] } },
     now,
     o.ttlMs,
     ca.cert.notAfter,
   );
-  tpl.notBefore = new Date(now.getTime() - BACKDATE_MS);
   const issued = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert, privateKey: ca.key });
   const kubeconfig = buildKubeconfig({
     clusterName: admin?.clusterName ?? "kubernetes",
@@ -120,7 +105,28 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
   };
 }
 
+/** Every reason to refuse before a key is made: a bad user or group, an existing --out, a TTL too long. */
+function refuseBadRequest(o: IssueClientOptions): void {
+  if (!o.user.trim() || /[\n\r]/.test(o.user))
+    throw new InputError("--user: a non-empty user name is required");
+  if (o.user.startsWith("system:") || RESERVED_CNS.has(o.user))
+    throw new InputError(
+      `--user: "${o.user}" is a control-plane or webhook identity; a user certificate must not carry it (issue it with kubepki init, certs renew or serve)`,
+    );
+  if (exists(o.out) && !o.force)
+    throw new InputError(`--out: ${o.out} already exists; pass --force to replace it`);
+  for (const g of o.groups) if (!g.trim()) throw new InputError("--group: empty group name");
+  if (o.groups.includes(SYSTEM_MASTERS) && !o.breakGlass)
+    throw new InputError(
+      "--group system:masters refused: members bypass every authorizer, so this certificate could never be revoked before it expires. Bind an RBAC role to an ordinary group instead, or pass --break-glass for an emergency credential.",
+    );
+  if (o.ttlMs > o.maxTtlMs)
+    throw new InputError(`--ttl exceeds the maximum of ${formatHours(o.maxTtlMs)} (--max-ttl)`);
+}
+
 function adminView(paths: TreePaths) {
-  const text = readTreeText(paths, join(paths.kubeconfigDir, "admin.conf"));
-  return text ? parseKubeconfig(text, "admin.conf") : undefined;
+  const admin = kubeconfigEntry("admin.conf");
+  const path = kubeconfigPath(paths, admin);
+  const text = path ? readTreeText(paths, path) : undefined;
+  return text ? parseKubeconfig(text, admin.fileName) : undefined;
 }

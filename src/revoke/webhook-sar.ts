@@ -23,17 +23,20 @@ export function parseSar(body: unknown): Sar | string {
     return "expected a SubjectAccessReview, authorization.k8s.io/v1 or v1beta1";
   if (spec === undefined || spec === null) return { apiVersion, credentialIds: [] };
   if (!isRecord(spec)) return "spec is not an object";
+  const parsed = parseSpec(spec);
+  return typeof parsed === "string" ? parsed : { apiVersion, ...parsed };
+}
+
+const absent = (v: unknown): v is undefined | null => v === undefined || v === null;
+
+function parseSpec(spec: Record<string, unknown>): Omit<Sar, "apiVersion"> | string {
   const { user, extra } = spec;
-  if (user !== undefined && user !== null && typeof user !== "string") return "spec.user is not a string";
-  if (extra !== undefined && extra !== null && !isRecord(extra)) return "spec.extra is not an object";
+  if (!absent(user) && typeof user !== "string") return "spec.user is not a string";
+  if (!absent(extra) && !isRecord(extra)) return "spec.extra is not an object";
   const ids = extra && Object.hasOwn(extra, CREDENTIAL_ID_KEY) ? extra[CREDENTIAL_ID_KEY] : undefined;
-  if (ids !== undefined && ids !== null && !(Array.isArray(ids) && ids.every((i) => typeof i === "string")))
+  if (!absent(ids) && !(Array.isArray(ids) && ids.every((i) => typeof i === "string")))
     return `spec.extra["${CREDENTIAL_ID_KEY}"] is not a list of strings`;
-  return {
-    apiVersion,
-    user: typeof user === "string" ? user : undefined,
-    credentialIds: (ids as string[] | undefined | null) ?? [],
-  };
+  return { user: typeof user === "string" ? user : undefined, credentialIds: ids ?? [] };
 }
 
 export interface RevokedView {

@@ -9,9 +9,10 @@ import { recordIssued } from "../ledger/record.js";
 import type { LedgerStore } from "../ledger/store.js";
 import { leafProblems, loadPair } from "../pki/existing.js";
 import { hostPort, splitHostPort } from "../pki/net.js";
-import { caPaths, readTreeText, type TreePaths } from "../pki/paths.js";
+import { caPaths, type PairPaths, readTreeText, type TreePaths } from "../pki/paths.js";
 import { leafTemplate } from "../pki/profiles.js";
-import { requireCaSigner } from "../pki/signer.js";
+import { type CaSigner, requireCaSigner } from "../pki/signer.js";
+import type { SanSet } from "../pki/spec.js";
 import { DEFAULT_KEY_ALGORITHM } from "../x509/algorithms.js";
 import { issueCertificate } from "../x509/certificate.js";
 import { generateKeyPair } from "../x509/keygen.js";
@@ -52,66 +53,26 @@ export async function setupWebhook(
   const hp = splitHostPort(listen, "--listen");
   if (hp.port === undefined) throw new InputError(`--listen: "${listen}" needs a port (HOST:PORT)`);
   const host = hp.host || "127.0.0.1";
-  const dir = paths.configDir;
   const node = (p: string) => `/${p.slice(paths.root.length + 1)}`;
-  const files = {
-    serverCert: join(dir, "webhook.crt"),
-    serverKey: join(dir, "webhook.key"),
-    clientCert: join(dir, "apiserver-authz-client.crt"),
-    clientKey: join(dir, "apiserver-authz-client.key"),
-    caCert: caPaths(paths, "ca").cert,
-    kubeconfig: join(dir, "webhook.kubeconfig"),
-    authorizationConfig: join(dir, "authorization-config.yaml"),
-  };
+  const files = webhookFiles(paths);
   const sans = {
     dns: ["localhost", ...(isIP(host) ? [] : [host])],
     ips: ["127.0.0.1", ...(isIP(host) && host !== "127.0.0.1" ? [host] : [])],
   };
-  const issued: string[] = [];
-  const ensurePair = async (
-    cert: string,
-    key: string,
-    cn: string,
-    eku: "serverAuth" | "clientAuth",
-    want: typeof sans,
-  ) => {
-    const ca = requireCaSigner(paths, "ca", "issued");
-    if (exists(cert) && exists(key)) {
-      const pair = loadPair({ cert, key }, (f) => readTreeText(paths, f));
-      const problems = await leafProblems(pair, ca.cert, want, now);
-      if (
-        problems.length === 0 &&
-        pair.cert &&
-        pair.cert.notAfter.getTime() - now.getTime() > 30 * 86_400_000
-      )
-        return;
-    }
-    const kp = await generateKeyPair(DEFAULT_KEY_ALGORITHM);
-    const tpl = leafTemplate(
-      { commonName: cn, organizations: [], extKeyUsage: [eku], sans: want },
-      now,
-      VALIDITY_MS,
-      ca.cert.notAfter,
-    );
-    const c = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert, privateKey: ca.key });
-    // One journaled group, so the certificate and its key never disagree on disk.
-    commitFiles(
-      [
-        { path: key, data: privateKeyToPem(kp.privateKey), mode: MODE_KEY },
-        { path: cert, data: c.pem, mode: MODE_CERT },
-      ],
-      { journalPath: paths.journal },
-    );
-    await recordIssued(
-      store,
-      [{ der: c.der, issuerDer: ca.cert.der, profile: `webhook:${eku}`, path: cert }],
-      [],
-      now,
-    );
-    issued.push(cert);
-  };
-  await ensurePair(files.serverCert, files.serverKey, WEBHOOK_SERVER_CN, "serverAuth", sans);
-  await ensurePair(files.clientCert, files.clientKey, WEBHOOK_CLIENT_CN, "clientAuth", { dns: [], ips: [] });
+  const ctx = { paths, store, now };
+  const issued = [
+    await ensurePair(
+      ctx,
+      { cert: files.serverCert, key: files.serverKey },
+      WEBHOOK_SERVER_CN,
+      "serverAuth",
+      sans,
+    ),
+    await ensurePair(ctx, { cert: files.clientCert, key: files.clientKey }, WEBHOOK_CLIENT_CN, "clientAuth", {
+      dns: [],
+      ips: [],
+    }),
+  ].filter((c): c is string => c !== undefined);
   const server = `https://${hostPort(host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host, hp.port)}/authorize`;
   writeFileAtomic(
     files.kubeconfig,
@@ -125,4 +86,75 @@ export async function setupWebhook(
   );
   writeFileAtomic(files.authorizationConfig, authorizationConfigYaml(node(files.kubeconfig)), MODE_CERT);
   return { listen: { host, port: hp.port }, ...files, issued };
+}
+
+function webhookFiles(paths: TreePaths) {
+  const dir = paths.configDir;
+  return {
+    serverCert: join(dir, "webhook.crt"),
+    serverKey: join(dir, "webhook.key"),
+    clientCert: join(dir, "apiserver-authz-client.crt"),
+    clientKey: join(dir, "apiserver-authz-client.key"),
+    caCert: caPaths(paths, "ca").cert,
+    kubeconfig: join(dir, "webhook.kubeconfig"),
+    authorizationConfig: join(dir, "authorization-config.yaml"),
+  };
+}
+
+interface SetupContext {
+  paths: TreePaths;
+  store: LedgerStore;
+  now: Date;
+}
+
+/** A pair is kept while it verifies, covers `want` and has more than 30 days left. */
+async function pairStillGood(
+  ctx: SetupContext,
+  pair: PairPaths,
+  ca: CaSigner,
+  want: SanSet,
+): Promise<boolean> {
+  if (!exists(pair.cert) || !exists(pair.key)) return false;
+  const loaded = loadPair(pair, (f) => readTreeText(ctx.paths, f));
+  const problems = await leafProblems(loaded, ca.cert, want, ctx.now);
+  return (
+    problems.length === 0 &&
+    !!loaded.cert &&
+    loaded.cert.notAfter.getTime() - ctx.now.getTime() > 30 * 86_400_000
+  );
+}
+
+/** Keeps a good pair, else issues a new one from the cluster CA and records it; the new certificate's path. */
+async function ensurePair(
+  ctx: SetupContext,
+  pair: PairPaths,
+  cn: string,
+  eku: "serverAuth" | "clientAuth",
+  want: SanSet,
+): Promise<string | undefined> {
+  const ca = requireCaSigner(ctx.paths, "ca", "issued");
+  if (await pairStillGood(ctx, pair, ca, want)) return undefined;
+  const kp = await generateKeyPair(DEFAULT_KEY_ALGORITHM);
+  const tpl = leafTemplate(
+    { commonName: cn, organizations: [], extKeyUsage: [eku], sans: want },
+    ctx.now,
+    VALIDITY_MS,
+    ca.cert.notAfter,
+  );
+  const c = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert, privateKey: ca.key });
+  // One journaled group, so the certificate and its key never disagree on disk.
+  commitFiles(
+    [
+      { path: pair.key, data: privateKeyToPem(kp.privateKey), mode: MODE_KEY },
+      { path: pair.cert, data: c.pem, mode: MODE_CERT },
+    ],
+    { journalPath: ctx.paths.journal },
+  );
+  await recordIssued(
+    ctx.store,
+    [{ der: c.der, issuerDer: ca.cert.der, profile: `webhook:${eku}`, path: pair.cert }],
+    [],
+    ctx.now,
+  );
+  return pair.cert;
 }

@@ -2,9 +2,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Registry } from "prom-client";
 import type { LedgerStore } from "../ledger/store.js";
 import { sha256Hex } from "../x509/fingerprint.js";
+import { readBody } from "./webhook-body.js";
+import { type Metrics, metrics, send } from "./webhook-metrics.js";
 import { decide, parseSar } from "./webhook-sar.js";
 import { RevokedSet } from "./webhook-set.js";
 
@@ -64,56 +66,6 @@ export interface WebhookServer {
 /** Go and Kubernetes take the last CN of a subject (pkix.Name.CommonName). */
 export function lastCommonName(cn: string | string[] | undefined): string | undefined {
   return Array.isArray(cn) ? cn[cn.length - 1] : cn;
-}
-
-function metrics(set: RevokedSet) {
-  const registry = new Registry();
-  const requests = new Counter({
-    name: "kubepki_webhook_requests_total",
-    help: "HTTP requests by path and status code",
-    labelNames: ["path", "code"],
-    registers: [registry],
-  });
-  const decisions = new Counter({
-    name: "kubepki_webhook_decisions_total",
-    help: "SubjectAccessReview answers",
-    labelNames: ["decision", "version"],
-    registers: [registry],
-  });
-  const latency = new Histogram({
-    name: "kubepki_webhook_request_duration_seconds",
-    help: "Time to answer a SubjectAccessReview",
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
-    registers: [registry],
-  });
-  const gauge = (name: string, help: string, value: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(value());
-      },
-    });
-  gauge(
-    "kubepki_revoked_certificates",
-    "Revoked certificates in the loaded set",
-    () => set.fingerprints.size,
-  );
-  gauge(
-    "kubepki_revocation_set_age_seconds",
-    "Seconds since the revoked set was last confirmed against a healthy ledger",
-    () => (Date.now() - set.loadedAt) / 1000,
-  );
-  gauge("kubepki_ledger_healthy", "1 when the ledger is readable and unchanged in identity, else 0", () =>
-    set.error ? 0 : 1,
-  );
-  gauge(
-    "kubepki_ledger_failures_total",
-    "Ledger checks that failed (deleted, replaced, unreadable, shrunk)",
-    () => set.failures,
-  );
-  return { registry, requests, decisions, latency };
 }
 
 /**
@@ -224,78 +176,51 @@ function closeServer(server: Server, sockets: Set<Socket>, poll: NodeJS.Timeout,
   });
 }
 
-type Metrics = ReturnType<typeof metrics>;
+type Handler = (req: IncomingMessage, res: ServerResponse, path: string) => void;
 
-function send(
-  m: Metrics,
-  res: ServerResponse,
-  path: string,
-  code: number,
-  body: string,
-  opts: { type?: string; close?: boolean } = {},
-): void {
-  m.requests.inc({ path, code: String(code) });
-  res.writeHead(code, {
-    "content-type": opts.type ?? "application/json",
-    "content-length": Buffer.byteLength(body),
-    ...(opts.close ? { connection: "close" } : {}),
-  });
-  res.end(body);
-  // A refused body is not read to its end: the connection goes.
-  if (opts.close) res.once("finish", () => res.req.socket.destroy());
-}
-
-function requestHandler(o: WebhookOptions, set: RevokedSet, m: Metrics) {
-  const limit = o.bodyLimit ?? 1024 * 1024;
-  return (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? "/").split("?")[0] ?? "/";
-    const get = path === "/healthz" || path === "/readyz" || path === "/metrics";
-    if (get && req.method !== "GET") return send(m, res, path, 405, '{"error":"method not allowed"}');
-    if (path === "/healthz") return send(m, res, path, 200, "ok", { type: "text/plain" });
-    if (path === "/readyz")
-      return set.error
-        ? send(m, res, path, 503, `ledger: ${set.error}`, { type: "text/plain" })
-        : send(m, res, path, 200, "ok", { type: "text/plain" });
-    if (path === "/metrics") {
+/** The GET endpoints: liveness, readiness (the ledger's health) and metrics. */
+function getRoutes(set: RevokedSet, m: Metrics): Record<string, Handler> {
+  const text = { type: "text/plain" };
+  return {
+    "/healthz": (_req, res, path) => send(m, res, path, 200, "ok", text),
+    "/readyz": (_req, res, path) =>
+      set.error ? send(m, res, path, 503, `ledger: ${set.error}`, text) : send(m, res, path, 200, "ok", text),
+    "/metrics": (_req, res, path) => {
       m.registry.metrics().then(
-        (text) => send(m, res, path, 200, text, { type: m.registry.contentType }),
+        (body) => send(m, res, path, 200, body, { type: m.registry.contentType }),
         () => send(m, res, path, 500, '{"error":"metrics"}'),
       );
-      return;
-    }
-    if (path !== "/authorize" && path !== "/") return send(m, res, "other", 404, '{"error":"not found"}');
-    if (req.method !== "POST") return send(m, res, path, 405, '{"error":"method not allowed"}');
-    if (Number(req.headers["content-length"] ?? 0) > limit)
-      return send(m, res, path, 413, '{"error":"request body too large"}', { close: true });
-    readBody(req, limit, (body) => {
-      if (body === undefined)
-        return send(m, res, path, 413, '{"error":"request body too large"}', { close: true });
-      answer(o, set, m, res, path, body);
-    });
+    },
   };
 }
 
-/** Collects the body up to `limit` bytes; `undefined` when it is larger (reading stops there). */
-function readBody(req: IncomingMessage, limit: number, done: (body: Buffer | undefined) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let over = false;
-  req.on("data", (c: Buffer) => {
-    if (over) return;
-    size += c.length;
-    if (size > limit) {
-      over = true;
-      req.pause();
-      return done(undefined);
-    }
-    chunks.push(c);
-  });
-  req.on("end", () => {
-    if (!over) done(Buffer.concat(chunks));
-  });
-  req.on("error", () => {
-    over = true;
-  });
+function requestHandler(o: WebhookOptions, set: RevokedSet, m: Metrics) {
+  const gets = getRoutes(set, m);
+  const authorize = authorizeHandler(o, set, m);
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const get = Object.hasOwn(gets, path) ? gets[path] : undefined;
+    if (get)
+      return req.method === "GET"
+        ? get(req, res, path)
+        : send(m, res, path, 405, '{"error":"method not allowed"}');
+    if (path !== "/authorize" && path !== "/") return send(m, res, "other", 404, '{"error":"not found"}');
+    authorize(req, res, path);
+  };
+}
+
+/** POST /authorize: a body within the limit, then the answer. */
+function authorizeHandler(o: WebhookOptions, set: RevokedSet, m: Metrics): Handler {
+  const limit = o.bodyLimit ?? 1024 * 1024;
+  const tooLarge = (res: ServerResponse, path: string) =>
+    send(m, res, path, 413, '{"error":"request body too large"}', { close: true });
+  return (req, res, path) => {
+    if (req.method !== "POST") return send(m, res, path, 405, '{"error":"method not allowed"}');
+    if (Number(req.headers["content-length"] ?? 0) > limit) return tooLarge(res, path);
+    readBody(req, limit, (body) =>
+      body === undefined ? tooLarge(res, path) : answer(o, set, m, res, path, body),
+    );
+  };
 }
 
 function answer(

@@ -1,95 +1,113 @@
+import type { ComponentFlags } from "../../node/flags.js";
 import { kubeletClientCaFile } from "../../node/snapshot.js";
 import { crlSignWarning } from "../../x509/crl.js";
-import { certsAt, finding, flagEvidence, type Rule } from "../context.js";
+import type { CertInfo } from "../../x509/parse.js";
+import {
+  type AuditContext,
+  certsAt,
+  type FlagCheck,
+  finding,
+  flagEvidence,
+  type Rule,
+  runFlagChecks,
+} from "../context.js";
 import type { Finding } from "../finding.js";
 
 const isTrue = (v: string | undefined) => v !== undefined && v.toLowerCase() === "true";
+
+type Flags = Map<string, string>;
+const plainHttp = (urls: string) => /(^|,)http:\/\//.test(urls);
+const peerUrls = (f: Flags) =>
+  `${f.get("listen-peer-urls") ?? ""},${f.get("initial-advertise-peer-urls") ?? ""}`;
+
+/** etcd's flags (CIS 2.x), one check each. */
+const FLAG_CHECKS: FlagCheck[] = [
+  {
+    rule: "etcd.tls.missing",
+    flag: "listen-client-urls",
+    fails: (f) => !f.get("cert-file") || !f.get("key-file") || plainHttp(f.get("listen-client-urls") ?? ""),
+    message: (f) =>
+      `etcd serves clients without TLS (--cert-file ${f.get("cert-file") ? "set" : "unset"}, --listen-client-urls=${f.get("listen-client-urls") ?? "(unset)"}).`,
+  },
+  {
+    rule: "etcd.client-cert-auth.off",
+    flag: "client-cert-auth",
+    fails: (f) => !isTrue(f.get("client-cert-auth")),
+    message: (f) => `etcd --client-cert-auth is ${f.get("client-cert-auth") ?? "unset"}.`,
+  },
+  {
+    rule: "etcd.auto-tls",
+    flag: "auto-tls",
+    fails: (f) => isTrue(f.get("auto-tls")),
+    message: () => "etcd --auto-tls=true.",
+  },
+  {
+    rule: "etcd.peer-tls.missing",
+    flag: "peer-cert-file",
+    fails: (f) => !f.get("peer-cert-file") || !f.get("peer-key-file") || plainHttp(peerUrls(f)),
+    message: (f) =>
+      `etcd peers talk without TLS (--peer-cert-file ${f.get("peer-cert-file") ? "set" : "unset"}, peer URLs ${peerUrls(f).replace(/^,|,$/g, "") || "(unset)"}).`,
+  },
+  {
+    rule: "etcd.peer-client-cert-auth.off",
+    flag: "peer-client-cert-auth",
+    fails: (f) => !isTrue(f.get("peer-client-cert-auth")),
+    message: (f) => `etcd --peer-client-cert-auth is ${f.get("peer-client-cert-auth") ?? "unset"}.`,
+  },
+  {
+    rule: "etcd.peer-auto-tls",
+    flag: "peer-auto-tls",
+    fails: (f) => isTrue(f.get("peer-auto-tls")),
+    message: () => "etcd --peer-auto-tls=true.",
+  },
+];
 
 /** etcd's TLS, client and peer authentication, CA separation and CRL (CIS 2.x). */
 export const etcdRule: Rule = ({ snap }) => {
   const c = snap.components.get("etcd");
   if (!c) return [];
-  const f = c.flags;
-  const src = c.source;
-  const out: Finding[] = [];
-  const ev = flagEvidence(c);
-  if (!f.get("cert-file") || !f.get("key-file") || /(^|,)http:\/\//.test(f.get("listen-client-urls") ?? ""))
-    out.push(
-      finding(
-        "etcd.tls.missing",
-        `etcd serves clients without TLS (--cert-file ${f.get("cert-file") ? "set" : "unset"}, --listen-client-urls=${f.get("listen-client-urls") ?? "(unset)"}).`,
-        src,
-        ev("listen-client-urls"),
-      ),
-    );
-  if (!isTrue(f.get("client-cert-auth")))
-    out.push(
-      finding(
-        "etcd.client-cert-auth.off",
-        `etcd --client-cert-auth is ${f.get("client-cert-auth") ?? "unset"}.`,
-        src,
-        ev("client-cert-auth"),
-      ),
-    );
-  if (isTrue(f.get("auto-tls")))
-    out.push(finding("etcd.auto-tls", "etcd --auto-tls=true.", src, ev("auto-tls")));
-  const peerUrls = `${f.get("listen-peer-urls") ?? ""},${f.get("initial-advertise-peer-urls") ?? ""}`;
-  if (!f.get("peer-cert-file") || !f.get("peer-key-file") || /(^|,)http:\/\//.test(peerUrls))
-    out.push(
-      finding(
-        "etcd.peer-tls.missing",
-        `etcd peers talk without TLS (--peer-cert-file ${f.get("peer-cert-file") ? "set" : "unset"}, peer URLs ${peerUrls.replace(/^,|,$/g, "") || "(unset)"}).`,
-        src,
-        ev("peer-cert-file"),
-      ),
-    );
-  if (!isTrue(f.get("peer-client-cert-auth")))
-    out.push(
-      finding(
-        "etcd.peer-client-cert-auth.off",
-        `etcd --peer-client-cert-auth is ${f.get("peer-client-cert-auth") ?? "unset"}.`,
-        src,
-        ev("peer-client-cert-auth"),
-      ),
-    );
-  if (isTrue(f.get("peer-auto-tls")))
-    out.push(finding("etcd.peer-auto-tls", "etcd --peer-auto-tls=true.", src, ev("peer-auto-tls")));
-  const etcdCa = certsAt(snap, f.get("trusted-ca-file"))[0];
+  const etcdCa = certsAt(snap, c.flags.get("trusted-ca-file"))[0];
+  return [...runFlagChecks(FLAG_CHECKS, c), ...sharedCa(snap, c, etcdCa), ...crlChecks(c, etcdCa)];
+};
+
+/** etcd's CA shared with the API server's or the kubelet's client CA: any of their client certificates reaches etcd. */
+function sharedCa(snap: AuditContext["snap"], c: ComponentFlags, etcdCa: CertInfo | undefined): Finding[] {
+  if (!etcdCa) return [];
   const api = snap.components.get("kube-apiserver")?.flags;
-  const kubeletCaPath = kubeletClientCaFile(snap.kubelet);
-  for (const [who, path] of [
+  const others = [
     ["kube-apiserver --client-ca-file", api?.get("client-ca-file")],
-    ["kubelet clientCAFile", kubeletCaPath],
-  ] as const) {
-    const other = certsAt(snap, path)[0];
-    if (etcdCa && other && etcdCa.sha256 === other.sha256) {
-      out.push(
-        finding(
-          "etcd.shared-ca",
-          `etcd --trusted-ca-file (${f.get("trusted-ca-file")}) holds the same CA as ${who} (${path}), fingerprint ${etcdCa.sha256.slice(0, 16)}….`,
-          src,
-          { ...ev("trusted-ca-file"), sha256: etcdCa.sha256 },
-        ),
-      );
-      break;
-    }
-  }
-  if (!f.get("client-crl-file"))
-    out.push(
+    ["kubelet clientCAFile", kubeletClientCaFile(snap.kubelet)],
+  ] as const;
+  const shared = others.find(([, path]) => certsAt(snap, path)[0]?.sha256 === etcdCa.sha256);
+  if (!shared) return [];
+  const [who, path] = shared;
+  return [
+    finding(
+      "etcd.shared-ca",
+      `etcd --trusted-ca-file (${c.flags.get("trusted-ca-file")}) holds the same CA as ${who} (${path}), fingerprint ${etcdCa.sha256.slice(0, 16)}….`,
+      c.source,
+      { ...flagEvidence(c)("trusted-ca-file"), sha256: etcdCa.sha256 },
+    ),
+  ];
+}
+
+function crlChecks(c: ComponentFlags, etcdCa: CertInfo | undefined): Finding[] {
+  const ev = flagEvidence(c);
+  if (!c.flags.get("client-crl-file"))
+    return [
       finding(
         "etcd.crl.unused",
         "etcd has no --client-crl-file: a leaked etcd client certificate cannot be refused before it expires.",
-        src,
+        c.source,
         ev("client-crl-file"),
       ),
-    );
-  const noCrlSign = f.get("client-crl-file") && etcdCa ? crlSignWarning("etcd-ca", etcdCa) : undefined;
-  if (noCrlSign)
-    out.push(
-      finding("etcd.crl.ca-no-crlsign", noCrlSign, src, {
-        ...ev("client-crl-file"),
-        sha256: etcdCa?.sha256 ?? "",
-      }),
-    );
-  return out;
-};
+    ];
+  const noCrlSign = etcdCa ? crlSignWarning("etcd-ca", etcdCa) : undefined;
+  if (!noCrlSign) return [];
+  return [
+    finding("etcd.crl.ca-no-crlsign", noCrlSign, c.source, {
+      ...ev("client-crl-file"),
+      sha256: etcdCa?.sha256 ?? "",
+    }),
+  ];
+}
