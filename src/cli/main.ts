@@ -69,17 +69,21 @@ export async function runCli(program: Command, argv: string[] = process.argv): P
     await program.parseAsync(argv);
     return outcomeOf(program) ?? ExitCode.Ok;
   } catch (err) {
-    // --help and --version end here with exit code 0; usage errors were already printed.
-    if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Input;
-    const debug = program.opts().debug === true;
-    if (err instanceof KubepkiError) return fail(err.message, err.exitCode, debug ? describeChain(err) : []);
-    const chain = debug ? describeChain(err, { stacks: true }) : [];
-    return fail(
-      `unexpected: ${errorMessage(err)}${debug ? "" : " (run with --debug for details)"}`,
-      ExitCode.Io,
-      chain,
-    );
+    return exitCodeOf(err, program.opts().debug === true);
   }
+}
+
+/** Where every error ends: one line (with --debug, its chain of causes) and an exit code. */
+function exitCodeOf(err: unknown, debug: boolean): ExitCode {
+  // --help and --version end here with exit code 0; usage errors were already printed.
+  if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Input;
+  if (err instanceof KubepkiError) return fail(err.message, err.exitCode, debug ? describeChain(err) : []);
+  const chain = debug ? describeChain(err, { stacks: true }) : [];
+  return fail(
+    `unexpected: ${errorMessage(err)}${debug ? "" : " (run with --debug for details)"}`,
+    ExitCode.Io,
+    chain,
+  );
 }
 
 function fail(message: string, code: ExitCode, chain: string[]): ExitCode {

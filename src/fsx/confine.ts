@@ -27,27 +27,32 @@ export function checkWritePath(path: string): void {
   const p = resolve(path);
   for (const { base, real } of roots) {
     if (!inside(p, base) || base === sep) continue;
-    let current = base;
-    for (const part of relative(base, p).split(sep).filter(Boolean)) {
-      current = `${current}${sep}${part}`;
-      let link = false;
-      try {
-        link = lstatSync(current).isSymbolicLink();
-      } catch {
-        break; // the rest does not exist yet: it will be created inside
-      }
-      if (!link) continue;
-      let target: string;
-      try {
-        target = realpathSync(current);
-      } catch {
-        throw new UnsafePathError(`${current} is a dangling link; kubepki does not write through it`);
-      }
-      if (!inside(target, real))
-        throw new UnsafePathError(
-          `${current} is a link to ${target}, outside ${base}: kubepki refuses to write through it (replace the link with a folder, or point --root at the real tree)`,
-        );
+    checkComponents(p, base, real);
+  }
+}
+
+/** Every existing component of `p` below `base`: a link may not lead out of `real` (the root, resolved). */
+function checkComponents(p: string, base: string, real: string): void {
+  let current = base;
+  for (const part of relative(base, p).split(sep).filter(Boolean)) {
+    current = `${current}${sep}${part}`;
+    let link = false;
+    try {
+      link = lstatSync(current).isSymbolicLink();
+    } catch {
+      break; // the rest does not exist yet: it will be created inside
     }
+    if (!link) continue;
+    let target: string;
+    try {
+      target = realpathSync(current);
+    } catch {
+      throw new UnsafePathError(`${current} is a dangling link; kubepki does not write through it`);
+    }
+    if (!inside(target, real))
+      throw new UnsafePathError(
+        `${current} is a link to ${target}, outside ${base}: kubepki refuses to write through it (replace the link with a folder, or point --root at the real tree)`,
+      );
   }
 }
 

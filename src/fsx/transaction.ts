@@ -182,6 +182,19 @@ function journalTemps(journalPath: string): string[] {
   }
 }
 
+function parseJournal(journalPath: string, text: string): Journal {
+  try {
+    const journal = JSON.parse(text) as Journal;
+    if (journal.version !== 1 || !Array.isArray(journal.entries)) throw new Error("unknown journal shape");
+    return journal;
+  } catch (err) {
+    throw new InputError(
+      `${journalPath} is not a kubepki journal (${errorMessage(err)}); inspect it and remove it by hand`,
+      { cause: err },
+    );
+  }
+}
+
 /** Whether a killed run left something for recoverJournal (read-only commands check this first). */
 export function recoveryPending(journalPath: string): boolean {
   return exists(journalPath) || journalTemps(journalPath).length > 0;
@@ -196,16 +209,7 @@ export function recoverJournal(journalPath: string): { state: Journal["state"]; 
   for (const t of journalTemps(journalPath)) safeUnlink(t);
   const text = readTextLimited(journalPath);
   if (text === undefined) return undefined;
-  let journal: Journal;
-  try {
-    journal = JSON.parse(text) as Journal;
-    if (journal.version !== 1 || !Array.isArray(journal.entries)) throw new Error("unknown journal shape");
-  } catch (err) {
-    throw new InputError(
-      `${journalPath} is not a kubepki journal (${errorMessage(err)}); inspect it and remove it by hand`,
-      { cause: err },
-    );
-  }
+  const journal = parseJournal(journalPath, text);
   for (const b of journal.backups ?? []) if (journal.tag) safeUnlink(tempPathFor(b, journal.tag));
   if (journal.state === "committing") renameAll(journal.entries);
   else for (const e of journal.entries) if (!e.remove) safeUnlink(e.tmp);

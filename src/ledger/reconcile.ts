@@ -19,6 +19,15 @@ export async function reconcile(
   now = new Date(),
 ): Promise<{ recorded: number }> {
   await recordIssued(store, issued, [], now);
+  const found = treeCertificates(paths);
+  const missing: IssuedRecord[] = [];
+  for (const r of found) if (!(await store.get(entryFrom(r, "imported", now).sha256))) missing.push(r);
+  await store.record(missing.map((r) => entryFrom(r, "imported", now)));
+  return { recorded: missing.length };
+}
+
+/** Every CA, leaf and kubeconfig client certificate of the tree, with its issuer. */
+function treeCertificates(paths: TreePaths): IssuedRecord[] {
   const cas = new Map<string, Buffer>();
   const found: IssuedRecord[] = [];
   for (const ca of caItems(paths)) {
@@ -44,8 +53,5 @@ export async function reconcile(
         path: item.path,
       });
   }
-  const missing: IssuedRecord[] = [];
-  for (const r of found) if (!(await store.get(entryFrom(r, "imported", now).sha256))) missing.push(r);
-  await store.record(missing.map((r) => entryFrom(r, "imported", now)));
-  return { recorded: missing.length };
+  return found;
 }

@@ -45,28 +45,24 @@ export function humanDuration(ms: number): string {
   if (seconds < 0) return "0s";
   if (seconds < 120) return `${seconds}s`;
   const minutes = Math.trunc(seconds / 60);
-  if (minutes < 10) {
-    const s = seconds % 60;
-    return s === 0 ? `${minutes}m` : `${minutes}m${s}s`;
-  }
+  if (minutes < 10) return withRest(minutes, "m", seconds % 60, "s");
   if (minutes < 180) return `${minutes}m`;
-  const hours = Math.trunc(minutes / 60);
-  if (hours < 8) {
-    const m = minutes % 60;
-    return m === 0 ? `${hours}h` : `${hours}h${m}m`;
-  }
+  return hoursOrMore(Math.trunc(minutes / 60), minutes % 60);
+}
+
+function hoursOrMore(hours: number, minutes: number): string {
+  if (hours < 8) return withRest(hours, "h", minutes, "m");
   if (hours < 48) return `${hours}h`;
-  if (hours < 24 * 8) {
-    const h = hours % 24;
-    return h === 0 ? `${hours / 24}d` : `${Math.trunc(hours / 24)}d${h}h`;
-  }
-  if (hours < 24 * 365 * 2) return `${Math.trunc(hours / 24)}d`;
-  if (hours < 24 * 365 * 8) {
-    const days = Math.trunc(hours / 24);
-    const dy = days % 365;
-    return dy === 0 ? `${Math.trunc(days / 365)}y` : `${Math.trunc(days / 365)}y${dy}d`;
-  }
+  const days = Math.trunc(hours / 24);
+  if (hours < 24 * 8) return withRest(days, "d", hours % 24, "h");
+  if (hours < 24 * 365 * 2) return `${days}d`;
+  if (hours < 24 * 365 * 8) return withRest(Math.trunc(days / 365), "y", days % 365, "d");
   return `${Math.trunc(hours / 24 / 365)}y`;
+}
+
+/** "5h" or "5h30m": the remainder only when there is one. */
+function withRest(n: number, unit: string, rest: number, restUnit: string): string {
+  return rest === 0 ? `${n}${unit}` : `${n}${unit}${rest}${restUnit}`;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];

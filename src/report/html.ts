@@ -25,28 +25,18 @@ const DAY = 86_400_000;
  * notAfter, a line for now, red when expired, orange within 30 days. Drawn here, so the page
  * needs no script and no network.
  */
-function timeline(entries: InventoryEntry[], now: Date): string {
-  const shown = entries.slice(0, CHART_MAX);
-  if (shown.length === 0) return "<p>No certificates found.</p>";
-  const row = 16;
-  const labelW = 330;
-  const chartW = 640;
-  const height = shown.length * row + 40;
-  const t0 = Math.min(...shown.map((e) => Date.parse(e.notBefore)), now.getTime() - 30 * DAY);
-  const t1 = Math.max(
-    Math.min(Math.max(...shown.map((e) => Date.parse(e.notAfter))), now.getTime() + 11 * 365 * DAY),
-    now.getTime() + 30 * DAY,
-  );
-  const x = (t: number) => labelW + ((Math.min(Math.max(t, t0), t1) - t0) / (t1 - t0)) * chartW;
-  const bars = shown
-    .map((e, i) => {
-      const y = 20 + i * row;
-      const color = e.daysLeft < 0 ? "#c62828" : e.daysLeft < 30 ? "#ef6c00" : e.isCA ? "#5e35b1" : "#2e7d32";
-      const label = `${e.path}${e.field ? ` ${e.field}` : e.index > 0 ? ` [${e.index}]` : ""}`;
-      const short = label.length > 52 ? `…${label.slice(-51)}` : label;
-      return `<g class="bar"><title>${esc(`${label}\n${e.subject}\n${e.notBefore} → ${e.notAfter} (${e.daysLeft} days left)`)}</title><text x="4" y="${y + 11}">${esc(short)}</text><rect x="${x(Date.parse(e.notBefore)).toFixed(1)}" y="${y + 2}" width="${Math.max(2, x(Date.parse(e.notAfter)) - x(Date.parse(e.notBefore))).toFixed(1)}" height="${row - 5}" fill="${color}"/></g>`;
-    })
-    .join("");
+const ROW = 16;
+
+/** One certificate's bar: red when expired, orange within 30 days, purple for a CA. */
+function timelineBar(e: InventoryEntry, y: number, x: (t: number) => number): string {
+  const color = e.daysLeft < 0 ? "#c62828" : e.daysLeft < 30 ? "#ef6c00" : e.isCA ? "#5e35b1" : "#2e7d32";
+  const label = `${e.path}${e.field ? ` ${e.field}` : e.index > 0 ? ` [${e.index}]` : ""}`;
+  const short = label.length > 52 ? `…${label.slice(-51)}` : label;
+  return `<g class="bar"><title>${esc(`${label}\n${e.subject}\n${e.notBefore} → ${e.notAfter} (${e.daysLeft} days left)`)}</title><text x="4" y="${y + 11}">${esc(short)}</text><rect x="${x(Date.parse(e.notBefore)).toFixed(1)}" y="${y + 2}" width="${Math.max(2, x(Date.parse(e.notAfter)) - x(Date.parse(e.notBefore))).toFixed(1)}" height="${ROW - 5}" fill="${color}"/></g>`;
+}
+
+/** A grid line and label at each New Year between t0 and t1. */
+function yearLines(t0: number, t1: number, x: (t: number) => number, height: number): string[] {
   const years: string[] = [];
   for (let yr = new Date(t0).getUTCFullYear() + 1; Date.UTC(yr, 0, 1) < t1; yr++) {
     const xx = x(Date.UTC(yr, 0, 1)).toFixed(1);
@@ -54,6 +44,23 @@ function timeline(entries: InventoryEntry[], now: Date): string {
       `<line x1="${xx}" x2="${xx}" y1="14" y2="${height - 18}" class="grid"/><text x="${xx}" y="${height - 4}" class="axis">${yr}</text>`,
     );
   }
+  return years;
+}
+
+function timeline(entries: InventoryEntry[], now: Date): string {
+  const shown = entries.slice(0, CHART_MAX);
+  if (shown.length === 0) return "<p>No certificates found.</p>";
+  const labelW = 330;
+  const chartW = 640;
+  const height = shown.length * ROW + 40;
+  const t0 = Math.min(...shown.map((e) => Date.parse(e.notBefore)), now.getTime() - 30 * DAY);
+  const t1 = Math.max(
+    Math.min(Math.max(...shown.map((e) => Date.parse(e.notAfter))), now.getTime() + 11 * 365 * DAY),
+    now.getTime() + 30 * DAY,
+  );
+  const x = (t: number) => labelW + ((Math.min(Math.max(t, t0), t1) - t0) / (t1 - t0)) * chartW;
+  const bars = shown.map((e, i) => timelineBar(e, 20 + i * ROW, x)).join("");
+  const years = yearLines(t0, t1, x, height);
   const nowX = x(now.getTime()).toFixed(1);
   return `<svg id="timeline" role="img" aria-label="Certificate expiry timeline" width="${labelW + chartW + 20}" height="${height}" viewBox="0 0 ${labelW + chartW + 20} ${height}">${years.join("")}${bars}<line x1="${nowX}" x2="${nowX}" y1="10" y2="${height - 18}" class="now"/><text x="${nowX}" y="10" class="axis">now</text></svg>${entries.length > CHART_MAX ? `<p>The chart shows the ${CHART_MAX} certificates that expire first, of ${entries.length}.</p>` : ""}`;
 }
