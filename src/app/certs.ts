@@ -1,10 +1,10 @@
-import { dirname, join, relative, sep } from "node:path";
+import { dirname } from "node:path";
 import { InputError, IoError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
 import { exists } from "../fsx/read.js";
 import { recoverJournal, recoveryPending } from "../fsx/transaction.js";
 import { missingLedgerMessage } from "../ledger/messages.js";
-import { offlineBackupsDir } from "../pki/backup.js";
+import { backupFolders } from "../pki/backup.js";
 import { CAS } from "../pki/catalog.js";
 import { parseDuration } from "../pki/duration.js";
 import type { CertificateExpirationInfo, ExpirationRow } from "../pki/expiry.js";
@@ -112,18 +112,6 @@ function afterRenew(items: RenewedItem[]): string[] {
       `Copy ${dirname(i.path)}/kubelet.crt and kubelet.key to /var/lib/kubelet/pki/ on ${i.name.slice(8)} (key mode 0600), then restart its kubelet.`,
     );
   return lines;
-}
-
-/** How many backups went to each backup folder (the node's, the offline folder's). */
-function backupFolders(backedUp: string[], paths: TreePaths): { dir: string; files: number }[] {
-  const roots = [paths.backupsDir, ...(paths.offlineDir ? [offlineBackupsDir(paths.offlineDir)] : [])];
-  const counts = new Map<string, number>();
-  for (const b of backedUp) {
-    const base = roots.find((r) => b.startsWith(r + sep)) ?? dirname(b);
-    const dir = join(base, relative(base, b).split(sep)[0] ?? "");
-    counts.set(dir, (counts.get(dir) ?? 0) + 1);
-  }
-  return [...counts].map(([dir, files]) => ({ dir, files }));
 }
 
 /** A renewal that left something undone says what is left (the caller exits 3 with it). */

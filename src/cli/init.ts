@@ -1,6 +1,7 @@
 import { relative } from "node:path";
 import type { Command } from "commander";
 import type { InitOutcome, InitRequest } from "../app/init.js";
+import { isInside } from "../fsx/read.js";
 import { formatChange } from "../pki/config-edit.js";
 import type { ArtifactReport } from "../pki/init.js";
 import { KEY_ALGORITHMS } from "../x509/algorithms.js";
@@ -70,9 +71,7 @@ Examples:
 
 function printInit({ report, spec }: InitOutcome): void {
   const rel = (p: string) =>
-    p.startsWith(report.offlineDir)
-      ? `<offline>/${relative(report.offlineDir, p)}`
-      : relative(report.root, p);
+    isInside(report.offlineDir, p) ? `<offline>/${relative(report.offlineDir, p)}` : relative(report.root, p);
   const rows = [["ACTION", "KIND", "NAME", "FILE", "SHA-256"]];
   for (const a of report.artifacts)
     rows.push([a.action, a.kind, a.id, rel(a.path), a.sha256 ? `${a.sha256.slice(0, 16)}…` : ""]);
@@ -85,7 +84,7 @@ function printInit({ report, spec }: InitOutcome): void {
   out(`Offline folder (keep it off the node): ${report.offlineDir}`);
   if (report.backedUp.length > 0)
     info(
-      `backed up ${report.backedUp.length} replaced file(s) under ${[...new Set(report.backedUp.map((b) => backupRoot(b)))].join(", ")}`,
+      `backed up ${report.backedUp.length} replaced file(s) under ${report.backups.map((b) => b.dir).join(", ")}`,
     );
   if (report.restart.length > 0)
     out(`Restart, in this order: ${report.restart.join(", ")} (their files were replaced).`);
@@ -95,12 +94,6 @@ function printInit({ report, spec }: InitOutcome): void {
   const changes = report.kubeadmConfig.changes;
   out(`[kubeadm-config] kubeadm-config.yaml is ${file} with ${changes.length} addition(s) or change(s):`);
   for (const c of changes) out(`  ${formatChange(c)}`);
-}
-
-/** The timestamped folder a backup copy sits in (…/backups/<stamp>). */
-function backupRoot(path: string): string {
-  const m = /^(.*\/backups\/[^/]+)\//.exec(path);
-  return m?.[1] ?? path;
 }
 
 function sanLine(a: ArtifactReport): string {

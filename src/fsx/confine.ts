@@ -1,6 +1,7 @@
 import { lstatSync, realpathSync } from "node:fs";
 import { dirname, relative, resolve, sep } from "node:path";
 import { UnsafePathError } from "../errors.js";
+import { isInside } from "./read.js";
 
 /** Folders kubepki writes into (--root, --offline-dir): no write may leave them through a link. */
 const roots: { base: string; real: string }[] = [];
@@ -16,7 +17,7 @@ export function confineWrites(root: string): void {
   if (!roots.some((r) => r.base === base)) roots.push({ base, real });
 }
 
-const inside = (path: string, root: string) => root === sep || path === root || path.startsWith(root + sep);
+const inside = (path: string, root: string) => path === root || isInside(root, path);
 
 /**
  * Refuses a write at `path` when any existing component from its confining root down to `path`

@@ -1,4 +1,5 @@
-import { join } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
+import { isInside } from "../fsx/read.js";
 import type { BackupTarget } from "../fsx/transaction.js";
 import type { TreePaths } from "./paths.js";
 
@@ -26,4 +27,16 @@ export function offlineBackupsDir(offlineDir: string): string {
 
 export function offlineBackupDir(offlineDir: string, now: Date): string {
   return join(offlineBackupsDir(offlineDir), backupStamp(now));
+}
+
+/** How many backup copies went into each timestamped folder (the node's, the offline folder's). */
+export function backupFolders(backedUp: string[], p: TreePaths): { dir: string; files: number }[] {
+  const roots = [p.backupsDir, ...(p.offlineDir ? [offlineBackupsDir(p.offlineDir)] : [])];
+  const counts = new Map<string, number>();
+  for (const b of backedUp) {
+    const base = roots.find((r) => isInside(r, b)) ?? dirname(b);
+    const dir = join(base, relative(base, b).split(sep)[0] ?? "");
+    counts.set(dir, (counts.get(dir) ?? 0) + 1);
+  }
+  return [...counts].map(([dir, files]) => ({ dir, files }));
 }

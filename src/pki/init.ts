@@ -4,7 +4,7 @@ import { withTreeLock } from "../fsx/lock.js";
 import { exists, isInside } from "../fsx/read.js";
 import { commitFiles, recoverJournal } from "../fsx/transaction.js";
 import type { KeyPool } from "../x509/keygen.js";
-import { backupTargets } from "./backup.js";
+import { backupFolders, backupTargets } from "./backup.js";
 import { type BreakGlassOptions, type BreakGlassPlan, planBreakGlass } from "./break-glass.js";
 import { type CaId, type Component, casFor, RESTART_ORDER } from "./catalog.js";
 import { type KubeadmConfig, kubeadmConfig } from "./component-config.js";
@@ -50,6 +50,8 @@ export interface InitResult {
   artifacts: ArtifactReport[];
   warnings: string[];
   backedUp: string[];
+  /** The timestamped folders those copies went into, with how many each. */
+  backups: { dir: string; files: number }[];
   /** Every certificate this run signed, for the ledger. */
   issued: IssuedCert[];
   /** Components to restart, in order, because a file they read was replaced. */
@@ -164,6 +166,7 @@ async function initLocked(
     artifacts: out.reports,
     warnings,
     backedUp,
+    backups: backupFolders(backedUp, paths),
     issued: [...signed.issued, ...movedIssued(plan)],
     restart: restartAfter(plan.cas, plan.jobs),
     kubeadmConfig: { changes: config.changes, notes: config.notes },

@@ -1,6 +1,6 @@
-import { join, resolve, sep } from "node:path";
+import { join, resolve } from "node:path";
 import { UnsafePathError } from "../errors.js";
-import { readTextLimited, resolveInRoot } from "../fsx/read.js";
+import { isInside, readTextLimited, resolveInRoot } from "../fsx/read.js";
 import { type CaId, caEntry, KUBELET_FILES, type KubeconfigEntry, type LeafEntry } from "./catalog.js";
 
 /**
@@ -95,7 +95,7 @@ export function saPaths(p: TreePaths): { key: string; pub: string } {
  * followed inside it and refused when they lead out of it.
  */
 export function readTreeText(p: TreePaths, path: string): string | undefined {
-  const base = p.offlineDir && path.startsWith(p.offlineDir + sep) ? p.offlineDir : p.root;
+  const base = p.offlineDir && isInside(p.offlineDir, path) ? p.offlineDir : p.root;
   const real = resolveInRoot(base, path);
   if (real === undefined) throw new UnsafePathError(`${path} is a link that leads out of ${base}`);
   return readTextLimited(real);
