@@ -13,6 +13,7 @@ import { registerNode } from "./node.js";
 import { paint } from "./output.js";
 import { registerRevoke } from "./revoke.js";
 import { registerServe } from "./serve.js";
+import { registerWatch } from "./watch.js";
 
 /** The kubepki command tree, ready to parse; nothing runs until it is parsed. */
 export function createProgram(): Command {
@@ -46,6 +47,7 @@ Examples:
     registerRevoke,
     registerCrl,
     registerServe,
+    registerWatch,
   ])
     register(program);
   configure(program, "kubepki");

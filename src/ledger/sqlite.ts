@@ -8,7 +8,15 @@ import { checkWritePath } from "../fsx/confine.js";
 import type { CrlReason } from "../x509/crl.js";
 import { normalizeFingerprint, normalizeSerial } from "./entry.js";
 import { missingLedgerMessage } from "./messages.js";
-import type { LedgerEntry, LedgerStore, ListFilter, RevokeMatch, SerialOnly, Status } from "./store.js";
+import type {
+  BaselineRecord,
+  LedgerEntry,
+  LedgerStore,
+  ListFilter,
+  RevokeMatch,
+  SerialOnly,
+  Status,
+} from "./store.js";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS certificates (
@@ -34,6 +42,7 @@ CREATE INDEX IF NOT EXISTS certificates_cn ON certificates(subject_cn);
 CREATE INDEX IF NOT EXISTS certificates_status ON certificates(status, issuer_sha256);
 CREATE TABLE IF NOT EXISTS crl_numbers (issuer_sha256 TEXT PRIMARY KEY, last INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS baseline (path TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS serial_only (issuer_sha256 TEXT NOT NULL, serial TEXT NOT NULL, revoked_at TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (issuer_sha256, serial));
 `;
 
@@ -181,7 +190,8 @@ export class SqliteLedger implements LedgerStore {
         ),
       );
     let tables = names();
-    if (m === "create" || (m === "existing" && tables.has("certificates") && !tables.has("meta"))) {
+    const outdated = tables.has("certificates") && (!tables.has("meta") || !tables.has("baseline"));
+    if (m === "create" || (m === "existing" && outdated)) {
       this.write(() => {
         this.db.exec(SCHEMA);
         this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?)").run(randomUUID());
@@ -421,6 +431,38 @@ export class SqliteLedger implements LedgerStore {
     } finally {
       this.inTransaction = false;
     }
+  }
+
+  /** The integrity baseline, synchronously: the audit's node snapshot (a synchronous reader) uses it. */
+  baselineSync(): BaselineRecord[] {
+    const has = this.selectOne<{ n: number }>(
+      "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'baseline'",
+    );
+    if (!has?.n) return [];
+    return this.select<{ record: string }>("SELECT record FROM baseline ORDER BY path").map(
+      (r) => JSON.parse(r.record) as BaselineRecord,
+    );
+  }
+
+  /** Fingerprints of the certificates the ledger holds as current (active, expired or not): the audit's integrity check. */
+  currentFingerprintsSync(): Set<string> {
+    const rows = this.select<{ sha256: string }>("SELECT sha256 FROM certificates WHERE status = 'active'");
+    return new Set(rows.map((r) => r.sha256));
+  }
+
+  async baseline(): Promise<BaselineRecord[]> {
+    return this.baselineSync();
+  }
+
+  async putBaseline(records: BaselineRecord[], removed: string[] = []): Promise<void> {
+    const put = this.db.prepare(
+      "INSERT INTO baseline (path, record) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET record = excluded.record",
+    );
+    const del = this.db.prepare("DELETE FROM baseline WHERE path = ?");
+    this.write(() => {
+      for (const r of records) put.run(r.path, JSON.stringify(r));
+      for (const p of removed) del.run(p);
+    });
   }
 
   /** SQLite's data_version: changes when another connection commits (https://sqlite.org/pragma.html#pragma_data_version). */

@@ -35,6 +35,28 @@ export interface SerialOnly {
   reason: CrlReason;
 }
 
+/**
+ * What `kubepki watch` last approved of one key or certificate file (the integrity baseline):
+ * fingerprints, mode and owner, never key material.
+ */
+export interface BaselineRecord {
+  /** The node's absolute path ("/etc/kubernetes/pki/ca.key"). */
+  path: string;
+  /** SHA-256 (hex) of the first certificate's DER, when the file holds one. */
+  certSha256?: string;
+  /** The first certificate is a CA. */
+  isCA?: boolean;
+  /** SHA-256 (hex) of the public key (SPKI) of the private key, when the file holds one. */
+  keySpki?: string;
+  /** Permission bits (st_mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** When it was approved, and by what ("baseline", "kubepki", "accept", "kubelet rotation"). */
+  recordedAt: string;
+  by: string;
+}
+
 export interface ListFilter {
   status?: Status;
   /** Only certificates that expire before this instant. */
@@ -80,6 +102,13 @@ export interface LedgerStore {
    * CRL it publishes) is one serialized step across processes.
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * The integrity baseline `kubepki watch` keeps (issue 13): every record, sorted by path. A store
+   * keeps them as opaque records keyed by `path`; nothing else reads them.
+   */
+  baseline(): Promise<BaselineRecord[]>;
+  /** Inserts or replaces these records (by path) and deletes the paths in `removed`, in one write. */
+  putBaseline(records: BaselineRecord[], removed?: string[]): Promise<void>;
   /** The ledger's identity, fixed at creation: a replaced ledger has another. */
   id(): Promise<string>;
   version(): Promise<number>;

@@ -69,6 +69,8 @@ export async function buildCrl(opts: {
 export interface ParsedCrl {
   number: bigint;
   thisUpdate: Date;
+  /** Absent when the CRL has none (RFC 5280 makes it optional; kubepki always writes one). */
+  nextUpdate?: Date;
   entries: RevokedEntry[];
 }
 
@@ -84,11 +86,23 @@ export async function readCrl(data: Buffer, caCert: CertInfo): Promise<ParsedCrl
   const text = data.toString("latin1");
   const crl = new x509.X509Crl(text.includes("-----BEGIN") ? text : new Uint8Array(data));
   if (!(await crl.verify({ publicKey: await toPublicCryptoKey(caCert.publicKey) }))) return undefined;
+  return crlFields(crl);
+}
+
+/** A CRL's fields, its signature unchecked (metrics: which CA's CRL it is, and how fresh). */
+export function readCrlUnverified(data: Buffer): ParsedCrl & { issuerDer: Buffer } {
+  const text = data.toString("latin1");
+  const crl = new x509.X509Crl(text.includes("-----BEGIN") ? text : new Uint8Array(data));
+  return { ...crlFields(crl), issuerDer: Buffer.from(crl.issuerName.toArrayBuffer()) };
+}
+
+function crlFields(crl: InstanceType<typeof x509.X509Crl>): ParsedCrl {
   const ext = crl.extensions.find((e) => e.type === OID.crlNumber);
   const number = ext ? BigInt(`0x${Buffer.from(ext.value).subarray(2).toString("hex") || "0"}`) : 0n;
   return {
     number,
     thisUpdate: crl.thisUpdate,
+    nextUpdate: crl.nextUpdate,
     entries: crl.entries.map((e) => ({
       serialHex: e.serialNumber.toLowerCase(),
       revokedAt: e.revocationDate,

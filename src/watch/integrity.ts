@@ -1,0 +1,87 @@
+import type { LedgerStore } from "../ledger/store.js";
+import type { FileFacts } from "../node/integrity.js";
+import {
+  compareBaseline,
+  fileStates,
+  type IntegrityChange,
+  type Judge,
+  toRecord,
+} from "../node/integrity.js";
+import type { NodeSnapshot } from "../node/snapshot.js";
+import type { EventSink } from "./events.js";
+import type { WatchMetrics } from "./metrics.js";
+
+/** The kubelet's certificate folders: the layout's and its --cert-dir. */
+export function kubeletDirs(snap: NodeSnapshot): string[] {
+  const certDir = snap.kubelet.flags.get("cert-dir");
+  return [...snap.layout.kubeletPkiDirs, ...(certDir ? [certDir] : [])];
+}
+
+/** What may change without an event, as the ledger and the node say now. */
+export function judgeOf(snap: NodeSnapshot, known: Set<string>): Judge {
+  return {
+    known: (sha) => known.has(sha),
+    cas: snap.certs.filter((c) => c.isCA && c.origin === "file"),
+    kubeletDirs: kubeletDirs(snap),
+  };
+}
+
+/**
+ * Compares the node with the baseline in the ledger's store. The first check records the baseline;
+ * later ones take kubepki's own changes (and the kubelet's rotation) into it and report the rest,
+ * each once for as long as this process runs. A reported change stays out of the baseline until
+ * `kubepki watch --accept PATH`, so `kubepki audit` keeps reporting it too.
+ */
+export class IntegrityCheck {
+  private readonly reported = new Set<string>();
+
+  constructor(
+    private readonly store: LedgerStore,
+    private readonly emit: EventSink,
+    private readonly metrics?: WatchMetrics,
+  ) {}
+
+  async check(snap: NodeSnapshot, now = new Date()): Promise<IntegrityChange[]> {
+    const states = fileStates(snap.pem, (p) => snap.files.stat(p));
+    const baseline = await this.store.baseline();
+    if (baseline.length === 0) {
+      await this.store.putBaseline(states.map((s) => toRecord(s, "baseline", now)));
+      return [];
+    }
+    const known = new Set(
+      (await this.store.list({}, now))
+        .filter((e) => e.status === "active" || e.status === "expired")
+        .map((e) => e.sha256),
+    );
+    const cmp = compareBaseline(baseline, states, judgeOf(snap, known));
+    if (cmp.approve.length || cmp.removed.length)
+      await this.store.putBaseline(
+        cmp.approve.map((a) => toRecord(a.state, a.by, now)),
+        cmp.removed,
+      );
+    const fresh = cmp.changes.filter((c) => {
+      const key = `${c.path}\0${c.change}\0${JSON.stringify(c.after)}`;
+      if (this.reported.has(key)) return false;
+      this.reported.add(key);
+      return true;
+    });
+    for (const c of fresh) {
+      this.emit({
+        time: now.toISOString(),
+        path: c.path,
+        change: c.change,
+        ...(c.before ? { before: shown(c.before) } : {}),
+        after: shown(c.after),
+      });
+      this.metrics?.violations.inc({ change: c.change });
+      if (c.change === "certificate-unknown" || c.change === "ca-certificate-changed")
+        this.metrics?.unknown.inc();
+    }
+    return fresh;
+  }
+}
+
+/** Facts as people read them: the mode in octal. */
+function shown(f: FileFacts): Record<string, unknown> {
+  return { ...f, mode: `0${f.mode.toString(8)}` };
+}
