@@ -9,6 +9,7 @@ import { certificateRules } from "./rules/certificates.js";
 import { coverageRule } from "./rules/coverage.js";
 import { custodyRules } from "./rules/custody.js";
 import { etcdRule } from "./rules/etcd.js";
+import { integrityRule } from "./rules/integrity.js";
 import { kubeconfigRule, kubeconfigServerRule } from "./rules/kubeconfig.js";
 import { kubeletRule } from "./rules/kubelet.js";
 
@@ -17,6 +18,7 @@ export const ALL_RULES: Rule[] = [
   kubeconfigRule,
   kubeconfigServerRule,
   backupRule,
+  integrityRule,
   ...certificateRules,
   apiserverRule,
   etcdRule,

@@ -3,6 +3,7 @@ import { spkiSha256 } from "../x509/keys.js";
 import type { CertInfo, ParsedPem } from "../x509/parse.js";
 import { signedBy } from "../x509/verify.js";
 import type { FileFact } from "./files.js";
+import type { NodeSnapshot } from "./snapshot.js";
 
 /**
  * Key-file integrity (issue 13): what a key or certificate file of the node is now, compared with
@@ -182,4 +183,26 @@ function sameFacts(a: FileFacts, b: FileFacts): boolean {
 export function toRecord(s: FileState, by: string, at: Date): BaselineRecord {
   const { cert: _cert, ...rest } = s;
   return { ...rest, recordedAt: at.toISOString(), by };
+}
+
+/** The kubelet's certificate folders: the layout's and its --cert-dir. */
+export function kubeletDirs(snap: NodeSnapshot): string[] {
+  const certDir = snap.kubelet.flags.get("cert-dir");
+  return [...snap.layout.kubeletPkiDirs, ...(certDir ? [certDir] : [])];
+}
+
+/** What may change without an event, as the ledger (its current certificates) and the node say now. */
+export function judgeOf(snap: NodeSnapshot, known: Set<string>): Judge {
+  return {
+    known: (sha) => known.has(sha),
+    cas: snap.certs.filter((c) => c.isCA && c.origin === "file"),
+    kubeletDirs: kubeletDirs(snap),
+  };
+}
+
+/** The node against its baseline (audit): nothing without a baseline. */
+export function snapshotChanges(snap: NodeSnapshot): IntegrityChange[] {
+  if (snap.baseline.length === 0) return [];
+  const states = fileStates(snap.pem, (p) => snap.files.stat(p));
+  return compareBaseline(snap.baseline, states, judgeOf(snap, snap.ledgerCurrent)).changes;
 }

@@ -3,6 +3,7 @@ import { basename, join } from "node:path";
 import { detectLayout, layoutFor } from "../layout/detect.js";
 import type { CaKeyRole, Distro, Layout } from "../layout/types.js";
 import { SqliteLedger } from "../ledger/sqlite.js";
+import type { BaselineRecord } from "../ledger/store.js";
 import { type KubeconfigFact, readKubeconfig } from "../pki/kubeconfig.js";
 import { treePaths } from "../pki/paths.js";
 import type { KeyFact } from "../x509/keys.js";
@@ -65,6 +66,10 @@ export interface NodeSnapshot {
   backups: BackupCredential[];
   /** Fingerprints the node's kubepki ledger lists as revoked (empty without a ledger). */
   revoked: Map<string, { reason?: string; revokedAt?: string }>;
+  /** The integrity baseline kept by `kubepki watch` (empty without one). */
+  baseline: BaselineRecord[];
+  /** Fingerprints of the certificates the ledger holds as current (not superseded or revoked). */
+  ledgerCurrent: Set<string>;
   warnings: Warning[];
   now: Date;
 }
@@ -150,6 +155,8 @@ function emptySnapshot(opts: SnapshotOptions): NodeSnapshot {
     flagged: { pem: new Map(), kubeconfigs: new Map() },
     processesRead: false,
     revoked: new Map(),
+    baseline: [],
+    ledgerCurrent: new Set(),
     backups: [],
     warnings: files.warnings,
     now: opts.now ?? new Date(),
@@ -463,6 +470,8 @@ function readLedger(snap: NodeSnapshot): void {
     try {
       for (const e of store.revokedSync())
         snap.revoked.set(e.sha256, { reason: e.reason, revokedAt: e.revokedAt });
+      snap.baseline = store.baselineSync();
+      if (snap.baseline.length > 0) snap.ledgerCurrent = store.currentFingerprintsSync();
     } finally {
       store.closeSync();
     }

@@ -1,30 +1,15 @@
 import type { LedgerStore } from "../ledger/store.js";
-import type { FileFacts } from "../node/integrity.js";
 import {
   compareBaseline,
+  type FileFacts,
   fileStates,
   type IntegrityChange,
-  type Judge,
+  judgeOf,
   toRecord,
 } from "../node/integrity.js";
 import type { NodeSnapshot } from "../node/snapshot.js";
 import type { EventSink } from "./events.js";
 import type { WatchMetrics } from "./metrics.js";
-
-/** The kubelet's certificate folders: the layout's and its --cert-dir. */
-export function kubeletDirs(snap: NodeSnapshot): string[] {
-  const certDir = snap.kubelet.flags.get("cert-dir");
-  return [...snap.layout.kubeletPkiDirs, ...(certDir ? [certDir] : [])];
-}
-
-/** What may change without an event, as the ledger and the node say now. */
-export function judgeOf(snap: NodeSnapshot, known: Set<string>): Judge {
-  return {
-    known: (sha) => known.has(sha),
-    cas: snap.certs.filter((c) => c.isCA && c.origin === "file"),
-    kubeletDirs: kubeletDirs(snap),
-  };
-}
 
 /**
  * Compares the node with the baseline in the ledger's store. The first check records the baseline;
