@@ -93,7 +93,10 @@ export function parsePrometheusText(text: string): Map<string, Family> {
   text.split("\n").forEach((line, n) => {
     const where = `line ${n + 1}`;
     if (line === "") return;
-    if (line.startsWith("#")) return comment(line, where, families);
+    if (line.startsWith("#")) {
+      comment(line, where, families);
+      return;
+    }
     const nameEnd = line.search(/[{ ]/);
     const name = line.slice(0, nameEnd);
     if (!NAME.test(name)) throw new Error(`${where}: bad metric name ${name}`);
