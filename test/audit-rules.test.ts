@@ -30,7 +30,8 @@ import {
   writeKubelet,
   writeManifests,
 } from "./fixtures.js";
-import { buildTree, PKI } from "./helpers.js";
+import { buildTree, PKI, tempDir } from "./helpers.js";
+import { INTEGRITY_CHANGES, recordBaseline } from "./integrity-fixtures.js";
 
 const P = "/etc/kubernetes/pki";
 const DAY = 86_400_000;
@@ -495,6 +496,14 @@ const CASES: Case[] = [
         readFileSync(join(r, PKI, "apiserver.key")),
       ),
   },
+  // Changes since the integrity baseline kubepki watch keeps in the ledger.
+  ...INTEGRITY_CHANGES.map((c) => ({
+    rule: `integrity.${c.change}`,
+    mutate: async (r: string) => {
+      await recordBaseline(r);
+      await c.make(r, tempDir());
+    },
+  })),
   {
     rule: "node.nothing-found",
     mutate: (r) => {

@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { initTree, kubepki, tempDir } from "./helpers.js";
+import { INTEGRITY_CHANGES } from "./integrity-fixtures.js";
+import { type RunningCli, startWatchCli, within } from "./watch-helpers.js";
+
+function integrityFindings(
+  root: string,
+): { ruleId: string; path?: string; evidence: Record<string, unknown> }[] {
+  const r = kubepki(["audit", "--root", root, "-o", "json"]);
+  assert.ok(r.status === 0 || r.status === 1, r.stderr);
+  const report = JSON.parse(r.stdout) as {
+    findings: { ruleId: string; path?: string; evidence: Record<string, unknown> }[];
+  };
+  return report.findings.filter((f) => f.ruleId.startsWith("integrity."));
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("kubepki watch: key-file integrity", () => {
+  let root: string;
+  let offline: string;
+  let w: RunningCli;
+  before(async () => {
+    ({ root, offline } = await initTree());
+    w = await startWatchCli(root, ["--interval", "1s"]);
+  });
+  after(async () => {
+    await w?.stop();
+  });
+
+  it("kubepki's own commands cause no event and no finding", async () => {
+    for (const args of [
+      ["certs", "renew", "all", "--root", root],
+      ["crl", "--root", root, "--ca", "etcd-ca"],
+      ["node", "add", "worker1=10.0.0.21", "--root", root, "--offline-dir", offline],
+      ["issue", "client", "--root", root, "--user", "jane", "--out", join(offline, "jane.kubeconfig")],
+      ["revoke", "--root", root, "--user", "jane", "--reason", "keyCompromise"],
+    ]) {
+      const r = kubepki(args);
+      assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
+    }
+    await pause(2500);
+    assert.deepEqual(w.eventLines(), []);
+    assert.deepEqual(integrityFindings(root), []);
+  });
+
+  it("each kind of change gives exactly one event (within 5 s) and one audit finding", async () => {
+    const scratch = tempDir();
+    for (const c of INTEGRITY_CHANGES) {
+      await c.make(root, scratch);
+      const { took } = await within(5000, async () =>
+        w.eventLines().find((e) => e.change === c.change && e.path === c.path),
+      );
+      assert.ok(took < 5000);
+    }
+    await pause(2500); // two more interval scans: nothing is reported twice
+    const events = w.eventLines();
+    assert.deepEqual(
+      events.map((e) => `${e.change} ${e.path}`).sort(),
+      INTEGRITY_CHANGES.map((c) => `${c.change} ${c.path}`).sort(),
+    );
+    for (const e of events) {
+      assert.match(String(e.time), /^\d{4}-\d\d-\d\dT/);
+      assert.doesNotMatch(JSON.stringify(e), /PRIVATE KEY|BEGIN/);
+    }
+    const replaced = events.find((e) => e.change === "key-replaced") as {
+      before: { keySpki: string; mode: string };
+      after: { keySpki: string };
+    };
+    assert.match(replaced.before.keySpki, /^[0-9a-f]{64}$/);
+    assert.notEqual(replaced.before.keySpki, replaced.after.keySpki);
+    assert.equal(replaced.before.mode, "0600");
+    const widened = events.find((e) => e.change === "mode-widened") as {
+      before: { mode: string };
+      after: { mode: string };
+    };
+    assert.deepEqual([widened.before.mode, widened.after.mode], ["0600", "0644"]);
+    const findings = integrityFindings(root);
+    assert.deepEqual(
+      findings.map((f) => `${f.ruleId} ${f.path}`).sort(),
+      INTEGRITY_CHANGES.map((c) => `integrity.${c.change} ${c.path}`).sort(),
+    );
+  });
+
+  it("counts them in the metrics", async () => {
+    const m = await w.metrics();
+    const v = m.get("kubepki_integrity_violations_total")?.samples ?? [];
+    for (const c of INTEGRITY_CHANGES)
+      assert.equal(v.find((s) => s.labels.change === c.change)?.value, 1, c.change);
+    assert.equal(m.get("kubepki_unknown_certificates_total")?.samples[0]?.value, 2);
+  });
+
+  it("--accept records an intended change: its finding goes", () => {
+    const [first, second] = INTEGRITY_CHANGES;
+    assert.ok(first && second);
+    const r = kubepki(["watch", "--root", root, "--accept", first.path, "--accept", join(root, second.path)]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /accepted \/etc\/kubernetes\/pki\/front-proxy-client\.key into the baseline/);
+    const left = integrityFindings(root).map((f) => f.ruleId);
+    assert.equal(left.length, INTEGRITY_CHANGES.length - 2);
+    assert.ok(!left.includes(`integrity.${first.change}`) && !left.includes(`integrity.${second.change}`));
+    const bad = kubepki(["watch", "--root", root, "--accept", "/etc/kubernetes/pki/nothing.key"]);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /neither a key or certificate file/);
+  });
+});
