@@ -203,6 +203,8 @@ export async function acceptChanges(
 
 export interface PrintRequest extends TreeOptions {
   listen?: string;
+  /** The kubepki executable the unit starts (default /usr/local/bin/kubepki). */
+  execPath?: string;
   image?: string;
   namespace?: string;
 }
@@ -239,7 +241,7 @@ async function deployOptions(req: PrintRequest) {
 
 export async function printSystemdUnit(req: PrintRequest): Promise<string> {
   const { deploy, options } = await deployOptions(req);
-  return deploy.systemdUnit(options);
+  return deploy.systemdUnit(options, req.execPath);
 }
 
 export async function printDaemonSet(req: PrintRequest): Promise<string> {
