@@ -99,7 +99,7 @@ describe("auditd records become events", () => {
       success: "yes",
       auditSerial: "7301",
     });
-    assert.equal((events.find((e) => e.path.endsWith("sa.key"))?.by as { comm: string }).comm, "py thon");
+    assert.equal(events.find((e) => e.path.endsWith("sa.key"))?.by?.comm, "py thon");
   });
 
   it("keeps a syscall split across two reads together", () => {
@@ -227,12 +227,13 @@ describe("printed rules, unit and manifest", () => {
       "registry.example/kubepki:1",
     ]);
     assert.equal(r.status, 0, r.stderr);
-    const ds = parse(r.stdout) as Record<string, any>;
+    const ds = parse(r.stdout) as DaemonSetDoc;
     const pod = ds.spec.template.spec;
     assert.equal(ds.kind, "DaemonSet");
     assert.equal(pod.hostPID, false);
     assert.equal(pod.hostNetwork, false);
     const c = pod.containers[0];
+    assert.ok(c);
     assert.equal(c.image, "registry.example/kubepki:1");
     assert.deepEqual(c.securityContext.capabilities.drop, ["ALL"]);
     assert.equal(c.securityContext.allowPrivilegeEscalation, false);
@@ -256,13 +257,32 @@ describe("printed rules, unit and manifest", () => {
       }
     const r = kubepki(["watch", "--root", root, "--print-daemonset"]);
     assert.equal(r.status, 0, r.stderr);
-    const pod = (parse(r.stdout) as Record<string, any>).spec.template.spec;
+    const pod = (parse(r.stdout) as DaemonSetDoc).spec.template.spec;
     assert.deepEqual(pod.securityContext.runAsUser, 65534);
     assert.deepEqual(pod.securityContext.runAsGroup, 4242);
     assert.equal(pod.securityContext.runAsNonRoot, true);
     assertKubectlDecodes(r.stdout);
   });
 });
+
+/** The fields of the printed DaemonSet the tests look at. */
+interface DaemonSetDoc {
+  kind: string;
+  spec: {
+    template: {
+      spec: {
+        hostPID: boolean;
+        hostNetwork: boolean;
+        securityContext: { runAsUser: number; runAsGroup: number; runAsNonRoot: boolean };
+        containers: {
+          image: string;
+          securityContext: { capabilities: { drop: string[] }; allowPrivilegeEscalation: boolean };
+          volumeMounts: { mountPath: string; readOnly: boolean }[];
+        }[];
+      };
+    };
+  };
+}
 
 const DROPPED = new Set(["creationTimestamp", "env", "status"]);
 
