@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { initTree, kubepki, tempDir } from "./helpers.js";
+import { initArgs, initTree, kubepki, PKI, tempDir } from "./helpers.js";
 import { INTEGRITY_CHANGES } from "./integrity-fixtures.js";
 import { type RunningCli, startWatchCli, within } from "./watch-helpers.js";
 
@@ -31,7 +32,12 @@ describe("kubepki watch: key-file integrity", () => {
   });
 
   it("kubepki's own commands cause no event and no finding", async () => {
+    // init makes a new service-account key pair when it is missing: a key no ledger entry vouches for.
+    const saBefore = readFileSync(join(root, PKI, "sa.key"));
+    rmSync(join(root, PKI, "sa.key"));
+    rmSync(join(root, PKI, "sa.pub"));
     for (const args of [
+      initArgs(root, offline),
       ["certs", "renew", "all", "--root", root],
       ["crl", "--root", root, "--ca", "etcd-ca"],
       ["node", "add", "worker1=10.0.0.21", "--root", root, "--offline-dir", offline],
@@ -41,6 +47,7 @@ describe("kubepki watch: key-file integrity", () => {
       const r = kubepki(args);
       assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
     }
+    assert.notDeepEqual(readFileSync(join(root, PKI, "sa.key")), saBefore);
     await pause(2500);
     assert.deepEqual(w.eventLines(), []);
     assert.deepEqual(integrityFindings(root), []);

@@ -79,7 +79,19 @@ export async function initCluster(req: InitRequest): Promise<InitOutcome> {
   });
   const paths = treePaths(req.root, spec.certificatesDir, result.offlineDir, req.state);
   const notices: Notice[] = [];
-  const crls = await withLedger(paths.ledgerFile, (s) => recordTree(paths, s, issued, notices), "create");
+  const written = result.artifacts
+    .filter((a) => a.location === "node" && a.action !== "kept" && a.action !== "skipped")
+    .flatMap((a) => (a.keyPath ? [a.path, a.keyPath] : [a.path]));
+  const crls = await withLedger(
+    paths.ledgerFile,
+    async (s) => {
+      const out = await recordTree(paths, s, issued, notices);
+      // What init wrote is no integrity change for kubepki watch (issue 13).
+      await (await import("../watch/baseline.js")).approveWrites(paths, s, written, "kubepki init");
+      return out;
+    },
+    "create",
+  );
   for (const n of result.kubeadmConfig.notes) notices.push(n);
   const superAdmin = result.artifacts.find((a) => a.id === "super-admin.conf");
   if (superAdmin && superAdmin.action !== "skipped")

@@ -99,6 +99,12 @@ export async function watchOnce(
     };
     const { engine, metrics } = await engineFor({ ...req, onEvent: counted }, store, true);
     await engine.scanNow();
+    if (engine.pending > 0) {
+      // The confirming scan (a kubepki command may be recording what it just wrote).
+      const { CONFIRM_MS } = await import("../watch/engine.js");
+      await new Promise((r) => setTimeout(r, CONFIRM_MS));
+      await engine.scanNow();
+    }
     return { metrics: await metrics.registry.metrics(), events, notices };
   } finally {
     await store?.close();

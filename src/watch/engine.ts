@@ -27,6 +27,9 @@ export interface EngineOptions {
   auditdFromStart?: boolean;
 }
 
+/** How long a change must last before it is an event (integrity.ts). */
+export const CONFIRM_MS = 1000;
+
 /** Another kubepki command holds the tree's lock: its files and ledger records are not all there yet. */
 function treeLocked(stateDir: string): boolean {
   try {
@@ -57,7 +60,7 @@ export class WatchEngine {
   scans = 0;
 
   constructor(private readonly o: EngineOptions) {
-    if (o.store) this.integrity = new IntegrityCheck(o.store, o.emit, o.metrics);
+    if (o.store) this.integrity = new IntegrityCheck(o.store, o.emit, o.metrics, CONFIRM_MS);
     if (o.auditdLog)
       this.auditd = { tail: new LogTail(o.auditdLog, !!o.auditdFromStart), reader: new AuditdReader() };
   }
@@ -101,6 +104,8 @@ export class WatchEngine {
     const scan = scanNode(this.o.paths.root, now);
     this.o.metrics.update(scan, now);
     await this.integrity?.check(scan.snap, now);
+    // A change seen once is reported when the next scan still sees it.
+    if (this.integrity?.pending) this.schedule(CONFIRM_MS);
     this.readAuditd(this.o.auditdFromStart === true);
     this.last = scan;
     this.scans++;
@@ -176,6 +181,11 @@ export class WatchEngine {
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     await this.running;
+  }
+
+  /** Changes seen once and waiting for the scan that confirms them. */
+  get pending(): number {
+    return this.integrity?.pending ?? 0;
   }
 
   get watched(): string[] {

@@ -19,11 +19,20 @@ import type { WatchMetrics } from "./metrics.js";
  */
 export class IntegrityCheck {
   private readonly reported = new Set<string>();
+  /** Changes seen once, not yet reported: when each was first seen. */
+  private seen = new Map<string, number>();
+  /** Changes waiting for their confirming scan. */
+  pending = 0;
 
   constructor(
     private readonly store: LedgerStore,
     private readonly emit: EventSink,
     private readonly metrics?: WatchMetrics,
+    /**
+     * A change is reported when a scan this much later still sees it: a kubepki command records its
+     * certificates in the ledger just after it renames its files into place.
+     */
+    private readonly confirmMs = 1000,
   ) {}
 
   async check(snap: NodeSnapshot, now = new Date()): Promise<IntegrityChange[]> {
@@ -44,12 +53,7 @@ export class IntegrityCheck {
         cmp.approve.map((a) => toRecord(a.state, a.by, now)),
         cmp.removed,
       );
-    const fresh = cmp.changes.filter((c) => {
-      const key = `${c.path}\0${c.change}\0${JSON.stringify(c.after)}`;
-      if (this.reported.has(key)) return false;
-      this.reported.add(key);
-      return true;
-    });
+    const fresh = this.confirmed(cmp.changes, now.getTime());
     for (const c of fresh) {
       this.emit({
         time: now.toISOString(),
@@ -63,6 +67,24 @@ export class IntegrityCheck {
         this.metrics?.unknown.inc();
     }
     return fresh;
+  }
+
+  /** The changes seen in an earlier scan at least confirmMs ago and not reported yet. */
+  private confirmed(changes: IntegrityChange[], now: number): IntegrityChange[] {
+    const seen = new Map<string, number>();
+    const out: IntegrityChange[] = [];
+    for (const c of changes) {
+      const key = `${c.path}\0${c.change}\0${JSON.stringify(c.after)}`;
+      if (this.reported.has(key)) continue;
+      const first = this.seen.get(key) ?? now;
+      if (now - first >= this.confirmMs) {
+        this.reported.add(key);
+        out.push(c);
+      } else seen.set(key, first);
+    }
+    this.seen = seen;
+    this.pending = seen.size;
+    return out;
   }
 }
 

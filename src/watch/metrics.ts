@@ -4,7 +4,7 @@ import { CERT_LABELS, type Scan } from "./scan.js";
 
 /**
  * `kubepki watch`'s Prometheus metrics. The certificate gauges carry the names, help texts and
- * labels of enix/x509-certificate-exporter (its v3 collector, docs/checks.md "watch"), so its
+ * labels of enix/x509-certificate-exporter (its v3 collector, internal/collector.go), so its
  * Grafana dashboard 13922 and its alerts work unchanged; the relative gauges are always on.
  */
 export function watchMetrics() {
