@@ -42,8 +42,18 @@ export {
   startServe,
 } from "./app/serve.js";
 export type { Duration, Notice, TreeOptions } from "./app/tree.js";
+export {
+  acceptChanges,
+  printAuditRules,
+  printDaemonSet,
+  printSystemdUnit,
+  type RunningWatch,
+  startWatch,
+  type WatchRequest,
+  watchOnce,
+} from "./app/watch.js";
 export type { Finding, Severity } from "./audit/finding.js";
 export { ExitCode, InputError, IoError, KubepkiError, UnsafePathError } from "./errors.js";
-export type { LedgerEntry, Status } from "./ledger/store.js";
+export type { BaselineRecord, LedgerEntry, Status } from "./ledger/store.js";
 export type { AuditReport } from "./report/model.js";
 export { VERSION } from "./version.js";
