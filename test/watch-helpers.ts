@@ -124,7 +124,7 @@ function walk(dir: string): string[] {
 export function expectedCerts(root: string): Expected[] {
   const out: Expected[] = [];
   for (const f of [...walk(join(root, "etc/kubernetes/pki")), ...walk(join(root, "var/lib/kubelet/pki"))]) {
-    if (!/\.(crt|pem)$/.test(f)) continue;
+    if (!/\.(crt|pem)$/.test(f) || /kubelet-client-\d[^/]*\.pem$/.test(f)) continue;
     // The kubelet's links are absolute, as on the node: resolved inside the root.
     const real = lstatSync(f).isSymbolicLink() ? join(root, readlinkSync(f)) : f;
     for (const c of certsIn(readFileSync(real, "utf8"))) out.push(row(c, f.slice(root.length)));

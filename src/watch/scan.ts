@@ -88,10 +88,25 @@ const sample = (c: CertInfo, labels: Record<string, string>): CertSample => ({
   notAfter: c.notAfter,
 });
 
-function certSamples(snap: NodeSnapshot): CertSample[] {
+/**
+ * The kubelet keeps every pair it rotated to (kubelet-client-2026-11-30-05-00-00.pem) and points
+ * kubelet-client-current.pem at the one in use: only that link is listed, or the old ones would
+ * raise expiry alerts for files nothing reads.
+ */
+const ROTATED = /\/kubelet-(client|server)-(?!current\.pem$)[^/]+\.pem$/;
+
+function fileSamples(snap: NodeSnapshot): CertSample[] {
   const out: CertSample[] = [];
-  for (const [path, parsed] of snap.pem)
+  for (const [path, parsed] of snap.pem) {
+    if (ROTATED.test(path) && snap.files.exists(path.replace(ROTATED, "/kubelet-$1-current.pem"))) continue;
     for (const c of parsed.certs) out.push(sample(c, certLabels(c, path)));
+  }
+  return out;
+}
+
+/** Certificates embedded in kubeconfigs: embedded_kind and embedded_key, as the exporter labels them. */
+function kubeconfigSamples(snap: NodeSnapshot): CertSample[] {
+  const out: CertSample[] = [];
   for (const k of snap.kubeconfigs) {
     for (const cl of k.clusters)
       for (const c of cl.caCerts)
@@ -128,7 +143,7 @@ function crlSamples(snap: NodeSnapshot, errors: Scan["readErrors"]): CrlSample[]
 export function scanNode(root: string, now = new Date()): Scan {
   const snap = takeSnapshot({ root, now });
   const readErrors: Scan["readErrors"] = snap.warnings.map((w) => ({ path: w.path, message: w.message }));
-  const certs = certSamples(snap);
+  const certs = [...fileSamples(snap), ...kubeconfigSamples(snap)];
   const crls = crlSamples(snap, readErrors);
   const dirs = new Set<string>([...snap.pkiDirs, ...snap.layout.kubeletPkiDirs]);
   for (const p of [...snap.pem.keys(), ...snap.kubeconfigs.map((k) => k.path)]) dirs.add(dirname(p));
