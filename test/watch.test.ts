@@ -129,7 +129,10 @@ describe("kubepki watch: metrics with x509-certificate-exporter's names and labe
     // Only the link is listed: the rotated files beside it are not read by anything.
     const m = await w.metrics();
     assert.equal(series(m, "x509_cert_not_after", { serial_number: next.serial }).length, 1);
-    assert.equal(series(m, "x509_cert_not_after", { filename: "kubelet-client-2026-11-30-05-00-00.pem" }).length, 0);
+    assert.equal(
+      series(m, "x509_cert_not_after", { filename: "kubelet-client-2026-11-30-05-00-00.pem" }).length,
+      0,
+    );
     assert.deepEqual(w.eventLines(), []);
   });
 
