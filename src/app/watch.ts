@@ -3,6 +3,7 @@ import { relative, resolve } from "node:path";
 import { errorMessage, InputError, IoError } from "../errors.js";
 import { exists, isInside } from "../fsx/read.js";
 import type { LedgerStore } from "../ledger/store.js";
+import { treePaths } from "../pki/paths.js";
 import type { WatchEngine } from "../watch/engine.js";
 import type { WatchEvent } from "../watch/events.js";
 import { type Notice, pathsOf, type TreeOptions } from "./tree.js";
@@ -229,15 +230,17 @@ async function deployOptions(req: PrintRequest) {
     import("../watch/deploy.js"),
   ]);
   const snap = takeSnapshot({ root: pathsOf(req).root });
-  const dirs = [...new Set(["/etc/kubernetes", ...snap.pkiDirs, ...snap.layout.kubeletPkiDirs])].sort();
+  // The node's own paths (as under --root /): where kubeadm keeps kubeconfigs, PKI and kubepki's state.
+  const node = treePaths("/", req.certDir);
+  const dirs = [...new Set([node.kubeconfigDir, ...snap.pkiDirs, ...snap.layout.kubeletPkiDirs])].sort();
   const outer = dirs.filter((d) => !dirs.some((o) => o !== d && d.startsWith(`${o}/`)));
   return {
     deploy,
     options: {
       listen: req.listen ?? DEFAULT_WATCH_LISTEN,
       readDirs: outer,
-      stateDir: "/var/lib/kubepki",
-      crlDir: req.certDir ?? "/etc/kubernetes/pki",
+      stateDir: node.stateDir,
+      crlDir: node.pkiDir,
       image: req.image ?? deploy.DEFAULT_IMAGE,
       namespace: req.namespace ?? "kube-system",
       runAs: deploy.runAsFor(snap),
