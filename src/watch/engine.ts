@@ -1,5 +1,5 @@
 import { type FSWatcher, readFileSync, watch } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { errorMessage } from "../errors.js";
 import type { LedgerStore } from "../ledger/store.js";
 import type { TreePaths } from "../pki/paths.js";
@@ -23,7 +23,7 @@ export interface EngineOptions {
   /** Re-sign a CRL this close to its nextUpdate; 0 turns refreshing off (warnings only). */
   crlRefreshMs: number;
   auditdLog?: string;
-  /** Read the auditd log from its start (--once) rather than from its end. */
+  /** One scan (--once): the auditd log from its start rather than its end, and a held tree lock waited for. */
   auditdFromStart?: boolean;
 }
 
@@ -87,8 +87,14 @@ export class WatchEngine {
     do {
       this.again = false;
       if (treeLocked(this.o.paths.stateDir)) {
-        this.schedule(this.o.debounceMs);
-        return;
+        // --once waits for the command to finish; a running watch comes back after the debounce.
+        if (!this.o.auditdFromStart) {
+          this.schedule(this.o.debounceMs);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, this.o.debounceMs));
+        this.again = true;
+        continue;
       }
       try {
         await this.scanOnce();
@@ -115,7 +121,8 @@ export class WatchEngine {
   private async refresh(store: LedgerStore, now: Date): Promise<void> {
     for (const r of await refreshCrls(this.o.paths, store, this.o.crlRefreshMs, now)) {
       this.o.log(r.message);
-      if (r.action === "refreshed") this.o.metrics.crlRefreshes.inc({ filepath: r.path });
+      if (r.action === "refreshed")
+        this.o.metrics.crlRefreshes.inc({ filepath: `/${relative(this.o.paths.root, r.path)}` });
     }
   }
 
@@ -123,7 +130,10 @@ export class WatchEngine {
   readAuditd(final = false): void {
     if (!this.auditd) return;
     const { tail, reader } = this.auditd;
-    const events = [...reader.push(tail.read()), ...(final ? reader.flush(true) : [])];
+    const events = reader.push(tail.read());
+    // Read once (--once): to its end, however long it is.
+    for (let more = final ? tail.read() : ""; more; more = tail.read()) events.push(...reader.push(more));
+    if (final) events.push(...reader.flush(true));
     for (const e of events) {
       this.o.emit(e);
       this.o.metrics.violations.inc({ change: e.change });
