@@ -255,6 +255,12 @@ describe("printed rules, unit and manifest", () => {
         chownSync(p, 0, 4242);
         if ((statSync(p).mode & 0o777) === 0o600) chmodSync(p, 0o640);
       }
+    // The ledger (where the watch keeps its baseline) must be the group's too.
+    const ledger = join(root, "var/lib/kubepki/ledger.db");
+    const asRoot = kubepki(["watch", "--root", root, "--print-daemonset"]);
+    assert.match(asRoot.stdout, /runAsUser: 0/);
+    chownSync(ledger, 0, 4242);
+    chmodSync(ledger, 0o660);
     const r = kubepki(["watch", "--root", root, "--print-daemonset"]);
     assert.equal(r.status, 0, r.stderr);
     const pod = (parse(r.stdout) as DaemonSetDoc).spec.template.spec;

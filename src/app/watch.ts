@@ -243,7 +243,7 @@ async function deployOptions(req: PrintRequest) {
       crlDir: node.pkiDir,
       image: req.image ?? deploy.DEFAULT_IMAGE,
       namespace: req.namespace ?? "kube-system",
-      runAs: deploy.runAsFor(snap),
+      runAs: deploy.runAsFor(snap, node.ledgerFile),
     },
   };
 }

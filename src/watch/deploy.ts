@@ -25,12 +25,15 @@ export const METRICS_PORT = 9793;
  * one group (k0s' 0640 component keys, MicroK8s' 0660), that group; kubeadm's 0600 root keys
  * need root (with every capability dropped: root reads its own files without CAP_DAC_OVERRIDE).
  */
-export function runAsFor(snap: NodeSnapshot): { uid: number; gid: number } {
+export function runAsFor(snap: NodeSnapshot, ledgerFile: string): { uid: number; gid: number } {
   const facts = [...snap.pem.keys()].map((p) => snap.files.stat(p)).filter((f) => f !== undefined);
   const gids = new Set(facts.filter((f) => (f.mode & 0o004) === 0).map((f) => f.gid));
   const groupReadable = facts.every((f) => (f.mode & 0o004) !== 0 || (f.mode & 0o040) !== 0);
   const [gid] = [...gids];
-  if (facts.length > 0 && groupReadable && gids.size === 1 && gid !== undefined && gid !== 0)
+  // The watch writes the baseline into the ledger: kubepki makes it 0600, so then root it is.
+  const ledger = snap.files.stat(ledgerFile);
+  const ledgerOk = !ledger || (ledger.gid === gid && (ledger.mode & 0o060) === 0o060);
+  if (facts.length > 0 && groupReadable && ledgerOk && gids.size === 1 && gid !== undefined && gid !== 0)
     return { uid: 65534, gid };
   return { uid: 0, gid: 0 };
 }
