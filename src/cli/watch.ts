@@ -11,6 +11,7 @@ interface WatchFlags extends WatchRequest {
   printAuditRules?: boolean;
   printSystemdUnit?: boolean;
   printDaemonset?: boolean;
+  falco?: boolean;
   image?: string;
   namespace?: string;
   interval?: number;
@@ -36,7 +37,8 @@ Examples:
   kubepki watch --root / --listen 127.0.0.1:9793 --events /var/log/kubepki/events.jsonl
   kubepki watch --root / --once
   kubepki watch --root / --accept /etc/kubernetes/pki/apiserver.key
-  kubepki watch --print-audit-rules > /etc/audit/rules.d/kubepki.rules
+  kubepki watch --print-audit-rules > /etc/audit/rules.d/kubepki.rules && augenrules --load
+  kubepki watch --print-audit-rules --falco > /etc/falco/rules.d/kubepki_rules.yaml
   kubepki watch --root / --auditd-log /var/log/audit/audit.log`;
 
 export function registerWatch(program: Command): void {
@@ -76,6 +78,7 @@ export function registerWatch(program: Command): void {
       "--print-audit-rules",
       "print auditd rules and a Falco rule for reads of the CA keys and other indicator files",
     )
+    .option("--falco", "with --print-audit-rules: the Falco rule instead of auditd's")
     .option("--print-systemd-unit", "print a systemd service running kubepki watch")
     .option("--print-daemonset", "print a DaemonSet manifest running kubepki watch")
     .option("--image <image>", "with --print-daemonset: the container image")
@@ -113,7 +116,7 @@ async function printOnly(app: typeof import("../app/watch.js"), f: WatchFlags): 
     throw new InputError("give one of --print-audit-rules, --print-systemd-unit, --print-daemonset");
   if (f.printAuditRules) {
     const r = await app.printAuditRules(f);
-    process.stdout.write(`${r.auditd}\n${r.falco}`);
+    process.stdout.write(f.falco ? r.falco : r.auditd);
   } else if (f.printSystemdUnit)
     process.stdout.write(await app.printSystemdUnit({ ...f, execPath: thisExecutable() }));
   else if (f.printDaemonset) process.stdout.write(await app.printDaemonSet(f));

@@ -87,5 +87,5 @@ export function falcoRules(list: Indicator[]): string {
       tags: ["kubepki", "filesystem", "mitre_credential_access", "T1552.004"],
     },
   ];
-  return `# kubepki watch --print-audit-rules (Falco): load with -r or put in /etc/falco/rules.d/\n${stringify(doc)}`;
+  return `# kubepki watch --print-audit-rules --falco: load with -r, or put it in /etc/falco/rules.d/\n${stringify(doc)}`;
 }
