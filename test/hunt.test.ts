@@ -3,14 +3,20 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
-import Ajv from "ajv-draft-04";
+import AjvDraft04 from "ajv-draft-04";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
 import { initArgs, kubepki, openssl, PKI, REPO, run, tempDir } from "./helpers.js";
 
 const schema = JSON.parse(readFileSync(join(REPO, "test/data/sarif-schema-2.1.0.json"), "utf8"));
 // ajv-draft-04 is CommonJS with module.exports = Ajv and exports.default = Ajv; NodeNext types the default import as the module.
+const Ajv = (AjvDraft04 as unknown as { default: typeof AjvDraft04 }).default ?? AjvDraft04;
 const ajv = new (Ajv as unknown as typeof import("ajv-draft-04").default)({ allErrors: true, strict: false });
-const validateSarif = ajv.compile(schema);
+const compiled = ajv.compile(schema);
+const validateSarif = Object.assign((d: unknown): boolean => compiled(d), {
+  get errors() {
+    return compiled.errors;
+  },
+});
 
 const ok = (args: string[]) => {
   const r = kubepki(args);
