@@ -8,6 +8,8 @@ export interface WatchOptions {
   file?: string;
   allowedCNs: string[];
   denyRevokedUsers: boolean;
+  /** Also load every fingerprint the ledger records, for --unknown-certificates. */
+  loadKnown?: boolean;
   log: (message: string) => void;
 }
 
@@ -21,6 +23,8 @@ export class RevokedSet {
   fingerprints = new Set<string>();
   users = new Set<string>();
   callers = new Set<string>();
+  /** Every fingerprint the ledger records, any status (with `loadKnown`). */
+  known: Set<string> | undefined;
   loadedAt = Date.now();
   error: string | undefined;
   failures = 0;
@@ -73,6 +77,7 @@ export class RevokedSet {
     for (const cn of this.o.allowedCNs)
       for (const e of await store.list({ user: cn }))
         if (e.status === "active" && !e.profile.startsWith("client")) callers.add(e.sha256);
+    if (this.o.loadKnown) this.known = new Set((await store.list()).map((e) => e.sha256));
     const lost = [...this.fingerprints].filter((f) => !fingerprints.has(f)).length;
     for (const f of this.fingerprints) fingerprints.add(f);
     for (const u of this.users) users.add(u);
