@@ -19,6 +19,13 @@ export {
   type InitRequest,
   initCluster,
 } from "./app/init.js";
+export {
+  type HuntFormat,
+  type HuntOutcome,
+  type HuntRequest,
+  hunt,
+  renderHuntReport,
+} from "./app/hunt.js";
 export { type IssueClientRequest, issueClient } from "./app/issue.js";
 export {
   type ImportOutcome,
@@ -45,5 +52,6 @@ export type { Duration, Notice, TreeOptions } from "./app/tree.js";
 export type { Finding, Severity } from "./audit/finding.js";
 export { ExitCode, InputError, IoError, KubepkiError, UnsafePathError } from "./errors.js";
 export type { LedgerEntry, Status } from "./ledger/store.js";
+export type { CredentialSummary, HuntReport } from "./report/hunt-model.js";
 export type { AuditReport } from "./report/model.js";
 export { VERSION } from "./version.js";

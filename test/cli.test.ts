@@ -69,6 +69,7 @@ describe("the CLI never surprises", () => {
       ["audit"],
       ["crl"],
       ["serve"],
+      ["hunt"],
       ["revoke"],
       ["issue", "client"],
       ["ledger", "list"],

@@ -375,6 +375,19 @@ describe("kubepki hunt", () => {
     );
   });
 
+  it("a gzip file cut short is read up to the damage, with a warning", () => {
+    const lines = Array.from({ length: 5000 }, (_, i) => tokenEvent(i, revokedAt + i));
+    const gz = gzipSync(`${lines.join("\n")}\n`);
+    const file = join(tempDir(), "audit-2026-11-28T10-00-00.000.log.gz");
+    writeFileSync(file, gz.subarray(0, Math.floor(gz.length / 2)));
+    const r = kubepki(["hunt", "--root", root, "--audit-log", file, "-o", "json"]);
+    assert.equal(r.status, 0, r.stderr);
+    const log = JSON.parse(r.stdout).logs[0];
+    assert.ok(log.otherEvents > 100 && log.otherEvents < 5000, String(log.otherEvents));
+    assert.equal(log.truncated, "unexpected end of file");
+    assert.match(r.stderr, /the gzip stream is damaged \(unexpected end of file\); read up to the damage/);
+  });
+
   it("bad input: missing log (2), no ledger (3), no --audit-log (2); clear messages", () => {
     const missing = kubepki(["hunt", "--root", root, "--audit-log", join(dir, "nope.log")]);
     assert.equal(missing.status, 2);

@@ -13,7 +13,6 @@ export function renderHuntText(r: HuntReport, color: boolean): string {
   ];
   if (r.credentials.length > 0)
     lines.push("", c(1, "CLIENT CERTIFICATES SEEN"), ...r.credentials.map(credentialLine));
-  for (const w of r.warnings) lines.push("", `warning: ${w}`);
   lines.push("", summaryLine(r.summary));
   return `${lines.join("\n")}\n`;
 }
