@@ -13,19 +13,19 @@ export {
 } from "./app/certs.js";
 export { type CrlRequest, writeCrl } from "./app/crl.js";
 export {
-  type ClusterSettings,
-  type InitOutcome,
-  type InitReport,
-  type InitRequest,
-  initCluster,
-} from "./app/init.js";
-export {
   type HuntFormat,
   type HuntOutcome,
   type HuntRequest,
   hunt,
   renderHuntReport,
 } from "./app/hunt.js";
+export {
+  type ClusterSettings,
+  type InitOutcome,
+  type InitReport,
+  type InitRequest,
+  initCluster,
+} from "./app/init.js";
 export { type IssueClientRequest, issueClient } from "./app/issue.js";
 export {
   type ImportOutcome,
