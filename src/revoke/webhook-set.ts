@@ -13,6 +13,11 @@ export interface WatchOptions {
   log: (message: string) => void;
 }
 
+async function knownFingerprints(store: LedgerStore): Promise<Set<string>> {
+  if (store.knownFingerprints) return store.knownFingerprints();
+  return new Set((await store.list()).map((e) => e.sha256));
+}
+
 /**
  * The revoked set in memory, and the certificates allowed to call (those kubepki issued for the
  * caller). Reloaded when the ledger changes; never shrinks: a ledger that was deleted, replaced,
@@ -77,7 +82,7 @@ export class RevokedSet {
     for (const cn of this.o.allowedCNs)
       for (const e of await store.list({ user: cn }))
         if (e.status === "active" && !e.profile.startsWith("client")) callers.add(e.sha256);
-    if (this.o.loadKnown) this.known = new Set((await store.list()).map((e) => e.sha256));
+    if (this.o.loadKnown) this.known = await knownFingerprints(store);
     const lost = [...this.fingerprints].filter((f) => !fingerprints.has(f)).length;
     for (const f of this.fingerprints) fingerprints.add(f);
     for (const u of this.users) users.add(u);
