@@ -1,4 +1,4 @@
-import { CREDENTIAL_ID_KEY } from "../revoke/webhook-sar.js";
+import { CREDENTIAL_ID_KEY } from "../x509/fingerprint.js";
 
 const X509_PREFIX = "X509SHA256=";
 const FINGERPRINT = /^[0-9a-f]{64}$/;

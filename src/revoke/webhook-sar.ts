@@ -1,4 +1,6 @@
-export const CREDENTIAL_ID_KEY = "authentication.kubernetes.io/credential-id";
+import { CREDENTIAL_ID_KEY } from "../x509/fingerprint.js";
+
+export { CREDENTIAL_ID_KEY };
 export const API_VERSIONS = new Set(["authorization.k8s.io/v1", "authorization.k8s.io/v1beta1"]);
 
 /** The fields of a SubjectAccessReview the webhook reads, checked before any is used. */
