@@ -395,6 +395,11 @@ describe("kubepki hunt", () => {
     const noLedger = kubepki(["hunt", "--root", tempDir(), "--audit-log", logs]);
     assert.equal(noLedger.status, 3, noLedger.stderr);
     assert.match(noLedger.stderr, /ledger/);
+    const fifo = join(tempDir(), "audit.pipe");
+    assert.equal(run("mkfifo", [fifo]).status, 0);
+    const pipe = kubepki(["hunt", "--root", root, "--audit-log", fifo]);
+    assert.equal(pipe.status, 2, pipe.stderr);
+    assert.match(pipe.stderr, /audit\.pipe is not a regular file/);
     const noFlag = kubepki(["hunt", "--root", root]);
     assert.equal(noFlag.status, 2);
     assert.doesNotMatch(missing.stderr + noLedger.stderr + noFlag.stderr, /at .*\.js:\d+/);

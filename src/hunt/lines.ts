@@ -1,4 +1,4 @@
-import { createReadStream } from "node:fs";
+import { constants, createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { createGunzip } from "node:zlib";
 import { errorMessage, InputError, IoError } from "../errors.js";
@@ -21,7 +21,8 @@ export interface LineStats {
 async function isGzip(path: string): Promise<boolean> {
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
-    fh = await open(path, "r");
+    // O_NONBLOCK: a FIFO given as a log must not hang the reader before it is refused.
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     if (!(await fh.stat()).isFile()) throw new InputError(`${path} is not a regular file`);
     const head = Buffer.alloc(2);
     const { bytesRead } = await fh.read(head, 0, 2, 0);
