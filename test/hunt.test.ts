@@ -405,3 +405,43 @@ describe("kubepki hunt", () => {
     assert.doesNotMatch(missing.stderr + noLedger.stderr + noFlag.stderr, /at .*\.js:\d+/);
   });
 });
+
+describe("hunt's engine", () => {
+  it("lines split across chunks and multi-byte characters come out whole; a long line is bounded", async () => {
+    const { readLines } = await import("../src/hunt/lines.js");
+    const lines = Array.from({ length: 40_000 }, (_, i) => `{"n":${i},"user":"jöhn-${"é".repeat(i % 97)}"}`);
+    const file = join(tempDir(), "audit.log");
+    writeFileSync(file, `${lines.join("\n")}\n${"x".repeat(500)}\nlast-without-newline`);
+    const seen: string[] = [];
+    const stats = await readLines(file, (l) => seen.push(l), 400);
+    assert.equal(stats.lines, 40_002);
+    assert.equal(stats.oversized, 1);
+    assert.deepEqual(seen.slice(0, 40_000), lines);
+    assert.equal(seen.at(-1), "last-without-newline");
+  });
+
+  it("per-certificate lists stay bounded whatever the log holds", async () => {
+    const { Tally, LIMITS } = await import("../src/hunt/tally.js");
+    const t = new Tally(new Map(), 11_000);
+    for (let i = 0; i < 1000; i++)
+      t.add(
+        {
+          sha256: "ab".repeat(32),
+          user: "u",
+          groups: [`g${i}`],
+          sourceIPs: [`10.0.${i >> 8}.${i & 255}`],
+          verb: `v${i}`,
+          stage: "ResponseComplete",
+          time: i,
+        },
+        "f",
+        i + 1,
+      );
+    const c = t.credentials.get("ab".repeat(32));
+    assert.deepEqual(
+      [c?.sourceIPs.size, c?.groups.size, c?.verbs.size],
+      [LIMITS.perList, LIMITS.perList, LIMITS.perList],
+    );
+    assert.deepEqual([c?.requests, c?.firstSeen, c?.lastSeen], [1000, 0, 999]);
+  });
+});
