@@ -92,6 +92,10 @@ function warningsOf(r: HuntResult): string[] {
       w.push(
         `${l.path}: ${l.malformed} malformed line(s), e.g. ${l.malformedSamples.map((s) => `line ${s.line} (${s.reason})`).join(", ")}`,
       );
+    if (l.malformed > 0 && l.malformed + l.blank === l.lines)
+      w.push(
+        `${l.path}: no line is an audit Event in JSON: hunt reads kube-apiserver's --audit-log-format=json (the default), not legacy`,
+      );
     if (l.oversized > 0) w.push(`${l.path}: ${l.oversized} line(s) over the size limit, skipped`);
     if (l.truncated) w.push(`${l.path}: the gzip stream is damaged (${l.truncated}); read up to the damage`);
     if (l.lines > 0 && l.certificateEvents === 0 && l.otherEvents > 0)
