@@ -13,6 +13,13 @@ export {
 } from "./app/certs.js";
 export { type CrlRequest, writeCrl } from "./app/crl.js";
 export {
+  type HuntFormat,
+  type HuntOutcome,
+  type HuntRequest,
+  hunt,
+  renderHuntReport,
+} from "./app/hunt.js";
+export {
   type ClusterSettings,
   type InitOutcome,
   type InitReport,
@@ -55,5 +62,6 @@ export {
 export type { Finding, Severity } from "./audit/finding.js";
 export { ExitCode, InputError, IoError, KubepkiError, UnsafePathError } from "./errors.js";
 export type { BaselineRecord, LedgerEntry, Status } from "./ledger/store.js";
+export type { CredentialSummary, HuntReport } from "./report/hunt-model.js";
 export type { AuditReport } from "./report/model.js";
 export { VERSION } from "./version.js";

@@ -69,6 +69,8 @@ describe("the CLI never surprises", () => {
       ["audit"],
       ["crl"],
       ["serve"],
+      ["hunt"],
+      ["watch"],
       ["revoke"],
       ["issue", "client"],
       ["ledger", "list"],

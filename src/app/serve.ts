@@ -29,6 +29,11 @@ export interface ServeRequest extends ServeSetupRequest {
   allowedCn?: string[];
   /** Deny requests without a credential id (clusters before 1.32) by the user name of revoked certificates. */
   denyRevokedUsers?: boolean;
+  /**
+   * A client certificate the ledger does not know (signed outside kubepki): "log" (default) counts
+   * it (kubepki_unknown_certificates_total) and logs it once, "deny" also refuses it.
+   */
+  unknownCertificates?: "log" | "deny";
   log?: (message: string) => void;
 }
 
@@ -58,6 +63,7 @@ export async function startServe(req: ServeRequest): Promise<RunningServe> {
       store,
       ledgerFile: pathsOf(req).ledgerFile,
       denyRevokedUsers: req.denyRevokedUsers,
+      unknownCertificates: req.unknownCertificates,
       ...(req.log ? { log: req.log } : {}),
     });
     const port = await listen(hook, f.listen, req.listen ?? DEFAULT_LISTEN);

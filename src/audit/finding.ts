@@ -13,5 +13,7 @@ export interface Finding {
   message: string;
   /** The node path the finding is about (SARIF location). */
   path?: string;
+  /** The line in that file (hunt: the audit-log line a credential was first seen on). */
+  line?: number;
   evidence: Record<string, string | number | boolean>;
 }

@@ -6,6 +6,7 @@ import { registerAudit } from "./audit.js";
 import { registerCerts } from "./certs.js";
 import { outcomeOf } from "./common.js";
 import { registerCrl } from "./crl.js";
+import { registerHunt } from "./hunt.js";
 import { registerInit } from "./init.js";
 import { registerIssue } from "./issue.js";
 import { registerLedger } from "./ledger.js";
@@ -47,6 +48,7 @@ Examples:
     registerRevoke,
     registerCrl,
     registerServe,
+    registerHunt,
     registerWatch,
   ])
     register(program);

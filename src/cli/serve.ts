@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { ServeRequest } from "../app/serve.js";
 import { InputError } from "../errors.js";
-import { act, collect, printData, warnAll, withFlags, withOutput } from "./common.js";
+import { act, collect, oneOf, printData, warnAll, withFlags, withOutput } from "./common.js";
 import { info } from "./output.js";
 
 type ServeFlags = ServeRequest & { setupOnly?: boolean; output: string };
@@ -22,6 +22,12 @@ export function registerServe(program: Command): void {
       "also deny requests without a credential id (clusters before 1.32) by the user name of revoked certificates",
     )
     .option(
+      "--unknown-certificates <mode>",
+      "a client certificate the ledger does not know: log (count and log it) | deny (refuse it)",
+      oneOf(["log", "deny"] as const),
+      "log",
+    )
+    .option(
       "--setup-only",
       "write the certificates, webhook kubeconfig and AuthorizationConfiguration, then exit",
     );
@@ -31,7 +37,8 @@ export function registerServe(program: Command): void {
 Examples:
   kubepki serve --root / --listen 127.0.0.1:8443
   kubepki serve --root / --setup-only     # then: kube-apiserver --authorization-config=/etc/kubernetes/kubepki/authorization-config.yaml
-  kubepki serve --root / --setup-only -o json`,
+  kubepki serve --root / --setup-only -o json
+  kubepki serve --root / --unknown-certificates deny   # only once every client certificate is in the ledger`,
   );
   act(cmd, async ({ setupOnly, output, ...req }: ServeFlags) => {
     if (output !== "text" && !setupOnly)

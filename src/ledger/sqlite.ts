@@ -412,6 +412,10 @@ export class SqliteLedger implements LedgerStore {
     return new Set(rows.map((r) => r.sha256));
   }
 
+  async knownFingerprints(): Promise<Set<string>> {
+    return new Set(this.select<{ sha256: string }>("SELECT sha256 FROM certificates").map((r) => r.sha256));
+  }
+
   /**
    * Runs `fn` holding the ledger's write lock (BEGIN IMMEDIATE ... COMMIT): a revocation and the CRL
    * it publishes are one step, so two revokers never publish CRLs that miss each other's entries.

@@ -94,6 +94,11 @@ export interface LedgerStore {
   recordSerialOnly(issuerSha256: string, items: SerialOnly[]): Promise<void>;
   /** The set of revoked fingerprints, for the webhook. */
   revokedFingerprints(): Promise<Set<string>>;
+  /**
+   * Every fingerprint recorded, any status (serve --unknown-certificates). Optional: a store
+   * without it is read through list(), which is slower on a large ledger.
+   */
+  knownFingerprints?(): Promise<Set<string>>;
   /** Next CRL number for a CA (monotonic, persisted), above `above` (the number of the CRL on disk). */
   nextCrlNumber(issuerSha256: string, above?: bigint): Promise<bigint>;
   lastCrlNumber(issuerSha256: string): Promise<bigint>;

@@ -23,6 +23,12 @@ export function metrics(set: RevokedSet) {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
     registers: [registry],
   });
+  const unknown = new Counter({
+    name: "kubepki_unknown_certificates_total",
+    help: "SubjectAccessReviews for a client certificate the ledger does not know, by what the webhook did",
+    labelNames: ["action"],
+    registers: [registry],
+  });
   const gauge = (name: string, help: string, value: () => number) =>
     new Gauge({
       name,
@@ -50,7 +56,7 @@ export function metrics(set: RevokedSet) {
     "Ledger checks that failed (deleted, replaced, unreadable, shrunk)",
     () => set.failures,
   );
-  return { registry, requests, decisions, latency };
+  return { registry, requests, decisions, latency, unknown };
 }
 
 export type Metrics = ReturnType<typeof metrics>;

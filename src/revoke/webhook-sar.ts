@@ -1,4 +1,6 @@
-export const CREDENTIAL_ID_KEY = "authentication.kubernetes.io/credential-id";
+import { CREDENTIAL_ID_KEY } from "../x509/fingerprint.js";
+
+export { CREDENTIAL_ID_KEY };
 export const API_VERSIONS = new Set(["authorization.k8s.io/v1", "authorization.k8s.io/v1beta1"]);
 
 /** The fields of a SubjectAccessReview the webhook reads, checked before any is used. */
@@ -42,21 +44,42 @@ function parseSpec(spec: Record<string, unknown>): Omit<Sar, "apiVersion"> | str
 export interface RevokedView {
   fingerprints: Set<string>;
   users: Set<string>;
+  /** Every fingerprint the ledger records (any status), for --unknown-certificates. */
+  known?: Set<string>;
 }
 
-/** `denied: true` for a revoked credential id (or, opted in, a revoked user name); else no opinion. */
+/** What the webhook does with a credential id the ledger does not know: count and log it, or deny it. */
+export type UnknownPolicy = "log" | "deny";
+
+export interface Decision {
+  status: Record<string, unknown>;
+  decision: string;
+  /** The fingerprint of a certificate the ledger does not know (with a policy set). */
+  unknown?: string;
+}
+
+const NO_OPINION: Record<string, unknown> = Object.freeze({ allowed: false });
+
+/**
+ * `denied: true` for a revoked credential id (or, opted in, a revoked user name); with `unknown`,
+ * a certificate the ledger does not know is reported (log) or denied (deny); else no opinion.
+ * Two Set lookups per credential id: the revoked set, then the known one.
+ */
 export function decide(
   sar: Sar,
   revoked: RevokedView,
   denyRevokedUsers: boolean,
-): { status: Record<string, unknown>; decision: string } {
+  unknown?: UnknownPolicy,
+): Decision {
   for (const id of sar.credentialIds) {
     if (!id.startsWith("X509SHA256=")) continue;
-    if (revoked.fingerprints.has(id.slice(11).toLowerCase()))
+    const fp = id.slice(11).toLowerCase();
+    if (revoked.fingerprints.has(fp))
       return {
         decision: "deny",
         status: { allowed: false, denied: true, reason: `client certificate ${id} is revoked (kubepki)` },
       };
+    if (unknown && revoked.known && !revoked.known.has(fp)) return unknownDecision(id, fp, unknown);
   }
   if (
     sar.credentialIds.length === 0 &&
@@ -72,5 +95,18 @@ export function decide(
         reason: `user ${sar.user} holds a revoked client certificate (kubepki, by user name)`,
       },
     };
-  return { decision: "no-opinion", status: { allowed: false } };
+  return { decision: "no-opinion", status: NO_OPINION };
+}
+
+function unknownDecision(id: string, fp: string, policy: UnknownPolicy): Decision {
+  if (policy === "log") return { decision: "unknown-log", status: NO_OPINION, unknown: fp };
+  return {
+    decision: "unknown-deny",
+    unknown: fp,
+    status: {
+      allowed: false,
+      denied: true,
+      reason: `client certificate ${id} was not issued by kubepki (not in its ledger; kubepki serve --unknown-certificates deny)`,
+    },
+  };
 }

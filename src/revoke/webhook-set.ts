@@ -8,7 +8,14 @@ export interface WatchOptions {
   file?: string;
   allowedCNs: string[];
   denyRevokedUsers: boolean;
+  /** Also load every fingerprint the ledger records, for --unknown-certificates. */
+  loadKnown?: boolean;
   log: (message: string) => void;
+}
+
+async function knownFingerprints(store: LedgerStore): Promise<Set<string>> {
+  if (store.knownFingerprints) return store.knownFingerprints();
+  return new Set((await store.list()).map((e) => e.sha256));
 }
 
 /**
@@ -21,6 +28,8 @@ export class RevokedSet {
   fingerprints = new Set<string>();
   users = new Set<string>();
   callers = new Set<string>();
+  /** Every fingerprint the ledger records, any status (with `loadKnown`). */
+  known: Set<string> | undefined;
   loadedAt = Date.now();
   error: string | undefined;
   failures = 0;
@@ -73,6 +82,7 @@ export class RevokedSet {
     for (const cn of this.o.allowedCNs)
       for (const e of await store.list({ user: cn }))
         if (e.status === "active" && !e.profile.startsWith("client")) callers.add(e.sha256);
+    if (this.o.loadKnown) this.known = await knownFingerprints(store);
     const lost = [...this.fingerprints].filter((f) => !fingerprints.has(f)).length;
     for (const f of this.fingerprints) fingerprints.add(f);
     for (const u of this.users) users.add(u);

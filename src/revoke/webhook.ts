@@ -7,7 +7,7 @@ import type { LedgerStore } from "../ledger/store.js";
 import { sha256Hex } from "../x509/fingerprint.js";
 import { readBody } from "./webhook-body.js";
 import { type Metrics, metrics, send } from "./webhook-metrics.js";
-import { decide, parseSar } from "./webhook-sar.js";
+import { decide, parseSar, type UnknownPolicy } from "./webhook-sar.js";
 import { RevokedSet } from "./webhook-set.js";
 
 export { CREDENTIAL_ID_KEY } from "./webhook-sar.js";
@@ -49,6 +49,8 @@ export interface WebhookOptions {
   ledgerFile?: string;
   /** Deny requests without a credential id (clusters before 1.32) by the user name of revoked certificates. */
   denyRevokedUsers?: boolean;
+  /** A credential id the ledger does not know: counted and logged ("log", the default) or denied. */
+  unknownCertificates?: UnknownPolicy;
   bodyLimit?: number;
   /** How often the ledger is checked for changes (ms). */
   pollMs?: number;
@@ -82,6 +84,7 @@ export async function createWebhookServer(o: WebhookOptions): Promise<WebhookSer
     file: o.ledgerFile,
     allowedCNs: o.allowedCNs,
     denyRevokedUsers: !!o.denyRevokedUsers,
+    loadKnown: true,
     log,
   });
   await set.start();
@@ -223,6 +226,23 @@ function authorizeHandler(o: WebhookOptions, set: RevokedSet, m: Metrics): Handl
   };
 }
 
+/** Fingerprints already logged: each unknown certificate is logged once (bounded), counted every time. */
+const logged = new WeakMap<WebhookOptions, Set<string>>();
+const MAX_LOGGED = 10_000;
+
+function noteUnknown(o: WebhookOptions, m: Metrics, fp: string, user: string | undefined): void {
+  const action = o.unknownCertificates ?? "log";
+  m.unknown.inc({ action });
+  const seen = logged.get(o) ?? new Set<string>();
+  logged.set(o, seen);
+  if (seen.has(fp) || seen.size >= MAX_LOGGED) return;
+  seen.add(fp);
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  log(
+    `kubepki serve: client certificate X509SHA256=${fp} (user ${user ?? "?"}) is not in the ledger: ${action === "deny" ? "denied" : "logged (no opinion)"}${seen.size === MAX_LOGGED ? `; the next unknown certificates are counted, not logged` : ""}`,
+  );
+}
+
 function answer(
   o: WebhookOptions,
   set: RevokedSet,
@@ -241,7 +261,13 @@ function answer(
     }
     const sar = parseSar(parsed);
     if (typeof sar === "string") return send(m, res, path, 400, JSON.stringify({ error: sar }));
-    const { status, decision } = decide(sar, set, !!o.denyRevokedUsers);
+    const { status, decision, unknown } = decide(
+      sar,
+      set,
+      !!o.denyRevokedUsers,
+      o.unknownCertificates ?? "log",
+    );
+    if (unknown) noteUnknown(o, m, unknown, sar.user);
     m.decisions.inc({ decision, version: sar.apiVersion.slice(sar.apiVersion.lastIndexOf("/") + 1) });
     send(
       m,
