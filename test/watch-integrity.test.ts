@@ -48,21 +48,21 @@ describe("kubepki watch: key-file integrity", () => {
       assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
     }
     assert.notDeepEqual(readFileSync(join(root, PKI, "sa.key")), saBefore);
-    await pause(2500);
+    await pause(3000);
     assert.deepEqual(w.eventLines(), []);
     assert.deepEqual(integrityFindings(root), []);
   });
 
-  it("each kind of change gives exactly one event (within 5 s) and one audit finding", async () => {
+  it("each kind of change gives exactly one event and one audit finding", async () => {
     const scratch = tempDir();
     for (const c of INTEGRITY_CHANGES) {
       await c.make(root, scratch);
-      const { took } = await within(5000, async () =>
+      // A change is reported once the next scan, 2 s later, still sees it.
+      await within(10_000, async () =>
         w.eventLines().find((e) => e.change === c.change && e.path === c.path),
       );
-      assert.ok(took < 5000);
     }
-    await pause(2500); // two more interval scans: nothing is reported twice
+    await pause(3000); // more interval scans: nothing is reported twice
     const events = w.eventLines();
     assert.deepEqual(
       events.map((e) => `${e.change} ${e.path}`).sort(),

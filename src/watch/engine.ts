@@ -28,7 +28,7 @@ export interface EngineOptions {
 }
 
 /** How long a change must last before it is an event (integrity.ts). */
-export const CONFIRM_MS = 1000;
+export const CONFIRM_MS = 2000;
 
 /** Another kubepki command holds the tree's lock: its files and ledger records are not all there yet. */
 function treeLocked(stateDir: string): boolean {

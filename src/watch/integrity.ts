@@ -32,7 +32,7 @@ export class IntegrityCheck {
      * A change is reported when a scan this much later still sees it: a kubepki command records its
      * certificates in the ledger just after it renames its files into place.
      */
-    private readonly confirmMs = 1000,
+    private readonly confirmMs = 2000,
   ) {}
 
   async check(snap: NodeSnapshot, now = new Date()): Promise<IntegrityChange[]> {
