@@ -1,8 +1,9 @@
 import { generateKeyPairSync } from "node:crypto";
-import { chmodSync, chownSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse, stringify } from "yaml";
 import { SqliteLedger } from "../src/ledger/sqlite.js";
-import { fileStates, toRecord } from "../src/node/integrity.js";
+import { snapshotStates, toRecord } from "../src/node/integrity.js";
 import { takeSnapshot } from "../src/node/snapshot.js";
 import { put, signWith } from "./fixtures.js";
 import { openssl, PKI } from "./helpers.js";
@@ -13,9 +14,7 @@ export async function recordBaseline(root: string): Promise<void> {
   try {
     const snap = takeSnapshot({ root });
     const now = new Date();
-    await store.putBaseline(
-      fileStates(snap.pem, (p) => snap.files.stat(p)).map((s) => toRecord(s, "baseline", now)),
-    );
+    await store.putBaseline(snapshotStates(snap).map((s) => toRecord(s, "baseline", now)));
   } finally {
     store.closeSync();
   }
@@ -84,6 +83,23 @@ export const INTEGRITY_CHANGES: {
     make: async (r) => {
       const c = await signWith(r, `/${PKI}/ca`, { commonName: "rogue", organizations: ["system:masters"] });
       put(r, `/${PKI}/rogue-admin.crt`, c.crt, 0o644);
+    },
+  },
+  {
+    // admin.conf with a client certificate minted outside kubepki (a stolen CA key at work)
+    change: "certificate-unknown",
+    path: "/etc/kubernetes/admin.conf",
+    make: async (r) => {
+      const file = join(r, "etc/kubernetes/admin.conf");
+      const doc = parse(readFileSync(file, "utf8")) as { users: { user: Record<string, string> }[] };
+      const c = await signWith(r, `/${PKI}/ca`, {
+        commonName: "kubernetes-admin",
+        organizations: ["kubeadm:cluster-admins"],
+      });
+      const user = doc.users[0]?.user ?? {};
+      user["client-certificate-data"] = Buffer.from(c.crt).toString("base64");
+      user["client-key-data"] = Buffer.from(c.key).toString("base64");
+      writeFileSync(file, stringify(doc));
     },
   },
   {

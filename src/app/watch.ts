@@ -180,13 +180,13 @@ export async function acceptChanges(
 ): Promise<{ accepted: string[]; removed: string[] }> {
   checkRoot(req);
   const paths = pathsOf(req);
-  const [{ withLedger }, { takeSnapshot }, { fileStates, toRecord }] = await Promise.all([
+  const [{ withLedger }, { takeSnapshot }, { snapshotStates, toRecord }] = await Promise.all([
     import("../ledger/record.js"),
     import("../node/snapshot.js"),
     import("../node/integrity.js"),
   ]);
   const snap = takeSnapshot({ root: paths.root });
-  const states = new Map(fileStates(snap.pem, (p) => snap.files.stat(p)).map((s) => [s.path, s]));
+  const states = new Map(snapshotStates(snap).map((s) => [s.path, s]));
   const wanted = files.map((f) => nodePathOf(paths.root, f));
   const now = new Date();
   const accepted = wanted.filter((p) => states.has(p));

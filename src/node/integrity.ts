@@ -1,4 +1,5 @@
 import type { BaselineRecord } from "../ledger/store.js";
+import type { KubeconfigFact } from "../pki/kubeconfig.js";
 import { spkiSha256 } from "../x509/keys.js";
 import type { CertInfo, ParsedPem } from "../x509/parse.js";
 import { signedBy } from "../x509/verify.js";
@@ -79,6 +80,43 @@ export function fileStates(
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
+/**
+ * Kubeconfigs with an embedded client credential: a replaced client certificate in admin.conf is
+ * as much a planted identity as one in a .crt file. The first user with a certificate counts.
+ */
+export function kubeconfigStates(
+  kubeconfigs: KubeconfigFact[],
+  stat: (nodePath: string) => FileFact | undefined,
+): FileState[] {
+  const out: FileState[] = [];
+  for (const k of kubeconfigs) {
+    const user = k.users.find((u) => u.clientCert);
+    const fact = stat(k.path);
+    if (!user?.clientCert || !fact || k.path.startsWith(OWN_STATE)) continue;
+    const cert = user.clientCert;
+    out.push({
+      path: k.path,
+      certSha256: cert.sha256,
+      isCA: false,
+      cert,
+      ...(user.clientKey ? { keySpki: user.clientKey.publicSpki } : {}),
+      mode: fact.mode,
+      uid: fact.uid,
+      gid: fact.gid,
+    });
+  }
+  return out;
+}
+
+/** Every key, certificate and credential-bearing kubeconfig of a snapshot, sorted by path. */
+export function snapshotStates(snap: Pick<NodeSnapshot, "pem" | "kubeconfigs" | "files">): FileState[] {
+  const stat = (p: string) => snap.files.stat(p);
+  const files = fileStates(snap.pem, stat);
+  const seen = new Set(files.map((f) => f.path));
+  const kubeconfigs = kubeconfigStates(snap.kubeconfigs, stat).filter((k) => !seen.has(k.path));
+  return [...files, ...kubeconfigs].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
 export const factsOf = (s: FileFacts): FileFacts => ({
   ...(s.certSha256 ? { certSha256: s.certSha256 } : {}),
   ...(s.keySpki ? { keySpki: s.keySpki } : {}),
@@ -123,7 +161,9 @@ function contentChange(b: BaselineRecord, s: FileState, byPath: Map<string, File
     out.by = certApproval(s, judge);
     if (!out.by) out.kinds.push(b.isCA ? "ca-certificate-changed" : "certificate-unknown");
   }
-  if (s.keySpki && s.keySpki !== b.keySpki) {
+  // A pair replaced in one file (a kubeconfig, a kubelet .pem) is one change: its certificate's.
+  const pairedWithCert = out.kinds.length > 0 && s.cert && spkiSha256(s.cert.publicKey) === s.keySpki;
+  if (s.keySpki && s.keySpki !== b.keySpki && !pairedWithCert) {
     out.by = keyApproval(s, byPath, judge);
     if (!out.by) out.kinds.push(b.keySpki ? "key-replaced" : "key-added");
   }
@@ -164,7 +204,8 @@ function newFile(s: FileState, byPath: Map<string, FileState>, judge: Judge, out
   else
     out.changes.push({
       path: s.path,
-      change: s.keySpki ? "key-added" : "certificate-unknown",
+      // A new file with a certificate is about that certificate; a bare key is a key added.
+      change: s.certSha256 ? "certificate-unknown" : "key-added",
       after: factsOf(s),
     });
 }
@@ -203,6 +244,6 @@ export function judgeOf(snap: NodeSnapshot, known: Set<string>): Judge {
 /** The node against its baseline (audit): nothing without a baseline. */
 export function snapshotChanges(snap: NodeSnapshot): IntegrityChange[] {
   if (snap.baseline.length === 0) return [];
-  const states = fileStates(snap.pem, (p) => snap.files.stat(p));
+  const states = snapshotStates(snap);
   return compareBaseline(snap.baseline, states, judgeOf(snap, snap.ledgerCurrent)).changes;
 }

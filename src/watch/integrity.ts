@@ -2,9 +2,9 @@ import type { LedgerStore } from "../ledger/store.js";
 import {
   compareBaseline,
   type FileFacts,
-  fileStates,
   type IntegrityChange,
   judgeOf,
+  snapshotStates,
   toRecord,
 } from "../node/integrity.js";
 import type { NodeSnapshot } from "../node/snapshot.js";
@@ -36,7 +36,7 @@ export class IntegrityCheck {
   ) {}
 
   async check(snap: NodeSnapshot, now = new Date()): Promise<IntegrityChange[]> {
-    const states = fileStates(snap.pem, (p) => snap.files.stat(p));
+    const states = snapshotStates(snap);
     const baseline = await this.store.baseline();
     if (baseline.length === 0) {
       await this.store.putBaseline(states.map((s) => toRecord(s, "baseline", now)));
