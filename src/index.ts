@@ -21,6 +21,15 @@ export {
 } from "./app/init.js";
 export { type IssueClientRequest, issueClient } from "./app/issue.js";
 export {
+  createJoinBundle,
+  type JoinBundleOutcome,
+  type JoinBundleRequest,
+  type JoinOutcome,
+  type JoinRequest,
+  joinControlPlane,
+  type SharedSummary,
+} from "./app/join.js";
+export {
   type ImportOutcome,
   type LedgerListRequest,
   type ListedEntry,

@@ -8,6 +8,7 @@ import { outcomeOf } from "./common.js";
 import { registerCrl } from "./crl.js";
 import { registerInit } from "./init.js";
 import { registerIssue } from "./issue.js";
+import { registerJoinBundle } from "./join-bundle.js";
 import { registerLedger } from "./ledger.js";
 import { registerNode } from "./node.js";
 import { paint } from "./output.js";
@@ -46,6 +47,7 @@ Examples:
     registerRevoke,
     registerCrl,
     registerServe,
+    registerJoinBundle,
   ])
     register(program);
   configure(program, "kubepki");

@@ -337,6 +337,14 @@ export const adminKubeconfigs = (): KubeconfigEntry[] => KUBECONFIGS.filter((k) 
 /** kubeadm's kubeconfig for the kubelet's TLS bootstrap (a bootstrap token, no certificate of ours). */
 export const BOOTSTRAP_KUBELET_CONF = "bootstrap-kubelet.conf";
 
+/**
+ * kubeadm's name for a file control planes share, as its copycerts phase names the entries of the
+ * kubeadm-certs Secret: the path under the certificates folder with "/" as "-" (`etcd-ca.key`).
+ */
+export function sharedFileName(baseName: string, ext: ".crt" | ".key" | ".pub"): string {
+  return `${baseName.replaceAll("/", "-")}${ext}`;
+}
+
 export function caEntry(id: CaId): CaEntry {
   const found = CAS.find((c) => c.id === id);
   if (!found) throw new Error(`unknown CA ${id}`);
