@@ -50,9 +50,16 @@ export {
   setupServe,
   startServe,
 } from "./app/serve.js";
+export {
+  DEFAULT_HEALTH_LISTEN,
+  type ServeDeployment,
+  type ServeDeployRequest,
+  serveDeployment,
+} from "./app/serve-deploy.js";
 export type { Duration, Notice, TreeOptions } from "./app/tree.js";
 export type { Finding, Severity } from "./audit/finding.js";
 export { ExitCode, InputError, IoError, KubepkiError, UnsafePathError } from "./errors.js";
 export type { LedgerEntry, Status } from "./ledger/store.js";
 export type { AuditReport } from "./report/model.js";
+export type { ReadinessCheck } from "./revoke/webhook.js";
 export { VERSION } from "./version.js";
