@@ -7,7 +7,9 @@ import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { type RunningServe, startServe } from "../src/app/serve.js";
 import type { KubepkiError } from "../src/errors.js";
+import { treePaths } from "../src/pki/paths.js";
 import { isLoopback, parseHealthListen } from "../src/revoke/health-server.js";
+import { writablePaths } from "../src/revoke/serve-deploy.js";
 import { CLI, freePort, initTree, kubepki, run, snapshot, tempDir } from "./helpers.js";
 import { apiserverClient, call, waitFor } from "./webhook-client.js";
 
@@ -239,5 +241,27 @@ describe("serve --print-static-pod and --print-systemd-unit", () => {
     assert.equal(allowed.status, 0, allowed.stderr);
     assert.match(allowed.stderr, /warning: .*reachable from other hosts/);
     assert.equal(parse(allowed.stdout).spec.containers[0].readinessProbe.httpGet.host, "10.0.0.10");
+  });
+
+  it("serve runs with the tree read-only but for the paths the unit and pod make writable (mount namespace)", async () => {
+    const { root } = await initTree();
+    const paths = writablePaths(treePaths(root));
+    const [port, hp] = [await freePort(), await freePort()];
+    const script = [
+      "set -e",
+      `mount --bind ${root} ${root} && mount -o remount,ro,bind ${root}`,
+      ...paths.map((d) => `mount --bind ${d} ${d} && mount -o remount,rw,bind ${d}`),
+      `! touch ${root}/etc/kubernetes/probe 2>/dev/null`,
+      `${process.execPath} ${CLI} serve --root ${root} --listen 127.0.0.1:${port} --health-listen 127.0.0.1:${hp} &`,
+      "pid=$!",
+      `for i in $(seq 100); do ${process.execPath} -e "fetch('http://127.0.0.1:${hp}/readyz').then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))" && break; sleep 0.2; done`,
+      `${process.execPath} -e "fetch('http://127.0.0.1:${hp}/readyz').then(r=>r.text()).then(t=>console.log('readyz:'+t))"`,
+      "kill -TERM $pid; wait $pid",
+    ].join("\n");
+    const r = run("unshare", ["-m", "bash", "-c", script], { env: { ...process.env, NO_COLOR: "1" } });
+    if (r.error || /unshare failed|Operation not permitted/.test(r.stderr)) return; // no mount namespace here
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /readyz:ok/);
+    assert.match(r.stderr, /issued .*webhook\.crt/);
   });
 });
