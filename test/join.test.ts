@@ -113,14 +113,12 @@ describe("join-bundle and init --join", () => {
     const kubelet = openssl(["verify", "-CAfile", ca, join(c.n2.root, "var/lib/kubelet/pki/kubelet.crt")]);
     assert.equal(kubelet.status, 0, kubelet.stderr);
     const dir = tempDir();
-    for (const conf of ["admin.conf", "controller-manager.conf", "scheduler.conf", "kubelet.conf"]) {
+    for (const conf of ["admin.conf", "controller-manager.conf", "scheduler.conf"]) {
       const path = join(c.n2.root, "etc/kubernetes", conf);
       const kc = parseKubeconfig(readFileSync(path, "utf8"), path);
       assert.equal(
         kc.server,
-        conf === "admin.conf" || conf === "kubelet.conf"
-          ? "https://cp.example.com:6443"
-          : "https://10.0.0.12:6443",
+        conf === "admin.conf" ? "https://cp.example.com:6443" : "https://10.0.0.12:6443",
       );
       const pem = join(dir, `${conf}.pem`);
       writeFileSync(pem, kc.clientCert?.pem ?? "");
@@ -130,6 +128,15 @@ describe("join-bundle and init --join", () => {
     const apiserver = parseCertificatePem(read(c.n2.root, "apiserver.crt").toString(), "apiserver.crt");
     assert.ok(apiserver.dnsNames.includes("cp2") && apiserver.dnsNames.includes("cp.example.com"));
     assert.ok(apiserver.ipAddresses.includes("10.0.0.12"));
+  });
+
+  it("node 2 gets no kubelet.conf: kubeadm join makes it, and its preflight refuses one already there", () => {
+    assert.ok(!listFiles(c.n2.root).includes("etc/kubernetes/kubelet.conf"));
+    const kc = c.joined.report.artifacts.find((a) => a.id === "kubelet.conf");
+    assert.equal(kc?.action, "skipped");
+    assert.match(kc?.note ?? "", /kubeadm join makes it/);
+    // node 1, made by init, has one.
+    assert.ok(listFiles(c.n1.root).includes("etc/kubernetes/kubelet.conf"));
   });
 
   it("node 2 mints no break-glass credential and records its own certificates in its ledger", async () => {

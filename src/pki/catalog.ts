@@ -71,6 +71,11 @@ export interface KubeconfigEntry {
   renewable: boolean;
   /** Who reads it (none: a person's credential). */
   consumers: Component[];
+  /**
+   * On a further control plane kubeadm join makes it (the kubelet's TLS bootstrap) and its preflight
+   * refuses one already there (FileAvailable--etc-kubernetes-kubelet.conf).
+   */
+  madeByJoin?: boolean;
 }
 
 export const CAS: CaEntry[] = [
@@ -252,6 +257,7 @@ export const KUBECONFIGS: KubeconfigEntry[] = [
     server: "endpoint",
     renewable: false,
     consumers: ["kubelet"],
+    madeByJoin: true,
   },
   {
     id: "controller-manager.conf",
