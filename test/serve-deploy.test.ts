@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { type RunningServe, startServe } from "../src/app/serve.js";
+import { type ServeDeployRequest, serveDeployment } from "../src/app/serve-deploy.js";
 import type { KubepkiError } from "../src/errors.js";
 import { treePaths } from "../src/pki/paths.js";
 import { isLoopback, parseHealthListen } from "../src/revoke/health-server.js";
@@ -214,6 +215,24 @@ describe("serve --print-static-pod and --print-systemd-unit", () => {
     if (v.error) return; // systemd-analyze is not installed here
     assert.equal(v.status, 0, `${v.stdout}${v.stderr}`);
     assert.doesNotMatch(v.stderr, /kubepki-serve\.service/, v.stderr);
+  });
+
+  it("every serve flag is passed on (a store's too), paths made absolute, the offline folder not", async () => {
+    const r = await serveDeployment({
+      kind: "systemd-unit",
+      root: "/",
+      state: "rel/state",
+      allowedCn: ["a", "b"],
+      denyRevokedUsers: true,
+      offlineDir: "/mnt/offline",
+      ...{ store: "etcd://10.0.0.11:2379,10.0.0.12:2379", etcdCacert: "rel/ca.crt", maxStaleness: 30_000 },
+    } as ServeDeployRequest);
+    const exec = r.text.match(/^ExecStart=.* serve (.*)$/m)?.[1] ?? "";
+    assert.equal(
+      exec,
+      `--root / --listen 127.0.0.1:8443 --health-listen 127.0.0.1:8444 --state ${resolve("rel/state")} --allowed-cn a --allowed-cn b --deny-revoked-users --store etcd://10.0.0.11:2379,10.0.0.12:2379 --etcd-cacert ${resolve("rel/ca.crt")} --max-staleness 30000ms`,
+    );
+    assert.match(r.text, new RegExp(`^ReadWritePaths=.* ${resolve("rel/state")}( |$)`, "m"));
   });
 
   it("refusals: both at once, a non-loopback health address (exit 2)", () => {

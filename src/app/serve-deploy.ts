@@ -45,13 +45,35 @@ export async function serveDeployment(req: ServeDeployRequest): Promise<ServeDep
   return { text, notices: warnings };
 }
 
-/** serve's flags as given, with the root as an absolute path (the unit and pod run elsewhere). */
+/** What the unit or pod does not pass on to serve: printing's own flags, and the offline folder (never on the node). */
+const NOT_PASSED = new Set(["kind", "image", "nodeBinary", "script", "offlineDir", "output", "setupOnly"]);
+/** Flags whose value is a path: made absolute, since the unit and pod run elsewhere. */
+const PATH_FLAG = /^(root|state|certDir)$|(Cacert|Cert|Key|File|Dir)$/;
+
+/**
+ * serve's flags as given, every one of them (a flag a store adds too), in --kebab-case: the unit
+ * and the pod run serve exactly as it was asked to run. Durations parsed to milliseconds go back as "NNNms".
+ */
 function serveArgs(req: ServeDeployRequest & { healthListen: string }): string[] {
-  const args = ["--root", resolve(req.root), "--listen", req.listen ?? "127.0.0.1:8443"];
-  args.push("--health-listen", req.healthListen);
-  if (req.healthAllowRemote) args.push("--health-allow-remote");
-  if (req.state) args.push("--state", resolve(req.state));
-  for (const cn of req.allowedCn ?? []) args.push("--allowed-cn", cn);
-  if (req.denyRevokedUsers) args.push("--deny-revoked-users");
-  return args;
+  const first = ["root", "listen", "healthListen"];
+  const entries = Object.entries({ listen: "127.0.0.1:8443", ...req }).sort(
+    ([a], [b]) => rank(first, a) - rank(first, b),
+  );
+  return entries.flatMap(([key, value]) => flagArgs(key, value));
 }
+
+/** One flag as argv words: none when off or unset, repeated for a list. */
+function flagArgs(key: string, value: unknown): string[] {
+  if (NOT_PASSED.has(key) || value === undefined || value === false || typeof value === "function") return [];
+  const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  return (Array.isArray(value) ? value : [value]).flatMap((v: unknown) => {
+    if (v === true) return [flag];
+    if (typeof v === "number") return [flag, `${v}ms`];
+    return [flag, PATH_FLAG.test(key) ? resolve(String(v)) : String(v)];
+  });
+}
+
+const rank = (order: string[], key: string) => {
+  const i = order.indexOf(key);
+  return i < 0 ? order.length : i;
+};
