@@ -289,6 +289,16 @@ describe("join-bundle CLI", () => {
     );
   });
 
+  it("help: join-bundle's and init's --join, with examples", () => {
+    const help = kubepki(["join-bundle", "--help"]);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /Examples:[\s\S]*kubepki join-bundle --root \/ --out/);
+    assert.match(help.stdout, /--offline-dir/);
+    const init = kubepki(["init", "--help"]).stdout.replace(/\s+/g, " ");
+    assert.match(init, /--join <bundle>.*--certificate-key <hex>/);
+    assert.match(init, /--join join\.bundle --certificate-key/);
+  });
+
   it("a root without a PKI: exit 2", () => {
     const dir = tempDir();
     const r = kubepki(["join-bundle", "--root", join(dir, "empty"), "--out", join(dir, "b")]);
