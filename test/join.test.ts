@@ -248,6 +248,15 @@ describe("join refusals: nothing written", () => {
     assert.match(alone.stderr, /--join needs --certificate-key/);
   });
 
+  it("init refuses the node after the shared files were placed: they are removed again", () => {
+    const r = refusedJoin(c.bundle, c.key, (root) => {
+      mkdirSync(join(root, PKI), { recursive: true });
+      writeFileSync(join(root, PKI, "apiserver.crt"), "not a certificate\n");
+    });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /inconsistent[\s\S]*apiserver/);
+  });
+
   it("a node with a CA of its own: exit 2, the conflicting files named", async () => {
     const r = refusedJoin(c.bundle, c.key, (root) => {
       mkdirSync(join(root, PKI), { recursive: true });
