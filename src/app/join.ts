@@ -136,8 +136,12 @@ function readBundle(path: string): string {
   return text;
 }
 
-/** The shared files this run added are removed again when init then fails: the node is left as it was. */
+/**
+ * init refused the node (its plan found something it cannot keep; nothing of its own was written):
+ * the shared files this run added are removed again, and the node is as it was. After any other
+ * failure init may have written files that belong with them, so they stay.
+ */
 function undoShared(written: string[], err: unknown): never {
-  for (const path of written) safeUnlink(path);
+  if (err instanceof InputError) for (const path of written) safeUnlink(path);
   throw err;
 }
