@@ -1,5 +1,6 @@
 import { realpathSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { ServeRequest } from "./serve.js";
 import { type Notice, pathsOf } from "./tree.js";
 
@@ -10,7 +11,7 @@ export interface ServeDeployRequest extends Omit<ServeRequest, "log" | "ready"> 
   image?: string;
   /** The Node.js binary the unit runs (default: this one). */
   nodeBinary?: string;
-  /** kubepki's bin/kubepki.js (default: the one running); the pod mounts its package folder. */
+  /** kubepki's bin/kubepki.js (default: this package's); the pod mounts its package folder. */
   script?: string;
 }
 
@@ -18,6 +19,9 @@ export interface ServeDeployment {
   text: string;
   notices: Notice[];
 }
+
+/** This package's bin/kubepki.js: two levels up from src/app, dist/app and dist/bundle alike. */
+const OWN_BIN = new URL("../../bin/kubepki.js", import.meta.url);
 
 export const DEFAULT_HEALTH_LISTEN = "127.0.0.1:8444";
 export const DEFAULT_POD_IMAGE = "node:24-bookworm-slim";
@@ -30,7 +34,7 @@ export async function serveDeployment(req: ServeDeployRequest): Promise<ServeDep
   ]);
   const healthListen = req.healthListen ?? DEFAULT_HEALTH_LISTEN;
   const { listen, warnings } = parseHealthListen(healthListen, req.healthAllowRemote);
-  const script = realpathSync(resolve(req.script ?? process.argv[1] ?? "bin/kubepki.js"));
+  const script = realpathSync(req.script ? resolve(req.script) : fileURLToPath(OWN_BIN));
   const anyHost = listen.host === "0.0.0.0" || listen.host === "::";
   const opts = {
     paths: pathsOf(req),
