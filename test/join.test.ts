@@ -348,8 +348,20 @@ describe("join-bundle CLI", () => {
       out,
       "--certificate-key",
       made.certificateKey,
+      "-o",
+      "json",
     ]);
     assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.deepEqual(
+      report.joined.cas.map((x: { ca: string; keyOffline: boolean }) => [x.ca, x.keyOffline]),
+      [
+        ["ca", true],
+        ["front-proxy-ca", true],
+        ["etcd-ca", true],
+      ],
+    );
+    assert.ok(report.artifacts.some((a: { id: string }) => a.id === "apiserver"));
     assert.ok(
       !listFiles(n2.root).some((f) => /(^|\/)(ca|front-proxy-ca)\.key$/.test(f)),
       "no CA key on node 2",

@@ -1,6 +1,7 @@
 import { relative } from "node:path";
 import type { Command } from "commander";
 import type { InitOutcome, InitRequest } from "../app/init.js";
+import type { JoinOutcome } from "../app/join.js";
 import { InputError } from "../errors.js";
 import { isInside } from "../fsx/read.js";
 import { formatChange } from "../pki/config-edit.js";
@@ -73,7 +74,8 @@ Examples:
     const r = await runInit({ ...req, onKey: bar.tick }, join, certificateKey);
     bar.end();
     warnAll(r.report.warnings);
-    if (output === "json") out(JSON.stringify(r.report, null, 2));
+    const joined = "joined" in r ? { joined: (r as JoinOutcome).joined } : {};
+    if (output === "json") out(JSON.stringify({ ...r.report, ...joined }, null, 2));
     else printInit(r);
     warnAll(r.notices);
     return undefined;

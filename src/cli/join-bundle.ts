@@ -32,6 +32,7 @@ Examples:
   act(cmd, async ({ output, ...req }: JoinBundleFlags) => {
     const { createJoinBundle } = await import("../app/join.js");
     const r = await createJoinBundle(req);
+    warnAll(r.notices);
     if (await printData(output, r)) return undefined;
     out(`wrote ${r.out} (0600)`);
     const rows = [["CA", "SHA-256", "KEY"]];
@@ -39,7 +40,6 @@ Examples:
       rows.push([c.ca, c.sha256, c.keyOffline ? "offline on every node" : "on the node"]);
     out(table(rows));
     out("sa.key, sa.pub: the service-account key pair");
-    warnAll(r.notices);
     info(
       `certificate key (shown once; kubepki init --join ${r.out} --certificate-key KEY): ${r.certificateKey}`,
     );
