@@ -5,6 +5,7 @@ import { before, describe, it } from "node:test";
 import { initCluster } from "../src/app/init.js";
 import { createJoinBundle, joinControlPlane } from "../src/app/join.js";
 import { ledgerList } from "../src/app/ledger.js";
+import type { KubepkiError } from "../src/errors.js";
 import { parseCertificateKey } from "../src/pki/bundle-crypto.js";
 import { decodeBundle } from "../src/pki/bundle-file.js";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
@@ -255,6 +256,22 @@ describe("join refusals: nothing written", () => {
     });
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /inconsistent[\s\S]*apiserver/);
+  });
+
+  it("--new-break-glass with --join: refused (exit 2) before anything is written", async () => {
+    const root = join(tempDir(), "n");
+    await assert.rejects(
+      joinControlPlane({
+        root,
+        nodeName: "cp3",
+        advertiseAddress: "10.0.0.13",
+        join: c.bundle,
+        certificateKey: c.key,
+        newBreakGlass: true,
+      }),
+      (e: KubepkiError) => e.exitCode === 2 && /mints no break-glass/.test(e.message),
+    );
+    assert.deepEqual(listFiles(root), []);
   });
 
   it("a node with a CA of its own: exit 2, the conflicting files named", async () => {

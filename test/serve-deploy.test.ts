@@ -33,7 +33,7 @@ describe("serve --health-listen: the health port", () => {
       root,
       listen: `127.0.0.1:${port}`,
       healthListen: `127.0.0.1:${hp}`,
-      ready: () => readiness,
+      ready: () => ({ ok: readiness.ok, reason: readiness.reason }),
       log: () => {},
     });
     health = `http://127.0.0.1:${hp}`;
@@ -60,6 +60,11 @@ describe("serve --health-listen: the health port", () => {
     assert.equal((await get(`${health}/healthz`)).status, 200, "liveness is not readiness");
     readiness = { ok: true };
     assert.equal((await get(`${health}/readyz`)).status, 200);
+    readiness = undefined as unknown as { ok: boolean }; // a hook that throws is "not ready", not a 500
+    const thrown = await get(`${health}/readyz`);
+    assert.equal(thrown.status, 503);
+    assert.match(thrown.body, /^readiness check failed: /);
+    readiness = { ok: true };
   });
 
   it("serves nothing else: /authorize is 404 there, POST 405", async () => {

@@ -99,6 +99,10 @@ export async function joinControlPlane(req: JoinRequest): Promise<JoinOutcome> {
     throw new InputError(
       "--certificate-key must be 64 hexadecimal characters (the key kubepki join-bundle printed)",
     );
+  if (req.newBreakGlass)
+    throw new InputError(
+      "--new-break-glass: a joining control plane mints no break-glass credential (the first node's is the cluster's)",
+    );
   const bundle = resolve(req.join);
   const text = readBundle(bundle);
   const { material, createdAt } = decodeBundle(text, key, bundle);

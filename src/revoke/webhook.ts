@@ -194,8 +194,12 @@ function getRoutes(set: RevokedSet, m: Metrics, ready?: ReadinessCheck): Record<
   const text = { type: "text/plain" };
   const notReady = (): string | undefined => {
     if (set.error) return `ledger: ${set.error}`;
-    const r = ready?.();
-    return r && !r.ok ? (r.reason ?? "not ready") : undefined;
+    try {
+      const r = ready?.();
+      return r && !r.ok ? (r.reason ?? "not ready") : undefined;
+    } catch (err) {
+      return `readiness check failed: ${err instanceof Error ? err.message : String(err)}`;
+    }
   };
   return {
     "/healthz": (_req, res, path) => send(m, res, path, 200, "ok", text),
