@@ -28,6 +28,15 @@ export {
 } from "./app/init.js";
 export { type IssueClientRequest, issueClient } from "./app/issue.js";
 export {
+  createJoinBundle,
+  type JoinBundleOutcome,
+  type JoinBundleRequest,
+  type JoinOutcome,
+  type JoinRequest,
+  joinControlPlane,
+  type SharedSummary,
+} from "./app/join.js";
+export {
   type ImportOutcome,
   type LedgerListRequest,
   type ListedEntry,
@@ -48,6 +57,12 @@ export {
   setupServe,
   startServe,
 } from "./app/serve.js";
+export {
+  DEFAULT_HEALTH_LISTEN,
+  type ServeDeployment,
+  type ServeDeployRequest,
+  serveDeployment,
+} from "./app/serve-deploy.js";
 export type { Duration, Notice, TreeOptions } from "./app/tree.js";
 export {
   acceptChanges,
@@ -64,4 +79,5 @@ export { ExitCode, InputError, IoError, KubepkiError, UnsafePathError } from "./
 export type { BaselineRecord, LedgerEntry, Status } from "./ledger/store.js";
 export type { CredentialSummary, HuntReport } from "./report/hunt-model.js";
 export type { AuditReport } from "./report/model.js";
+export type { ReadinessCheck } from "./revoke/webhook.js";
 export { VERSION } from "./version.js";

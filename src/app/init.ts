@@ -53,11 +53,17 @@ export interface InitOutcome {
   notices: Notice[];
 }
 
+/** How init runs beyond its flags (joinControlPlane's). */
+export interface InitMode {
+  /** A further control plane on the cluster's shared CAs: it never mints a break-glass credential. */
+  joining?: boolean;
+}
+
 /**
  * `kubepki init`: the PKI under root, every certificate recorded in the ledger (reconciled with the
  * tree on every run), and a first CRL per CA (etcd's --client-crl-file fails closed without one).
  */
-export async function initCluster(req: InitRequest): Promise<InitOutcome> {
+export async function initCluster(req: InitRequest, mode: InitMode = {}): Promise<InitOutcome> {
   const spec = specOf(req);
   // A fresh tree needs every key: start them now, while the certificate code loads.
   const fresh = !exists(join(resolve(req.root), spec.certificatesDir));
@@ -75,7 +81,7 @@ export async function initCluster(req: InitRequest): Promise<InitOutcome> {
     force: req.force,
     keyPool,
     keepSelfSignedKubelet: req.keepKubeletServing,
-    breakGlass: { recorded, mintNew: req.newBreakGlass },
+    breakGlass: { recorded, mintNew: req.newBreakGlass, joining: mode.joining },
   });
   const paths = treePaths(req.root, spec.certificatesDir, result.offlineDir, req.state);
   const notices: Notice[] = [];
@@ -85,7 +91,7 @@ export async function initCluster(req: InitRequest): Promise<InitOutcome> {
   const crls = await withLedger(
     paths.ledgerFile,
     async (s) => {
-      const out = await recordTree(paths, s, issued, notices);
+      const out = await recordTree(paths, s, issued, notices, mode);
       // What init wrote is no integrity change for kubepki watch (issue 13).
       await (await import("../watch/baseline.js")).approveWrites(paths, s, written, "kubepki init");
       return out;
@@ -103,7 +109,7 @@ export async function initCluster(req: InitRequest): Promise<InitOutcome> {
 }
 
 /** The settings (and --config file) as the spec resolver takes them, each with the flag it came from. */
-function specOf(req: InitRequest): ClusterSpec {
+export function specOf(req: InitRequest): ClusterSpec {
   const src = (value: string | undefined, where: string) =>
     value === undefined ? undefined : { value, where };
   const fromSettings: SpecInput = {
@@ -141,6 +147,7 @@ async function recordTree(
   store: LedgerStore,
   issued: InitResult["issued"],
   notices: Notice[],
+  mode: InitMode,
 ): Promise<string[]> {
   const [{ reconcile }, { repairLedger }, { publishCrls }] = await Promise.all([
     import("../ledger/reconcile.js"),
@@ -148,7 +155,9 @@ async function recordTree(
     import("../revoke/crl.js"),
   ]);
   const { recorded } = await reconcile(store, paths, issued);
-  if (recorded > 0) notices.push(`recorded ${recorded} certificate(s) of the tree the ledger lacked`);
+  if (recorded > 0 && mode.joining)
+    notices.push(`recorded ${recorded} certificate(s) of the cluster (its CAs) this node's ledger lacked`);
+  else if (recorded > 0) notices.push(`recorded ${recorded} certificate(s) of the tree the ledger lacked`);
   const r = await repairLedger(paths, store);
   if (r.restored + r.serialOnly > 0)
     notices.push(

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { IoError } from "../errors.js";
 import type { LedgerStore } from "../ledger/store.js";
-import type { WebhookServer } from "../revoke/webhook.js";
+import type { HealthListen, HealthServer } from "../revoke/health-server.js";
+import type { ReadinessCheck, WebhookServer } from "../revoke/webhook.js";
 import type { WebhookFiles } from "../revoke/webhook-setup.js";
 import { type Notice, pathsOf, type TreeOptions } from "./tree.js";
 
@@ -35,20 +36,35 @@ export interface ServeRequest extends ServeSetupRequest {
    */
   unknownCertificates?: "log" | "deny";
   log?: (message: string) => void;
+  /** /healthz, /readyz and /metrics also on this plain-HTTP HOST:PORT (loopback unless healthAllowRemote). */
+  healthListen?: string;
+  /** Let --health-listen be a non-loopback address (a warning says what that exposes). */
+  healthAllowRemote?: boolean;
+  /**
+   * A further readiness check for /readyz, on both ports (a ledger store reports its staleness
+   * here): called on every probe, it must answer at once; `{ ok: false, reason }` makes /readyz 503.
+   */
+  ready?: ReadinessCheck;
 }
 
 export interface RunningServe extends ServeSetup {
   /** https://host:port the webhook listens on. */
   url: string;
   hook: WebhookServer;
+  /** http://host:port of the health port, with --health-listen. */
+  healthUrl?: string;
   /** Stops accepting, lets open requests finish (bounded), closes the ledger. */
   close: () => Promise<void>;
 }
 
 /** `kubepki serve`: the setup, then the authorization webhook that denies revoked client certificates. */
 export async function startServe(req: ServeRequest): Promise<RunningServe> {
+  // The health address is checked before anything is written.
+  const health = req.healthListen ? await healthAddress(req.healthListen, req.healthAllowRemote) : undefined;
   const { store, setup } = await prepare(req);
+  if (health) setup.notices.push(...health.warnings);
   let hook: WebhookServer | undefined;
+  let healthServer: HealthServer | undefined;
   try {
     const [{ createWebhookServer }, { WEBHOOK_CLIENT_CN }] = await Promise.all([
       import("../revoke/webhook.js"),
@@ -65,16 +81,33 @@ export async function startServe(req: ServeRequest): Promise<RunningServe> {
       denyRevokedUsers: req.denyRevokedUsers,
       unknownCertificates: req.unknownCertificates,
       ...(req.log ? { log: req.log } : {}),
+      ...(req.ready ? { ready: req.ready } : {}),
     });
     const port = await listen(hook, f.listen, req.listen ?? DEFAULT_LISTEN);
+    if (health) healthServer = await startHealth(hook, health.listen);
     const running = hook;
-    const close = () => running.close().finally(() => store.close());
-    return { ...setup, url: `https://${f.listen.host}:${port}`, hook, close };
+    const healthDone = healthServer;
+    const close = () =>
+      Promise.all([running.close(), healthDone?.close()])
+        .finally(() => store.close())
+        .then(() => {});
+    return { ...setup, url: `https://${f.listen.host}:${port}`, hook, close, healthUrl: healthDone?.url };
   } catch (err) {
     await hook?.close().catch(() => {});
+    await healthServer?.close().catch(() => {});
     await store.close();
     throw err;
   }
+}
+
+async function healthAddress(value: string, allowRemote?: boolean) {
+  const { parseHealthListen } = await import("../revoke/health-server.js");
+  return parseHealthListen(value, allowRemote);
+}
+
+async function startHealth(hook: WebhookServer, at: HealthListen): Promise<HealthServer> {
+  const { startHealthServer } = await import("../revoke/health-server.js");
+  return startHealthServer(hook.health, at);
 }
 
 const DEFAULT_LISTEN = "127.0.0.1:8443";

@@ -1,6 +1,8 @@
 import { relative } from "node:path";
 import type { Command } from "commander";
 import type { InitOutcome, InitRequest } from "../app/init.js";
+import type { JoinOutcome } from "../app/join.js";
+import { InputError } from "../errors.js";
 import { isInside } from "../fsx/read.js";
 import { formatChange } from "../pki/config-edit.js";
 import type { ArtifactReport } from "../pki/init.js";
@@ -8,7 +10,11 @@ import { KEY_ALGORITHMS } from "../x509/algorithms.js";
 import { act, collect, commaList, warnAll, withFlags, withOutput } from "./common.js";
 import { info, out, paint, progress, table } from "./output.js";
 
-type InitFlags = Omit<InitRequest, "onKey"> & { output: "text" | "json" };
+type InitFlags = Omit<InitRequest, "onKey"> & {
+  output: "text" | "json";
+  join?: string;
+  certificateKey?: string;
+};
 
 export function registerInit(program: Command): void {
   const cmd = program
@@ -47,26 +53,53 @@ export function registerInit(program: Command): void {
       "--keep-kubelet-serving",
       "keep the kubelet's self-signed serving certificate (kube-apiserver then cannot verify it)",
     )
-    .option("--new-break-glass", "mint a super-admin.conf although the ledger holds an active one");
+    .option("--new-break-glass", "mint a super-admin.conf although the ledger holds an active one")
+    .option(
+      "--join <bundle>",
+      "a further control plane: take the shared CAs and SA pair from this kubepki join-bundle file",
+    )
+    .option("--certificate-key <hex>", "with --join: the key kubepki join-bundle printed");
   withOutput(withFlags(cmd, { state: true }), ["text", "json"]).addHelpText(
     "after",
     `
 Examples:
   kubepki init --root ./node --offline-dir ./offline --node-name cp1 --advertise-address 10.0.0.10
   kubepki init --root / --offline-dir /mnt/usb/kubepki --config kubeadm.yaml --node worker1=10.0.0.21
-  kubepki init --root ./node --offline-dir ./offline --external-ca --algorithm RSA-2048`,
+  kubepki init --root ./node --offline-dir ./offline --external-ca --algorithm RSA-2048
+  kubepki init --root / --offline-dir /mnt/offline --config kubeadm.yaml --node-name cp2 \\
+    --advertise-address 10.0.0.12 --join join.bundle --certificate-key <key join-bundle printed>`,
   );
-  act(cmd, async ({ output, ...req }: InitFlags) => {
-    const { initCluster } = await import("../app/init.js");
+  act(cmd, async ({ output, join, certificateKey, ...req }: InitFlags) => {
     const bar = progress("generating keys");
-    const r = await initCluster({ ...req, onKey: bar.tick });
+    const r = await runInit({ ...req, onKey: bar.tick }, join, certificateKey);
     bar.end();
     warnAll(r.report.warnings);
-    if (output === "json") out(JSON.stringify(r.report, null, 2));
+    const joined = "joined" in r ? { joined: (r as JoinOutcome).joined } : {};
+    if (output === "json") out(JSON.stringify({ ...r.report, ...joined }, null, 2));
     else printInit(r);
     warnAll(r.notices);
     return undefined;
   });
+}
+
+/** init, or with --join the joining of a further control plane (the two flags go together). */
+async function runInit(req: InitRequest, join?: string, certificateKey?: string): Promise<InitOutcome> {
+  if (join === undefined && certificateKey === undefined)
+    return (await import("../app/init.js")).initCluster(req);
+  if (join === undefined || certificateKey === undefined)
+    throw new InputError(
+      `${join === undefined ? "--certificate-key" : "--join"} needs ${join === undefined ? "--join" : "--certificate-key"}`,
+    );
+  const { joinControlPlane } = await import("../app/join.js");
+  const r = await joinControlPlane({ ...req, join, certificateKey });
+  const shared =
+    r.joined.written.length > 0
+      ? `wrote ${r.joined.written.length} shared file(s)`
+      : "the shared files were already there";
+  info(
+    `joined with ${r.joined.bundle} (made ${r.joined.createdAt}): ${shared}; CAs ${r.joined.cas.map((c) => `${c.ca} ${c.sha256.slice(0, 16)}…`).join(", ")}`,
+  );
+  return r;
 }
 
 function printInit({ report, spec }: InitOutcome): void {

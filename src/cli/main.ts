@@ -9,6 +9,7 @@ import { registerCrl } from "./crl.js";
 import { registerHunt } from "./hunt.js";
 import { registerInit } from "./init.js";
 import { registerIssue } from "./issue.js";
+import { registerJoinBundle } from "./join-bundle.js";
 import { registerLedger } from "./ledger.js";
 import { registerNode } from "./node.js";
 import { paint } from "./output.js";
@@ -49,6 +50,7 @@ Examples:
     registerCrl,
     registerServe,
     registerHunt,
+    registerJoinBundle,
     registerWatch,
   ])
     register(program);

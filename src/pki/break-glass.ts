@@ -15,6 +15,8 @@ export interface BreakGlassOptions {
   recorded?: { path?: string; sha256: string; notAfter: string };
   /** Mint another although one is recorded (--new-break-glass). */
   mintNew?: boolean;
+  /** A control plane joining with the cluster's CAs: the break-glass credential is the first node's. */
+  joining?: boolean;
 }
 
 export interface BreakGlassPlan {
@@ -79,6 +81,14 @@ async function decideBreakGlass(
       };
     }
   }
+  if (job.action === "generated" && opts.joining)
+    return {
+      job: {
+        ...job,
+        action: "skipped",
+        note: "a joining control plane mints no break-glass credential: the cluster's is the first control plane's (in its offline folder)",
+      },
+    };
   if (job.action === "generated" && opts.recorded && !opts.mintNew)
     return {
       job: {

@@ -71,6 +71,11 @@ export interface KubeconfigEntry {
   renewable: boolean;
   /** Who reads it (none: a person's credential). */
   consumers: Component[];
+  /**
+   * On a further control plane kubeadm join makes it (the kubelet's TLS bootstrap) and its preflight
+   * refuses one already there (FileAvailable--etc-kubernetes-kubelet.conf).
+   */
+  madeByJoin?: boolean;
 }
 
 export const CAS: CaEntry[] = [
@@ -252,6 +257,7 @@ export const KUBECONFIGS: KubeconfigEntry[] = [
     server: "endpoint",
     renewable: false,
     consumers: ["kubelet"],
+    madeByJoin: true,
   },
   {
     id: "controller-manager.conf",
@@ -336,6 +342,14 @@ export const adminKubeconfigs = (): KubeconfigEntry[] => KUBECONFIGS.filter((k) 
 
 /** kubeadm's kubeconfig for the kubelet's TLS bootstrap (a bootstrap token, no certificate of ours). */
 export const BOOTSTRAP_KUBELET_CONF = "bootstrap-kubelet.conf";
+
+/**
+ * kubeadm's name for a file control planes share, as its copycerts phase names the entries of the
+ * kubeadm-certs Secret: the path under the certificates folder with "/" as "-" (`etcd-ca.key`).
+ */
+export function sharedFileName(baseName: string, ext: ".crt" | ".key" | ".pub"): string {
+  return `${baseName.replaceAll("/", "-")}${ext}`;
+}
 
 export function caEntry(id: CaId): CaEntry {
   const found = CAS.find((c) => c.id === id);

@@ -6,7 +6,7 @@ import { commitFiles, recoverJournal } from "../fsx/transaction.js";
 import type { KeyPool } from "../x509/keygen.js";
 import { backupFolders, backupTargets } from "./backup.js";
 import { type BreakGlassOptions, type BreakGlassPlan, planBreakGlass } from "./break-glass.js";
-import { type CaId, type Component, casFor, RESTART_ORDER } from "./catalog.js";
+import { type CaId, type Component, casFor, KUBECONFIGS, RESTART_ORDER } from "./catalog.js";
 import { type KubeadmConfig, kubeadmConfig } from "./component-config.js";
 import {
   type ArtifactReport,
@@ -127,8 +127,23 @@ async function planInit(opts: InitOptions, paths: TreePaths, now: Date): Promise
   for (const job of planLeafJobs(spec, paths)) inspected.push(await inspectLeaf(job, cas, paths, leafOpts));
   const sa = inspectSa(paths, issues);
   refuseInconsistent(issues, !!opts.force);
-  const breakGlass = await planBreakGlass(inspected, cas, paths, { ...opts.breakGlass, now });
+  const jobs = opts.breakGlass?.joining ? inspected.map(joiningJob) : inspected;
+  const breakGlass = await planBreakGlass(jobs, cas, paths, { ...opts.breakGlass, now });
   return { cas, jobs: breakGlass.jobs, sa, breakGlass };
+}
+
+/**
+ * A joining control plane gets no kubelet.conf, as with kubeadm join: the kubelet makes its own
+ * through its TLS bootstrap, and kubeadm join's preflight refuses a kubelet.conf already there.
+ */
+function joiningJob(job: LeafJob): LeafJob {
+  const entry = KUBECONFIGS.find((k) => k.id === job.id);
+  if (!entry?.madeByJoin || job.action !== "generated") return job;
+  return {
+    ...job,
+    action: "skipped",
+    note: "kubeadm join makes it (the kubelet's TLS bootstrap) and refuses one already there",
+  };
 }
 
 /** Components to restart because a file they read was replaced (a new CA: all of them). */

@@ -56,13 +56,23 @@ export interface WebhookOptions {
   pollMs?: number;
   limits?: Partial<WebhookLimits>;
   log?: (message: string) => void;
+  /**
+   * A further readiness check for /readyz (a ledger store's staleness, say): called on each probe,
+   * it must answer at once; `ok: false` makes /readyz answer 503 with `reason`.
+   */
+  ready?: ReadinessCheck;
 }
+
+/** What /readyz asks besides the ledger's health. */
+export type ReadinessCheck = () => { ok: boolean; reason?: string };
 
 export interface WebhookServer {
   server: Server;
   registry: Registry;
   reload: () => Promise<void>;
   close: () => Promise<void>;
+  /** The GET endpoints alone (/healthz, /readyz, /metrics), for the plain-HTTP health port. */
+  health: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /** Go and Kubernetes take the last CN of a subject (pkix.Name.CommonName). */
@@ -105,6 +115,7 @@ export async function createWebhookServer(o: WebhookOptions): Promise<WebhookSer
     registry: m.registry,
     reload: () => set.poll(),
     close: () => closeServer(server, sockets, poll, limits.shutdownMs),
+    health: healthHandler(getRoutes(set, m, o.ready), m),
   };
 }
 
@@ -182,12 +193,23 @@ function closeServer(server: Server, sockets: Set<Socket>, poll: NodeJS.Timeout,
 type Handler = (req: IncomingMessage, res: ServerResponse, path: string) => void;
 
 /** The GET endpoints: liveness, readiness (the ledger's health) and metrics. */
-function getRoutes(set: RevokedSet, m: Metrics): Record<string, Handler> {
+function getRoutes(set: RevokedSet, m: Metrics, ready?: ReadinessCheck): Record<string, Handler> {
   const text = { type: "text/plain" };
+  const notReady = (): string | undefined => {
+    if (set.error) return `ledger: ${set.error}`;
+    try {
+      const r = ready?.();
+      return r && !r.ok ? (r.reason ?? "not ready") : undefined;
+    } catch (err) {
+      return `readiness check failed: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  };
   return {
     "/healthz": (_req, res, path) => send(m, res, path, 200, "ok", text),
-    "/readyz": (_req, res, path) =>
-      set.error ? send(m, res, path, 503, `ledger: ${set.error}`, text) : send(m, res, path, 200, "ok", text),
+    "/readyz": (_req, res, path) => {
+      const reason = notReady();
+      send(m, res, path, reason ? 503 : 200, reason ?? "ok", text);
+    },
     "/metrics": (_req, res, path) => {
       m.registry.metrics().then(
         (body) => send(m, res, path, 200, body, { type: m.registry.contentType }),
@@ -197,8 +219,20 @@ function getRoutes(set: RevokedSet, m: Metrics): Record<string, Handler> {
   };
 }
 
+/** Only the GET endpoints; anything else is 404 (or 405 for another method). */
+function healthHandler(gets: Record<string, Handler>, m: Metrics) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const get = Object.hasOwn(gets, path) ? gets[path] : undefined;
+    if (!get) return send(m, res, "other", 404, '{"error":"not found"}', { close: true });
+    if (req.method !== "GET" && req.method !== "HEAD")
+      return send(m, res, path, 405, '{"error":"method not allowed"}', { close: true });
+    get(req, res, path);
+  };
+}
+
 function requestHandler(o: WebhookOptions, set: RevokedSet, m: Metrics) {
-  const gets = getRoutes(set, m);
+  const gets = getRoutes(set, m, o.ready);
   const authorize = authorizeHandler(o, set, m);
   return (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
