@@ -209,7 +209,11 @@ describe("printed rules, unit and manifest", () => {
     const { root } = await initTree();
     const r = kubepki(["watch", "--root", root, "--print-systemd-unit"]);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^ExecStart=\S+ watch --root \/ --listen 127\.0\.0\.1:9793/m);
+    assert.match(
+      r.stdout,
+      /^ExecStart=\S+\/node \S+\/bin\/kubepki\.js watch --root \/ --listen 127\.0\.0\.1:9793/m,
+    );
+    assert.match(r.stdout, /^ProtectHome=read-only$/m);
     assert.match(r.stdout, /^ProtectSystem=strict$/m);
     assert.match(r.stdout, /^ReadOnlyPaths=.*\/etc\/kubernetes/m);
     assert.match(r.stdout, /^CapabilityBoundingSet=$/m);

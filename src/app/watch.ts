@@ -1,5 +1,7 @@
+import { realpathSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { errorMessage, InputError, IoError } from "../errors.js";
 import { exists, isInside } from "../fsx/read.js";
 import type { LedgerStore } from "../ledger/store.js";
@@ -33,6 +35,9 @@ export interface RunningWatch {
 }
 
 export const DEFAULT_WATCH_LISTEN = "127.0.0.1:9793";
+
+/** This package's bin/kubepki.js: two levels up from src/app, dist/app and dist/bundle alike. */
+const OWN_BIN = new URL("../../bin/kubepki.js", import.meta.url);
 
 /** host:port, an IPv6 host in brackets. */
 export function parseListen(value: string): { host: string; port: number } {
@@ -210,8 +215,10 @@ export async function acceptChanges(
 
 export interface PrintRequest extends TreeOptions {
   listen?: string;
-  /** The kubepki executable the unit starts (default /usr/local/bin/kubepki). */
-  execPath?: string;
+  /** The Node.js binary the unit runs (default: this one). */
+  nodeBinary?: string;
+  /** kubepki's bin/kubepki.js the unit runs (default: this package's). */
+  script?: string;
   image?: string;
   namespace?: string;
 }
@@ -250,7 +257,8 @@ async function deployOptions(req: PrintRequest) {
 
 export async function printSystemdUnit(req: PrintRequest): Promise<string> {
   const { deploy, options } = await deployOptions(req);
-  return deploy.systemdUnit(options, req.execPath);
+  const script = realpathSync(req.script ? resolve(req.script) : fileURLToPath(OWN_BIN));
+  return deploy.systemdUnit(options, [req.nodeBinary ?? process.execPath, script]);
 }
 
 export async function printDaemonSet(req: PrintRequest): Promise<string> {

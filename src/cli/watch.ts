@@ -1,4 +1,3 @@
-import { realpathSync } from "node:fs";
 import { type Command, InvalidArgumentError } from "commander";
 import type { WatchRequest } from "../app/watch.js";
 import { ExitCode, InputError } from "../errors.js";
@@ -117,21 +116,9 @@ async function printOnly(app: typeof import("../app/watch.js"), f: WatchFlags): 
   if (f.printAuditRules) {
     const r = await app.printAuditRules(f);
     process.stdout.write(f.falco ? r.falco : r.auditd);
-  } else if (f.printSystemdUnit)
-    process.stdout.write(await app.printSystemdUnit({ ...f, execPath: thisExecutable() }));
+  } else if (f.printSystemdUnit) process.stdout.write(await app.printSystemdUnit(f));
   else if (f.printDaemonset) process.stdout.write(await app.printDaemonSet(f));
   return chosen === 1;
-}
-
-/** The kubepki this is (the global link's target, or the checkout's bin/kubepki.js). */
-function thisExecutable(): string | undefined {
-  const script = process.argv[1];
-  if (!script || !/kubepki(\.js)?$/.test(script)) return undefined;
-  try {
-    return realpathSync(script);
-  } catch {
-    return undefined;
-  }
 }
 
 async function untilSignalled(close: () => Promise<void>): Promise<never> {

@@ -38,18 +38,24 @@ export function runAsFor(snap: NodeSnapshot, ledgerFile: string): { uid: number;
   return { uid: 0, gid: 0 };
 }
 
-/** A systemd service: read-only system, the state folder and the PKI folder (CRL refresh) writable. */
-export function systemdUnit(o: DeployOptions, execPath = "/usr/local/bin/kubepki"): string {
+/**
+ * A systemd service running `node bin/kubepki.js watch`: read-only system, the state folder and
+ * the PKI folder (CRL refresh) writable; /home and /root read-only, not hidden (users' kubeconfigs
+ * are watched, and the program may live there).
+ */
+export function systemdUnit(o: DeployOptions, command: [node: string, script: string]): string {
   const user = o.runAs.uid === 0 ? "root" : String(o.runAs.uid);
+  const exec = command
+    .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `"${a.replace(/(["\\$`])/g, "\\$1")}"`))
+    .join(" ");
   return `# kubepki watch as a systemd service: /etc/systemd/system/kubepki-watch.service
 # systemctl daemon-reload && systemctl enable --now kubepki-watch
 [Unit]
 Description=kubepki watch: certificate expiry metrics, fresh CRLs, key-file integrity
-Documentation=https://github.com/kubepki/kubepki#kubepki-watch
 After=network-online.target
 
 [Service]
-ExecStart=${execPath} watch --root / --listen ${o.listen} --events /var/log/kubepki/events.jsonl
+ExecStart=${exec} watch --root / --listen ${o.listen} --events /var/log/kubepki/events.jsonl
 Restart=always
 RestartSec=5
 User=${user}
@@ -63,7 +69,7 @@ NoNewPrivileges=true
 ProtectSystem=strict
 ReadOnlyPaths=${o.readDirs.join(" ")}
 ReadWritePaths=${o.stateDir} ${o.crlDir}
-ProtectHome=true
+ProtectHome=read-only
 PrivateTmp=true
 PrivateDevices=true
 ProtectKernelTunables=true
