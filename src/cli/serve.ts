@@ -29,9 +29,8 @@ export function registerServe(program: Command): void {
     )
     .option(
       "--unknown-certificates <mode>",
-      "a client certificate the ledger does not know: log (count and log it) | deny (refuse it)",
+      "a client certificate the ledger does not know: log (count and log it; the default) | deny (refuse it)",
       oneOf(["log", "deny"] as const),
-      "log",
     )
     .option(
       "--setup-only",
