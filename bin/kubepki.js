@@ -3,7 +3,6 @@
 // older Node, it runs again on the runtime the package pins (the `node` devDependency) when that is
 // installed next to it, or says which version it needs (exit 3). Plain JavaScript that older
 // Node versions parse, so that they get as far as this check.
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import module from "node:module";
 import { fileURLToPath } from "node:url";
@@ -24,7 +23,7 @@ if (supported) {
   if (code >= 2) process.exit(code);
   process.exitCode = code;
 } else {
-  reexec();
+  await reexec();
 }
 
 /**
@@ -39,7 +38,7 @@ function quietSqliteWarning() {
   };
 }
 
-function reexec() {
+async function reexec() {
   const pinned = [
     new URL("../node_modules/node/bin/node", import.meta.url),
     new URL("../node_modules/.bin/node", import.meta.url),
@@ -52,6 +51,8 @@ function reexec() {
     );
     process.exit(3);
   }
+  // Loaded here, not at the top: node:child_process pulls in net, dgram and streams (~3 ms).
+  const { spawn } = await import("node:child_process");
   const child = spawn(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: "inherit",
     env: { ...process.env, KUBEPKI_REEXEC: "1" },
