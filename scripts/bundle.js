@@ -4,7 +4,7 @@
 // dynamic import(), so a command still loads only what it uses. dist/bundle sits as deep as
 // dist/cli, so paths relative to import.meta.url stay right.
 import { rmSync } from "node:fs";
-import { createRequire } from "node:module";
+import { createRequire, isBuiltin } from "node:module";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
@@ -33,6 +33,47 @@ const namedCjsExports = {
   },
 };
 
+/**
+ * commander requires node:child_process when it loads, only to run executable subcommands (which
+ * kubepki has none of); loading it pulls in net, dgram and the streams, a few ms of every start.
+ * commander gets a stand-in that loads the real module on first use.
+ */
+const lazyChildProcess = {
+  name: "lazy-child-process",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      args.kind === "require-call" && /[\\/]commander[\\/]/.test(args.importer)
+        ? { path: "child_process", namespace: "lazy-child-process" }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "lazy-child-process" }, () => ({
+      contents: 'module.exports = { spawn: (...args) => require("node:child_process").spawn(...args) };',
+      loader: "js",
+    }));
+  },
+};
+
+/**
+ * `import { readFileSync } from "node:fs"` in an ES module makes Node build the module's ES facade,
+ * which reads every export, fs.promises included, and that loads fs/promises, streams and readline
+ * (a few ms of every start, on every command). require() does not: the bundle takes Node's
+ * built-ins through require(), and esbuild reads each name off the module where it is used.
+ */
+const builtinsByRequire = {
+  name: "builtins-by-require",
+  setup(b) {
+    b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) =>
+      args.kind === "import-statement" && isBuiltin(args.path)
+        ? { path: args.path, namespace: "builtin-by-require" }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "builtin-by-require" }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path.startsWith("node:") ? args.path : `node:${args.path}`)});`,
+      loader: "js",
+    }));
+  },
+};
+
 const outdir = fileURLToPath(new URL("../dist/bundle/", import.meta.url));
 rmSync(outdir, { recursive: true, force: true });
 await build({
@@ -48,6 +89,6 @@ await build({
   banner: {
     js: 'import { createRequire as kubepkiCreateRequire } from "node:module"; const require = kubepkiCreateRequire(import.meta.url);',
   },
-  plugins: [namedCjsExports],
+  plugins: [namedCjsExports, lazyChildProcess, builtinsByRequire],
   logLevel: "warning",
 });
