@@ -40,7 +40,7 @@ table still prints), 2 no PKI under --root or bad flags.`,
   act(cmd, async ({ output, ...tree }: Common & { output: OutputFormat }) => {
     const { checkExpiration } = await import("../app/certs.js");
     const { report, problems } = await checkExpiration(tree);
-    if (!(await printData(output, report))) printExpiration(report);
+    if (!(await printData(output, machineForm(report)))) printExpiration(report);
     if (problems.length === 0) return undefined;
     const what = (r: ExpirationRow) => (r.missing ? "missing" : r.error ? "unreadable" : "expired");
     warn(`${problems.length} problem(s): ${problems.map((r) => `${r.name} ${what(r)}`).join(", ")}`);
@@ -120,12 +120,22 @@ function renewableNames(): string {
   return lines.join("\n");
 }
 
+/** The report as -o json and -o yaml print it: kubeadm's shape, each row's error as its message. */
+function machineForm(report: CertificateExpirationInfo) {
+  const row = (r: ExpirationRow) => (r.error ? { ...r, error: r.error.message } : r);
+  return {
+    ...report,
+    certificates: report.certificates.map(row),
+    certificateAuthorities: report.certificateAuthorities.map(row),
+  };
+}
+
 function printExpiration(report: CertificateExpirationInfo): void {
   const fmt = (r: ExpirationRow, withCa: boolean) => {
     if (r.offline && !r.expirationDate && !r.missing && !r.error) return [r.name, "(offline)"];
     if (r.missing) return [`!MISSING! ${r.name}`];
     if (r.error) {
-      warn(`${r.name}: ${r.error}`);
+      warn(`${r.name}: ${r.error.message}`);
       return [`!INVALID! ${r.name}`];
     }
     if (r.warning) warn(`${r.name}: ${r.warning}`);

@@ -1,5 +1,5 @@
 import { Lexer } from "yaml";
-import { InputError } from "../errors.js";
+import { errorMessage, InputError } from "../errors.js";
 
 /**
  * A cheap scan of untrusted YAML (or JSON) before a parser sees it. The `yaml` parser recurses
@@ -59,6 +59,11 @@ function maxBlockDepth(text: string, limit: number): number {
     if (max > limit) return max;
   }
   return max;
+}
+
+/** The YAML parser's error as an input error: `what`, then the first line of its message; kept as the cause. */
+export function yamlError(what: string, cause: unknown): InputError {
+  return new InputError(`${what}: ${errorMessage(cause).split("\n")[0]}`, { cause });
 }
 
 /** Throws an input error (exit 2) naming `source` when the text nests too deeply to parse safely. */

@@ -20,7 +20,8 @@ export interface ExpirationRow {
   path: string;
   /** Kept off the node (super-admin.conf, other nodes' kubelet pairs); not checked without --offline-dir. */
   offline?: boolean;
-  error?: string;
+  /** Why the file could not be read, with its cause (`-o json` prints the message). */
+  error?: Error;
   /** Something to know that does not stop the row (a certificate its CA did not sign). */
   warning?: string;
 }
@@ -119,7 +120,7 @@ function certificateRow(
       ...(who.warning ? { warning: who.warning } : {}),
     };
   } catch (err) {
-    return { ...base, externallyManaged: false, caName: item.caId, ...offline, error: errorMessage(err) };
+    return { ...base, externallyManaged: false, caName: item.caId, ...offline, error: asError(err) };
   }
 }
 
@@ -136,9 +137,11 @@ function caRow(paths: TreePaths, ca: { id: CaId; cert: string }, now: Date): Exp
       externallyManaged,
     };
   } catch (err) {
-    return { ...base, externallyManaged, error: errorMessage(err) };
+    return { ...base, externallyManaged, error: asError(err) };
   }
 }
+
+const asError = (err: unknown) => (err instanceof Error ? err : new Error(errorMessage(err)));
 
 const isoSeconds = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 

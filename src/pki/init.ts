@@ -205,6 +205,7 @@ function movedIssued(plan: InitPlan): IssuedCert[] {
     return [
       {
         der: job.existing.der,
+        cert: job.existing,
         issuerDer: issuer.der,
         profile: `kubeconfig:${job.id}`,
         path: job.kubeconfig?.path,
