@@ -1,7 +1,6 @@
 import { relative } from "node:path";
 import type { Command } from "commander";
 import type { InitOutcome, InitRequest } from "../app/init.js";
-import { isInside } from "../fsx/read.js";
 import type { ArtifactReport } from "../pki/init.js";
 import { KEY_ALGORITHMS } from "../x509/algorithms.js";
 import { act, collect, commaList, warnAll, withFlags, withOutput } from "./common.js";
@@ -69,6 +68,7 @@ Examples:
 }
 
 async function printInit({ report, spec }: InitOutcome): Promise<void> {
+  const { isInside } = await import("../fsx/read.js");
   const rel = (p: string) =>
     isInside(report.offlineDir, p) ? `<offline>/${relative(report.offlineDir, p)}` : relative(report.root, p);
   const rows = [["ACTION", "KIND", "NAME", "FILE", "SHA-256"]];
