@@ -3,10 +3,11 @@
 // older Node, it runs again on the runtime the package pins (the `node` devDependency) when that is
 // installed next to it, or says which version it needs (exit 3). Plain JavaScript that older
 // Node versions parse, so that they get as far as this check.
-import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import module from "node:module";
 import { fileURLToPath } from "node:url";
+
+// Built-ins through require(): importing node:fs as an ES module loads fs/promises and the streams.
+const require = module.createRequire(import.meta.url);
 
 // node:sqlite works without a flag from 22.13 on the 22 line and from 23.4 on.
 const MINIMUM = [22, 13];
@@ -45,13 +46,15 @@ function reexec() {
     new URL("../node_modules/.bin/node", import.meta.url),
   ]
     .map((u) => fileURLToPath(u))
-    .find((p) => existsSync(p));
+    .find((p) => require("node:fs").existsSync(p));
   if (!pinned || process.env.KUBEPKI_REEXEC) {
     process.stderr.write(
       `error: kubepki needs Node.js ${MINIMUM.join(".")} or newer (this is ${process.version}); install Node.js 24 LTS, or run \`npm ci\` in the kubepki checkout, which brings it\n`,
     );
     process.exit(3);
   }
+  // Required here, not at the top: node:child_process pulls in net, dgram and the streams.
+  const { spawn } = require("node:child_process");
   const child = spawn(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: "inherit",
     env: { ...process.env, KUBEPKI_REEXEC: "1" },

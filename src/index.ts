@@ -3,7 +3,14 @@
  * (the CLI's flags, camelCased), returns data, and throws a KubepkiError (exitCode 2 for bad input,
  * 3 for I/O or the environment) with the underlying error as its `cause`.
  */
-export { type AuditOutcome, type AuditRequest, audit, type ReportFormat, renderReport } from "./app/audit.js";
+export {
+  type AuditOutcome,
+  type AuditRequest,
+  audit,
+  type ReportFormat,
+  renderReport,
+  writeReport,
+} from "./app/audit.js";
 export {
   checkExpiration,
   type ExpirationOutcome,

@@ -35,7 +35,7 @@ describe("node readers", () => {
     const { found } = flagsFromManifest(m, "etcd.yaml");
     assert.equal(found[0]?.flags.get("client-cert-auth"), "true");
     assert.equal(found[0]?.flags.get("name"), "a");
-    assert.match(flagsFromManifest("\u0000\u0001", "x").error ?? "", /binary/);
+    assert.match(flagsFromManifest("\u0000\u0001", "x").error?.message ?? "", /binary/);
   });
 
   it("untrusted YAML: duplicate keys and alias bombs are refused", () => {
@@ -51,7 +51,8 @@ describe("node readers", () => {
       ),
     ].join("\n");
     const r = parseUntrustedYaml(bomb);
-    assert.ok("error" in r && /alias/i.test(r.error));
+    assert.ok("error" in r && /alias/i.test(r.error.message));
+    assert.ok(r.error.cause instanceof Error, "the parser's error is kept as the cause");
   });
 
   it("signature algorithm from DER, bounded on garbage", () => {

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { checkExpiration } from "../src/app/certs.js";
+import { InputError } from "../src/errors.js";
 import { resolveInRoot } from "../src/fsx/read.js";
 import { humanDuration, kubeadmDate } from "../src/pki/duration.js";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
@@ -260,6 +262,14 @@ describe("check-expiration: exit codes", () => {
     const j = expiration("--root", root);
     assert.equal(j.status, 1);
     assert.equal(byName(j.json.certificates, "apiserver-etcd-client").residualTime < 0, true);
+    // An unreadable row: the library gives the error itself (with its cause chain); -o json its
+    // message, as before; the text output prints the message after the row's name.
+    const lib = (await checkExpiration({ root })).report.certificates.find((x) => x.name === "apiserver");
+    assert.ok(lib?.error instanceof InputError, String(lib?.error));
+    const jsonError = (byName(j.json.certificates, "apiserver") as { error?: unknown }).error;
+    assert.equal(jsonError, lib.error.message);
+    assert.match(lib.error.message, /apiserver\.crt: PEM block "CERTIFICATE" has no END line/);
+    assert.ok(r.stderr.includes(`warning: apiserver: ${lib.error.message}\n`), r.stderr);
     assert.equal(kubepki(["certs", "check-expiration", "--root", root, "-o", "yaml"]).status, 1);
 
     // A missing CA counts too.

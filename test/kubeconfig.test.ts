@@ -69,7 +69,7 @@ describe("one kubeconfig reader, a strict and a collecting variant", () => {
       );
       const r = readKubeconfig(input, "k.conf");
       assert.equal(r.fact, undefined, name);
-      assert.match(r.error ?? "", reason, name);
+      assert.match(r.error?.message ?? "", reason, name);
     }
   });
 

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import { createProgram, runCli } from "../src/cli/main.js";
-import { ExitCode, IoError } from "../src/index.js";
-import { initTree, openssl, PKI, REPO, run, tempDir } from "./helpers.js";
+import { checkExpiration, ExitCode, IoError, initCluster, UnsafePathError } from "../src/index.js";
+import { initTree, listFiles, openssl, PKI, REPO, run, tempDir } from "./helpers.js";
 
 /** The program the README shows under "Using kubepki as a library", exactly as written there. */
 function readmeExample(): string {
@@ -91,6 +91,54 @@ describe("kubepki as a library", () => {
     assert.ok(err instanceof IoError, String(err));
     assert.equal(err.exitCode, ExitCode.Io);
     assert.equal((err.cause as NodeJS.ErrnoException | undefined)?.code, "ENOTDIR");
+  });
+});
+
+describe("write confinement in the library (no CLI)", () => {
+  const cp1 = { nodeName: "cp1", advertiseAddress: "10.0.0.10" };
+  const refusal = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+  it("initCluster refuses a link that leads out of the root, and writes nothing there", async () => {
+    const dir = tempDir();
+    const elsewhere = join(dir, "elsewhere");
+    mkdirSync(elsewhere);
+    mkdirSync(join(dir, "node", "etc"), { recursive: true });
+    symlinkSync(elsewhere, join(dir, "node", "etc", "kubernetes"));
+    const err = await refusal(
+      initCluster({ root: join(dir, "node"), offlineDir: join(dir, "offline"), ...cp1 }),
+    );
+    assert.ok(err instanceof UnsafePathError, String(err));
+    assert.equal(err.exitCode, ExitCode.Input);
+    assert.match(err.message, /is a link to .*elsewhere, outside/);
+    assert.deepEqual(listFiles(elsewhere), []);
+  });
+
+  it("a use case writes only inside the folders of its own request, not those of an earlier call", async () => {
+    // Tree a was made first (its folders were allowed then). Tree b holds a journal that a killed
+    // run left, naming a file inside tree a: b's journal recovery must not write there.
+    const a = await initTree();
+    const b = await initTree();
+    const state = join(b.root, "var/lib/kubepki");
+    const tmp = join(state, ".evil.kubepki-tmp-0a0a0a0a0a0a");
+    writeFileSync(tmp, "not a certificate\n");
+    const target = join(a.root, PKI, "evil.crt");
+    writeFileSync(
+      join(state, "journal.json"),
+      JSON.stringify({
+        version: 1,
+        state: "committing",
+        entries: [{ tmp, path: target }],
+        tag: "0a0a0a0a0a0a",
+      }),
+    );
+    const err = await refusal(checkExpiration({ root: b.root }));
+    assert.ok(err instanceof UnsafePathError, String(err));
+    assert.match(err.message, /is outside the folders this command writes to/);
+    assert.equal(existsSync(target), false, "nothing was written into the other tree");
   });
 });
 

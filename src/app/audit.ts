@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { type Severity, severityRank } from "../audit/finding.js";
 import type { Distro } from "../layout/types.js";
 import type { AuditReport } from "../report/model.js";
@@ -57,4 +57,19 @@ export async function renderReport(
   if (format === "sarif") return (await import("../report/sarif.js")).renderSarif(report);
   if (format === "html") return (await import("../report/html.js")).renderHtml(report);
   return (await import("../report/text.js")).renderText(report, color);
+}
+
+/**
+ * Writes a rendered report to `out` (atomically, 0644), confined as every use case's writes are: a
+ * link inside root that leads out of it is refused.
+ */
+export async function writeReport(root: string, out: string, text: string): Promise<void> {
+  const [{ writeFileAtomic }, { confineWrites }] = await Promise.all([
+    import("../fsx/atomic.js"),
+    import("../fsx/confine.js"),
+  ]);
+  const file = resolve(out);
+  confineWrites([root.trim() === "" ? undefined : root, dirname(file)], () =>
+    writeFileAtomic(file, text, 0o644),
+  );
 }

@@ -11,7 +11,7 @@ import type { CertificateExpirationInfo, ExpirationRow } from "../pki/expiry.js"
 import { crlPath, type TreePaths } from "../pki/paths.js";
 import type { RenewedItem, RenewResult } from "../pki/renew.js";
 import { parseKeyAlgorithm } from "../x509/algorithms.js";
-import { type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { inTree, type Notice, pathsOf, type TreeOptions } from "./tree.js";
 
 export interface ExpirationOutcome {
   report: CertificateExpirationInfo;
@@ -20,7 +20,11 @@ export interface ExpirationOutcome {
 }
 
 /** `kubepki certs check-expiration`: read-only, unless a killed run left a group to finish. */
-export async function checkExpiration(t: TreeOptions, now = new Date()): Promise<ExpirationOutcome> {
+export function checkExpiration(t: TreeOptions, now = new Date()): Promise<ExpirationOutcome> {
+  return inTree(pathsOf(t), () => expirationOf(t, now));
+}
+
+async function expirationOf(t: TreeOptions, now: Date): Promise<ExpirationOutcome> {
   const paths = pathsOf(t);
   if (paths.offlineDir && !exists(paths.offlineDir))
     throw new InputError(`--offline-dir ${paths.offlineDir} does not exist`);
@@ -53,9 +57,13 @@ export interface RenewOutcome {
 }
 
 /** `kubepki certs renew`: new keys and serials, atomically, recorded in the ledger. */
-export async function renewCertificates(req: RenewRequest): Promise<RenewOutcome> {
-  const { renewCertificates: renew } = await import("../pki/renew.js");
+export function renewCertificates(req: RenewRequest): Promise<RenewOutcome> {
   const paths = pathsOf(req);
+  return inTree(paths, () => renewIn(paths, req));
+}
+
+async function renewIn(paths: TreePaths, req: RenewRequest): Promise<RenewOutcome> {
+  const { renewCertificates: renew } = await import("../pki/renew.js");
   const notices: Notice[] = [];
   const record = req.dryRun ? false : ledgerForRenew(paths, notices);
   const { issued, ...result } = await renew({

@@ -1,7 +1,7 @@
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import type { CaId } from "../pki/catalog.js";
 import type { PublishedCrl } from "../revoke/crl.js";
-import { type Duration, durationMs, pathsOf, type TreeOptions } from "./tree.js";
+import { type Duration, durationMs, inTree, pathsOf, type TreeOptions } from "./tree.js";
 
 export interface CrlRequest extends TreeOptions {
   /** ca (default), etcd-ca or front-proxy-ca. */
@@ -15,7 +15,11 @@ export interface CrlRequest extends TreeOptions {
 }
 
 /** `kubepki crl`: an X.509 v2 CRL signed by a CA, listing every certificate of it revoked in the ledger. */
-export async function writeCrl(req: CrlRequest): Promise<PublishedCrl> {
+export function writeCrl(req: CrlRequest): Promise<PublishedCrl> {
+  return inTree(pathsOf(req), () => writeCrlIn(req), req.out && dirname(resolve(req.out)));
+}
+
+async function writeCrlIn(req: CrlRequest): Promise<PublishedCrl> {
   const [{ withLedger }, { publishCrl }] = await Promise.all([
     import("../ledger/record.js"),
     import("../revoke/crl.js"),

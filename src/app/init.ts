@@ -3,11 +3,11 @@ import { exists } from "../fsx/read.js";
 import type { LedgerStore } from "../ledger/store.js";
 import { plannedKeyCount } from "../pki/catalog.js";
 import { loadConfigFile } from "../pki/config.js";
-import type { InitResult } from "../pki/init.js";
+import type { InitOptions, InitResult, OfflineFolder } from "../pki/init.js";
 import { type TreePaths, treePaths } from "../pki/paths.js";
 import { type ClusterSpec, type NodeInput, parseNodeFlag, resolveSpec, type SpecInput } from "../pki/spec.js";
 import { KeyPool } from "../x509/keygen.js";
-import type { Notice } from "./tree.js";
+import { inTree, type Notice } from "./tree.js";
 
 /** The cluster's settings, as `kubepki init`'s flags name them; everything optional. */
 export interface ClusterSettings {
@@ -69,43 +69,72 @@ export async function initCluster(req: InitRequest, mode: InitMode = {}): Promis
   const fresh = !exists(join(resolve(req.root), spec.certificatesDir));
   const keyPool = new KeyPool(spec.algorithm, fresh ? plannedKeyCount(spec) : 0);
   keyPool.onKey = req.onKey;
-  const [{ initPki }, { withLedger }] = await Promise.all([
-    import("../pki/init.js"),
-    import("../ledger/record.js"),
-  ]);
-  const ledgerFile = treePaths(req.root, spec.certificatesDir, undefined, req.state).ledgerFile;
-  const recorded = exists(ledgerFile) ? await withLedger(ledgerFile, activeBreakGlass) : undefined;
-  const { issued, ...result } = await initPki({
-    root: req.root,
-    spec,
-    force: req.force,
-    keyPool,
-    keepSelfSignedKubelet: req.keepKubeletServing,
-    breakGlass: { recorded, mintNew: req.newBreakGlass, joining: mode.joining },
-  });
-  const paths = treePaths(req.root, spec.certificatesDir, result.offlineDir, req.state);
-  const notices: Notice[] = [];
-  const written = result.artifacts
+  const pki = await import("../pki/init.js");
+  const offline = pki.offlineFolderFor(req.root, spec);
+  const paths = treePaths(req.root, spec.certificatesDir, offline.dir, req.state);
+  return inTree(paths, () => initIn(req, { spec, paths, offline, keyPool, mode }, pki.initPki));
+}
+
+interface Prepared {
+  spec: ClusterSpec;
+  paths: TreePaths;
+  offline: OfflineFolder;
+  keyPool: KeyPool;
+  mode: InitMode;
+}
+
+/** init with its writes confined: the tree, then the ledger (opened once) and the first CRLs. */
+async function initIn(
+  req: InitRequest,
+  { spec, paths, offline, keyPool, mode }: Prepared,
+  initPki: (opts: InitOptions) => Promise<InitResult>,
+): Promise<InitOutcome> {
+  const { openLedger } = await import("../ledger/record.js");
+  // An existing ledger says whether the cluster has its break-glass credential; a missing one is
+  // created only once the tree is written (a refused run leaves nothing behind).
+  let store = exists(paths.ledgerFile) ? openLedger(paths.ledgerFile) : undefined;
+  try {
+    const { issued, ...result } = await initPki({
+      root: req.root,
+      spec,
+      offline,
+      force: req.force,
+      keyPool,
+      keepSelfSignedKubelet: req.keepKubeletServing,
+      breakGlass: {
+        recorded: store && (await activeBreakGlass(store)),
+        mintNew: req.newBreakGlass,
+        joining: mode.joining,
+      },
+    });
+    const notices: Notice[] = [];
+    store ??= openLedger(paths.ledgerFile, "create");
+    const crls = await recordTree(paths, store, issued, notices, mode);
+    // What init wrote is no integrity change for kubepki watch (issue 13).
+    await (await import("../watch/baseline.js")).approveWrites(
+      paths,
+      store,
+      writtenOnNode(result),
+      "kubepki init",
+    );
+    for (const n of result.kubeadmConfig.notes) notices.push(n);
+    const superAdmin = result.artifacts.find((a) => a.id === "super-admin.conf");
+    if (superAdmin && superAdmin.action !== "skipped")
+      notices.push(
+        `super-admin.conf (group system:masters: bypasses RBAC and can never be revoked) is in ${result.offlineDir}. ` +
+          "Move that folder off this host.",
+      );
+    return { report: { ...result, crls }, spec, notices };
+  } finally {
+    await store?.close();
+  }
+}
+
+/** The node files this run wrote (kept and skipped ones are not). */
+function writtenOnNode(result: Omit<InitResult, "issued">): string[] {
+  return result.artifacts
     .filter((a) => a.location === "node" && a.action !== "kept" && a.action !== "skipped")
     .flatMap((a) => (a.keyPath ? [a.path, a.keyPath] : [a.path]));
-  const crls = await withLedger(
-    paths.ledgerFile,
-    async (s) => {
-      const out = await recordTree(paths, s, issued, notices, mode);
-      // What init wrote is no integrity change for kubepki watch (issue 13).
-      await (await import("../watch/baseline.js")).approveWrites(paths, s, written, "kubepki init");
-      return out;
-    },
-    "create",
-  );
-  for (const n of result.kubeadmConfig.notes) notices.push(n);
-  const superAdmin = result.artifacts.find((a) => a.id === "super-admin.conf");
-  if (superAdmin && superAdmin.action !== "skipped")
-    notices.push(
-      `super-admin.conf (group system:masters: bypasses RBAC and can never be revoked) is in ${result.offlineDir}. ` +
-        "Move that folder off this host.",
-    );
-  return { report: { ...result, crls }, spec, notices };
 }
 
 /** The settings (and --config file) as the spec resolver takes them, each with the flag it came from. */

@@ -1,6 +1,6 @@
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import type { IssuedClient } from "../revoke/issue-client.js";
-import { type Duration, durationMs, type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { type Duration, durationMs, inTree, type Notice, pathsOf, type TreeOptions } from "./tree.js";
 
 export interface IssueClientRequest extends TreeOptions {
   /** User name (certificate CN). */
@@ -21,9 +21,11 @@ export interface IssueClientRequest extends TreeOptions {
 }
 
 /** `kubepki issue client`: a kubeconfig with a fresh key and a short-lived certificate, recorded in the ledger. */
-export async function issueClient(
-  req: IssueClientRequest,
-): Promise<{ client: IssuedClient; notices: Notice[] }> {
+export function issueClient(req: IssueClientRequest): Promise<{ client: IssuedClient; notices: Notice[] }> {
+  return inTree(pathsOf(req), () => issueIn(req), dirname(resolve(req.out)));
+}
+
+async function issueIn(req: IssueClientRequest): Promise<{ client: IssuedClient; notices: Notice[] }> {
   const [{ withLedger }, m] = await Promise.all([
     import("../ledger/record.js"),
     import("../revoke/issue-client.js"),

@@ -12,7 +12,7 @@ import { collectShared, planShared, type SharedMaterial } from "../pki/join-bund
 import { treePaths } from "../pki/paths.js";
 import { readSettings } from "../pki/settings.js";
 import { type InitOutcome, type InitRequest, initCluster, specOf } from "./init.js";
-import type { Notice } from "./tree.js";
+import { inTree, type Notice } from "./tree.js";
 
 export interface JoinBundleRequest {
   /** The control plane whose shared material is bundled (its node's /). */
@@ -111,10 +111,12 @@ export async function joinControlPlane(req: JoinRequest): Promise<JoinOutcome> {
   const offline = resolveOfflineDir(base, spec.offlineDir, readSettings(base.stateDir).offlineDir);
   const paths = treePaths(req.root, spec.certificatesDir, offline.dir, req.state);
   const plan = planShared(paths, material);
-  const written = await withTreeLock(paths.stateDir, () => {
-    recoverJournal(paths.journal);
-    return commitFiles(planShared(paths, material).writes, { journalPath: paths.journal }).written;
-  });
+  const written = await inTree(paths, () =>
+    withTreeLock(paths.stateDir, () => {
+      recoverJournal(paths.journal);
+      return commitFiles(planShared(paths, material).writes, { journalPath: paths.journal }).written;
+    }),
+  );
   let outcome: InitOutcome;
   try {
     outcome = await initCluster({ ...req, offlineDir: offline.dir }, { joining: true });

@@ -2,12 +2,14 @@ import { basename, dirname, resolve } from "node:path";
 import { exists } from "../fsx/read.js";
 import type { LedgerEntry, Status } from "../ledger/store.js";
 import type { CrlComparison } from "../revoke/ledger-check.js";
-import { type Duration, durationMs, type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { type Duration, durationMs, inTree, type Notice, pathsOf, type TreeOptions } from "./tree.js";
 
 /** `kubepki ledger init`: an empty ledger; an existing one is kept. */
-export async function ledgerInit(
-  t: TreeOptions,
-): Promise<{ file: string; created: boolean; entries: number }> {
+export function ledgerInit(t: TreeOptions): Promise<{ file: string; created: boolean; entries: number }> {
+  return inTree(pathsOf(t), () => ledgerInitIn(t));
+}
+
+async function ledgerInitIn(t: TreeOptions): Promise<{ file: string; created: boolean; entries: number }> {
   const { withLedger } = await import("../ledger/record.js");
   const file = pathsOf(t).ledgerFile;
   const existed = exists(file);
@@ -27,7 +29,11 @@ export interface ImportOutcome {
 }
 
 /** `kubepki ledger import`: records the certificates of a node kubepki did not issue, so they can be revoked. */
-export async function ledgerImport(t: TreeOptions): Promise<ImportOutcome> {
+export function ledgerImport(t: TreeOptions): Promise<ImportOutcome> {
+  return inTree(pathsOf(t), () => ledgerImportIn(t));
+}
+
+async function ledgerImportIn(t: TreeOptions): Promise<ImportOutcome> {
   const [{ withLedger }, { importNode }, { crlSignWarnings }] = await Promise.all([
     import("../ledger/record.js"),
     import("../node/ledger-import.js"),
@@ -50,7 +56,11 @@ export interface LedgerListRequest extends TreeOptions {
 export type ListedEntry = LedgerEntry & { name: string; nodePath: string | undefined };
 
 /** `kubepki ledger list`: entries by profile and expiry. */
-export async function ledgerList(req: LedgerListRequest, now = new Date()): Promise<ListedEntry[]> {
+export function ledgerList(req: LedgerListRequest, now = new Date()): Promise<ListedEntry[]> {
+  return inTree(pathsOf(req), () => ledgerListIn(req, now));
+}
+
+async function ledgerListIn(req: LedgerListRequest, now: Date): Promise<ListedEntry[]> {
   const { withLedger } = await import("../ledger/record.js");
   const within = await durationMs(req.expiring, "--expiring");
   const rows = await withLedger(pathsOf(req).ledgerFile, (store) =>
@@ -77,7 +87,11 @@ export interface VerifyOutcome {
 }
 
 /** `kubepki ledger verify`: the ledger's revocations against the CRLs published on disk. */
-export async function ledgerVerify(t: TreeOptions): Promise<VerifyOutcome> {
+export function ledgerVerify(t: TreeOptions): Promise<VerifyOutcome> {
+  return inTree(pathsOf(t), () => ledgerVerifyIn(t));
+}
+
+async function ledgerVerifyIn(t: TreeOptions): Promise<VerifyOutcome> {
   const [{ withLedger }, { verifyLedger }] = await Promise.all([
     import("../ledger/record.js"),
     import("../revoke/ledger-check.js"),
@@ -97,7 +111,13 @@ export async function ledgerVerify(t: TreeOptions): Promise<VerifyOutcome> {
 }
 
 /** `kubepki ledger repair`: restores into the ledger the revocations found only in a published CRL. */
-export async function ledgerRepair(
+export function ledgerRepair(
+  t: TreeOptions,
+): Promise<{ restored: number; serialOnly: number; notices: Notice[] }> {
+  return inTree(pathsOf(t), () => ledgerRepairIn(t));
+}
+
+async function ledgerRepairIn(
   t: TreeOptions,
 ): Promise<{ restored: number; serialOnly: number; notices: Notice[] }> {
   const [{ withLedger }, { repairLedger }] = await Promise.all([

@@ -2,7 +2,7 @@ import { dirname } from "node:path";
 import type { NodeAddResult } from "../pki/node-add.js";
 import type { NodeInput } from "../pki/spec.js";
 import { parseKeyAlgorithm } from "../x509/algorithms.js";
-import { type Duration, durationMs, type Notice, type TreeOptions } from "./tree.js";
+import { type Duration, durationMs, inTree, type Notice, type TreeOptions } from "./tree.js";
 
 export interface NodeAddRequest extends TreeOptions {
   /** "NAME=IP[,DNS...]" or parsed. */
@@ -51,17 +51,25 @@ export async function addNode(req: NodeAddRequest): Promise<NodeAddOutcome> {
   const notices = [...(outDir?.warnings ?? []), ...(offline?.warnings ?? [])];
   const paths = treePaths(req.root, req.certDir, offline?.dir, req.state);
   const pair = kubeletServingPaths(paths, node.name, false);
-  const { issued, ...result } = await pki.addNode({
+  const certValidityMs = await durationMs(req.certValidity, "--cert-validity");
+  const result = await inTree(
     paths,
-    node,
-    outDir: outDir?.dir ?? dirname(pair?.cert ?? ""),
-    force: req.force,
-    algorithm: req.algorithm ? parseKeyAlgorithm(req.algorithm, "--algorithm") : undefined,
-    certValidityMs: await durationMs(req.certValidity, "--cert-validity"),
-  });
-  const { withLedger, recordIssued } = await import("../ledger/record.js");
-  await withLedger(paths.ledgerFile, (store) =>
-    recordIssued(store, [issued], result.supersededSha256 ? [result.supersededSha256] : []),
+    async () => {
+      const { issued, ...result } = await pki.addNode({
+        paths,
+        node,
+        outDir: outDir?.dir ?? dirname(pair?.cert ?? ""),
+        force: req.force,
+        algorithm: req.algorithm ? parseKeyAlgorithm(req.algorithm, "--algorithm") : undefined,
+        certValidityMs,
+      });
+      const { withLedger, recordIssued } = await import("../ledger/record.js");
+      await withLedger(paths.ledgerFile, (store) =>
+        recordIssued(store, [issued], result.supersededSha256 ? [result.supersededSha256] : []),
+      );
+      return result;
+    },
+    outDir?.dir,
   );
   return { result, steps: joinSteps(result), notices };
 }

@@ -2,7 +2,7 @@ import { IoError } from "../errors.js";
 import type { LedgerEntry } from "../ledger/store.js";
 import type { PublishedCrl } from "../revoke/crl.js";
 import type { CrlReason } from "../x509/crl.js";
-import { type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { inTree, type Notice, pathsOf, type TreeOptions } from "./tree.js";
 
 export interface RevokeRequest extends TreeOptions {
   /** What to revoke: a serial (hex), a SHA-256 fingerprint, or every active certificate of a user (CN). */
@@ -29,7 +29,11 @@ export interface RevokeOutcome {
 }
 
 /** `kubepki revoke`: marks ledger entries revoked and rewrites the CRLs of the CAs that issued them. */
-export async function revoke(req: RevokeRequest): Promise<RevokeOutcome> {
+export function revoke(req: RevokeRequest): Promise<RevokeOutcome> {
+  return inTree(pathsOf(req), () => revokeIn(req));
+}
+
+async function revokeIn(req: RevokeRequest): Promise<RevokeOutcome> {
   const [{ withLedger }, m] = await Promise.all([
     import("../ledger/record.js"),
     import("../revoke/revoke.js"),

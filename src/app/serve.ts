@@ -4,7 +4,7 @@ import type { LedgerStore } from "../ledger/store.js";
 import type { HealthListen, HealthServer } from "../revoke/health-server.js";
 import type { ReadinessCheck, WebhookServer } from "../revoke/webhook.js";
 import type { WebhookFiles } from "../revoke/webhook-setup.js";
-import { type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { inTree, type Notice, pathsOf, type TreeOptions } from "./tree.js";
 
 export interface ServeSetupRequest extends TreeOptions {
   /** host:port the webhook listens on (default 127.0.0.1:8443). */
@@ -19,10 +19,12 @@ export interface ServeSetup {
 }
 
 /** `kubepki serve --setup-only`: the certificates, webhook kubeconfig and AuthorizationConfiguration. */
-export async function setupServe(req: ServeSetupRequest): Promise<ServeSetup> {
-  const { store, setup } = await prepare(req);
-  await store.close();
-  return setup;
+export function setupServe(req: ServeSetupRequest): Promise<ServeSetup> {
+  return inTree(pathsOf(req), async () => {
+    const { store, setup } = await prepare(req);
+    await store.close();
+    return setup;
+  });
 }
 
 export interface ServeRequest extends ServeSetupRequest {
@@ -58,7 +60,11 @@ export interface RunningServe extends ServeSetup {
 }
 
 /** `kubepki serve`: the setup, then the authorization webhook that denies revoked client certificates. */
-export async function startServe(req: ServeRequest): Promise<RunningServe> {
+export function startServe(req: ServeRequest): Promise<RunningServe> {
+  return inTree(pathsOf(req), () => startIn(req));
+}
+
+async function startIn(req: ServeRequest): Promise<RunningServe> {
   // The health address is checked before anything is written.
   const health = req.healthListen ? await healthAddress(req.healthListen, req.healthAllowRemote) : undefined;
   const { store, setup } = await prepare(req);

@@ -1,3 +1,5 @@
+import { dirname } from "node:path";
+import { confineWrites } from "../fsx/confine.js";
 import { type TreePaths, treePaths } from "../pki/paths.js";
 
 /** Where a command works: the node's / and, where it applies, the folders beside it. */
@@ -14,6 +16,22 @@ export interface TreeOptions {
 
 export function pathsOf(t: TreeOptions): TreePaths {
   return treePaths(t.root, t.certDir, t.offlineDir, t.state);
+}
+
+/**
+ * Runs a use case with every write it makes confined (fsx/confine.ts) to the folders its request
+ * names: the root, the offline folder, kubepki's state, the ledger's folder, and `more` (an --out).
+ * A program calling the library is confined as the CLI is.
+ */
+export function inTree<T>(
+  paths: TreePaths,
+  fn: () => Promise<T>,
+  ...more: (string | undefined)[]
+): Promise<T> {
+  return confineWrites(
+    [paths.root, paths.offlineDir, paths.stateDir, dirname(paths.ledgerFile), ...more],
+    fn,
+  );
 }
 
 /** Something the caller should tell the operator (a warning), in the order it arose. */

@@ -1,4 +1,3 @@
-import { resolve } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import type { AuditRequest } from "../app/audit.js";
 import { SEVERITIES } from "../audit/finding.js";
@@ -41,12 +40,11 @@ Examples:
   kubepki audit --root ./node -o html --out report.html`,
     );
   act(cmd, async ({ output, out: file, ...req }: AuditFlags) => {
-    const { audit, renderReport } = await import("../app/audit.js");
+    const { audit, renderReport, writeReport } = await import("../app/audit.js");
     const { report, failed } = await audit(req);
     const text = await renderReport(report, output, !file && useColor());
     if (file) {
-      const { writeFileAtomic } = await import("../fsx/atomic.js");
-      writeFileAtomic(resolve(file), text, 0o644);
+      await writeReport(req.root, file, text);
       info(`wrote ${output} report to ${file}: ${report.summary.total} findings`);
     } else out(text.trimEnd());
     return failed ? ExitCode.Findings : undefined;

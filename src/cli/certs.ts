@@ -1,11 +1,10 @@
 import type { Command } from "commander";
-import { stringify } from "yaml";
 import type { RenewRequest } from "../app/certs.js";
 import { ExitCode } from "../errors.js";
 import { KUBECONFIGS, LEAVES } from "../pki/catalog.js";
 import { humanDuration, kubeadmDate } from "../pki/duration.js";
 import type { CertificateExpirationInfo, ExpirationRow } from "../pki/expiry.js";
-import { act, type Common, type OutputFormat, warnAll, withFlags, withOutput } from "./common.js";
+import { act, type Common, type OutputFormat, printData, warnAll, withFlags, withOutput } from "./common.js";
 import { info, out, paint, progress, table, warn } from "./output.js";
 
 export function registerCerts(program: Command): void {
@@ -41,9 +40,7 @@ table still prints), 2 no PKI under --root or bad flags.`,
   act(cmd, async ({ output, ...tree }: Common & { output: OutputFormat }) => {
     const { checkExpiration } = await import("../app/certs.js");
     const { report, problems } = await checkExpiration(tree);
-    if (output === "json") out(JSON.stringify(report, null, 2));
-    else if (output === "yaml") out(stringify(report).trimEnd());
-    else printExpiration(report);
+    if (!(await printData(output, machineForm(report)))) printExpiration(report);
     if (problems.length === 0) return undefined;
     const what = (r: ExpirationRow) => (r.missing ? "missing" : r.error ? "unreadable" : "expired");
     warn(`${problems.length} problem(s): ${problems.map((r) => `${r.name} ${what(r)}`).join(", ")}`);
@@ -87,7 +84,7 @@ for the offline folder's (super-admin.conf, nodes/NAME/).`,
       const r = await renewCertificates({ ...req, names, onKey: bar.tick });
       bar.end();
       warnAll(r.notices);
-      if (await printRenewData(output, r.result)) return undefined;
+      if (await printData(output, r.result)) return undefined;
       for (const item of r.result.items) {
         if (item.action === "skipped") warn(`${item.name}: ${item.reason}`);
         else
@@ -101,13 +98,6 @@ for the offline folder's (super-admin.conf, nodes/NAME/).`,
       return undefined;
     },
   );
-}
-
-async function printRenewData(format: OutputFormat, data: unknown): Promise<boolean> {
-  if (format === "json") out(JSON.stringify(data, null, 2));
-  else if (format === "yaml") out(stringify(data).trimEnd());
-  else return false;
-  return true;
 }
 
 /** The names `certs renew` accepts, from the catalog (kubeadm's order: by name). */
@@ -130,12 +120,22 @@ function renewableNames(): string {
   return lines.join("\n");
 }
 
+/** The report as -o json and -o yaml print it: kubeadm's shape, each row's error as its message. */
+function machineForm(report: CertificateExpirationInfo) {
+  const row = (r: ExpirationRow) => (r.error ? { ...r, error: r.error.message } : r);
+  return {
+    ...report,
+    certificates: report.certificates.map(row),
+    certificateAuthorities: report.certificateAuthorities.map(row),
+  };
+}
+
 function printExpiration(report: CertificateExpirationInfo): void {
   const fmt = (r: ExpirationRow, withCa: boolean) => {
     if (r.offline && !r.expirationDate && !r.missing && !r.error) return [r.name, "(offline)"];
     if (r.missing) return [`!MISSING! ${r.name}`];
     if (r.error) {
-      warn(`${r.name}: ${r.error}`);
+      warn(`${r.name}: ${r.error.message}`);
       return [`!INVALID! ${r.name}`];
     }
     if (r.warning) warn(`${r.name}: ${r.warning}`);

@@ -1,4 +1,3 @@
-import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { HuntFormat, HuntRequest } from "../app/hunt.js";
 import { SEVERITIES } from "../audit/finding.js";
@@ -45,8 +44,8 @@ Examples:
     for (const w of report.warnings) warn(w);
     const text = await renderHuntReport(report, output, !file && useColor());
     if (file) {
-      const { writeFileAtomic } = await import("../fsx/atomic.js");
-      writeFileAtomic(resolve(file), text, 0o644);
+      const { writeReport } = await import("../app/audit.js");
+      await writeReport(req.root ?? "", file, text);
       info(`wrote ${output} report to ${file}: ${report.summary.total} findings`);
     } else out(text.trimEnd());
     return failed ? ExitCode.Findings : undefined;

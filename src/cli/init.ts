@@ -3,8 +3,6 @@ import type { Command } from "commander";
 import type { InitOutcome, InitRequest } from "../app/init.js";
 import type { JoinOutcome } from "../app/join.js";
 import { InputError } from "../errors.js";
-import { isInside } from "../fsx/read.js";
-import { formatChange } from "../pki/config-edit.js";
 import type { ArtifactReport } from "../pki/init.js";
 import { KEY_ALGORITHMS } from "../x509/algorithms.js";
 import { act, collect, commaList, warnAll, withFlags, withOutput } from "./common.js";
@@ -76,7 +74,7 @@ Examples:
     warnAll(r.report.warnings);
     const joined = "joined" in r ? { joined: (r as JoinOutcome).joined } : {};
     if (output === "json") out(JSON.stringify({ ...r.report, ...joined }, null, 2));
-    else printInit(r);
+    else await printInit(r);
     warnAll(r.notices);
     return undefined;
   });
@@ -102,7 +100,8 @@ async function runInit(req: InitRequest, join?: string, certificateKey?: string)
   return r;
 }
 
-function printInit({ report, spec }: InitOutcome): void {
+async function printInit({ report, spec }: InitOutcome): Promise<void> {
+  const { isInside } = await import("../fsx/read.js");
   const rel = (p: string) =>
     isInside(report.offlineDir, p) ? `<offline>/${relative(report.offlineDir, p)}` : relative(report.root, p);
   const rows = [["ACTION", "KIND", "NAME", "FILE", "SHA-256"]];
@@ -125,6 +124,8 @@ function printInit({ report, spec }: InitOutcome): void {
   const file = spec.source?.file;
   if (!file) return;
   const changes = report.kubeadmConfig.changes;
+  // config-edit loads the YAML library: only when there is a --config file to talk about.
+  const { formatChange } = await import("../pki/config-edit.js");
   out(`[kubeadm-config] kubeadm-config.yaml is ${file} with ${changes.length} addition(s) or change(s):`);
   for (const c of changes) out(`  ${formatChange(c)}`);
 }

@@ -1,6 +1,5 @@
 import { Command, CommanderError } from "commander";
 import { describeChain, ExitCode, errorMessage, KubepkiError } from "../errors.js";
-import { confineWrites } from "../fsx/confine.js";
 import { VERSION } from "../version.js";
 import { registerAudit } from "./audit.js";
 import { registerCerts } from "./certs.js";
@@ -33,12 +32,6 @@ Examples:
   kubepki node add worker1=10.0.0.21 --root ./node --offline-dir ./offline
   kubepki audit --root ./node -o html --out report.html`,
     );
-  // Every write stays inside --root and --offline-dir: links that lead out of them are refused.
-  program.hook("preAction", (_program, action) => {
-    const o = action.opts() as { root?: string; offlineDir?: string };
-    if (o.root) confineWrites(o.root);
-    if (o.offlineDir) confineWrites(o.offlineDir);
-  });
   for (const register of [
     registerInit,
     registerCerts,

@@ -74,12 +74,17 @@ export function safeUnlink(path: string): void {
   }
 }
 
-/** Writes one file atomically: temp file with its final mode, fsync, rename, fsync of the directory. */
+/**
+ * Writes one file atomically: temp file with its final mode, fsync, rename, fsync of the directory.
+ * `syncDir: false` leaves the rename's durability to a later fsync of the same directory (the file
+ * is then, after a crash, either absent or complete, never empty).
+ */
 export function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
   mode: number,
   dirMode = MODE_DIR,
+  { syncDir = true } = {},
 ): void {
   const dir = dirname(path);
   ensureDir(dir, dirMode);
@@ -92,5 +97,5 @@ export function writeFileAtomic(
     safeUnlink(tmp);
     throw new IoError(`cannot replace ${path}: ${errorMessage(err)}`, { cause: err });
   }
-  fsyncDir(dir);
+  if (syncDir) fsyncDir(dir);
 }

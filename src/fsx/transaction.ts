@@ -85,6 +85,9 @@ export function commitFiles(writes: PendingWrite[], opts: CommitOptions): Commit
       : { tmp: tempPathFor(w.path, tag), path: w.path },
   );
   const backups = backupPlan(writes, opts.backup ?? []);
+  // fsyncs: every file's content before the journal says "committing", the renames before the
+  // journal goes, and its removal (a finished journal recovered again would remove files anew).
+  // "writing" needs no fsync of its folder: lost in a crash, it leaves only temp files behind.
   const writeJournal = (state: Journal["state"]) =>
     writeFileAtomic(
       opts.journalPath,
@@ -97,6 +100,7 @@ export function commitFiles(writes: PendingWrite[], opts: CommitOptions): Commit
       } satisfies Journal),
       MODE_KEY,
       MODE_OFFLINE_DIR,
+      { syncDir: state === "committing" },
     );
 
   writeJournal("writing");

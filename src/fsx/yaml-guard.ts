@@ -1,5 +1,5 @@
 import { Lexer } from "yaml";
-import { InputError } from "../errors.js";
+import { errorMessage, InputError } from "../errors.js";
 
 /**
  * A cheap scan of untrusted YAML (or JSON) before a parser sees it. The `yaml` parser recurses
@@ -32,6 +32,9 @@ export function yamlNestingError(
  * over the limit.
  */
 function maxFlowDepth(text: string, limit: number): number {
+  // Depth never exceeds the number of openers: most files (a kubeconfig has one "{}") need no lexing,
+  // which costs more than parsing them does.
+  if (openers(text, limit) <= limit) return 0;
   let depth = 0;
   let max = 0;
   for (const token of new Lexer().lex(text)) {
@@ -41,6 +44,16 @@ function maxFlowDepth(text: string, limit: number): number {
     } else if ((token === "]" || token === "}") && depth > 0) depth--;
   }
   return max;
+}
+
+/** How many "[" and "{" the text holds, counted up to just past `limit`. */
+function openers(text: string, limit: number): number {
+  let n = 0;
+  for (let i = 0; i < text.length && n <= limit; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) n++;
+  }
+  return n;
 }
 
 /** Block nesting: increasing indentation levels plus "- " and "? " markers at the start of a line. */
@@ -59,6 +72,11 @@ function maxBlockDepth(text: string, limit: number): number {
     if (max > limit) return max;
   }
   return max;
+}
+
+/** The YAML parser's error as an input error: `what`, then the first line of its message; kept as the cause. */
+export function yamlError(what: string, cause: unknown): InputError {
+  return new InputError(`${what}: ${errorMessage(cause).split("\n")[0]}`, { cause });
 }
 
 /** Throws an input error (exit 2) naming `source` when the text nests too deeply to parse safely. */

@@ -1,6 +1,7 @@
-import { X509Certificate } from "node:crypto";
-import { dnFields } from "../x509/dn.js";
+import { readName } from "../x509/der.js";
 import { sha256Hex } from "../x509/fingerprint.js";
+import { OID } from "../x509/oids.js";
+import { type CertInfo, certInfoFromDer } from "../x509/parse.js";
 import type { LedgerEntry } from "./store.js";
 
 /** Serial numbers as the ledger keeps them: lowercase hex, no colons, no leading zeros. */
@@ -20,6 +21,8 @@ export function normalizeFingerprint(fp: string): string {
 
 export interface IssuedRecord {
   der: Buffer;
+  /** `der` parsed, when the caller has it already (what a run just signed): not parsed again. */
+  cert?: CertInfo;
   /** DER of the issuing CA (the certificate itself for a root). */
   issuerDer: Buffer;
   profile: string;
@@ -28,18 +31,18 @@ export interface IssuedRecord {
 }
 
 export function entryFrom(rec: IssuedRecord, source: LedgerEntry["source"], now = new Date()): LedgerEntry {
-  const x = new X509Certificate(rec.der);
-  const orgs = dnFields(x.subject, "O");
+  const cert = rec.cert ?? certInfoFromDer(rec.der, rec.path ?? "certificate");
+  const orgs = cert.organizations;
   return {
-    sha256: sha256Hex(rec.der),
-    serial: normalizeSerial(x.serialNumber),
+    sha256: cert.sha256,
+    serial: normalizeSerial(cert.serialHex),
     issuerSha256: sha256Hex(rec.issuerDer),
-    // Kubernetes (Go's pkix.Name) takes the last CN as the user name.
-    subjectCN: dnFields(x.subject, "CN").at(-1) ?? "",
+    subjectCN: lastCommonName(cert),
     subjectO: orgs,
-    sans: x.subjectAltName ? x.subjectAltName.split(", ") : [],
-    notBefore: new Date(x.validFrom).toISOString(),
-    notAfter: new Date(x.validTo).toISOString(),
+    // Node's form ("DNS:a, IP Address:10.0.0.1"), as the ledger has always stored them.
+    sans: cert.x509.subjectAltName ? cert.x509.subjectAltName.split(", ") : [],
+    notBefore: cert.notBefore.toISOString(),
+    notAfter: cert.notAfter.toISOString(),
     profile: rec.profile,
     path: rec.path,
     source,
@@ -47,4 +50,13 @@ export function entryFrom(rec: IssuedRecord, source: LedgerEntry["source"], now 
     recordedAt: now.toISOString(),
     breakGlass: rec.breakGlass || orgs.includes("system:masters") || undefined,
   };
+}
+
+/** Kubernetes (Go's pkix.Name) takes the last CN of the subject as the user name. */
+function lastCommonName(cert: CertInfo): string {
+  return (
+    readName(cert.subjectDer)
+      .filter((a) => a.oid === OID.commonName)
+      .at(-1)?.value ?? ""
+  );
 }

@@ -19,39 +19,42 @@ export async function reconcile(
   now = new Date(),
 ): Promise<{ recorded: number }> {
   await recordIssued(store, issued, [], now);
-  const found = treeCertificates(paths);
+  const found = treeCertificates(paths, issued);
   const missing: IssuedRecord[] = [];
   for (const r of found) if (!(await store.get(entryFrom(r, "imported", now).sha256))) missing.push(r);
   await store.record(missing.map((r) => entryFrom(r, "imported", now)));
   return { recorded: missing.length };
 }
 
-/** Every CA, leaf and kubeconfig client certificate of the tree, with its issuer. */
-function treeCertificates(paths: TreePaths): IssuedRecord[] {
+/**
+ * Every CA, leaf and kubeconfig client certificate of the tree, with its issuer. A file this run
+ * just wrote (in `issued`) is recorded already: it is not read back.
+ */
+function treeCertificates(paths: TreePaths, issued: IssuedRecord[]): IssuedRecord[] {
+  const written = new Map(issued.flatMap((r) => (r.path ? [[r.path, r] as const] : [])));
   const cas = new Map<string, Buffer>();
   const found: IssuedRecord[] = [];
   for (const ca of caItems(paths)) {
-    const pem = readTreeText(paths, ca.cert);
-    if (!pem) continue;
-    const der = parseCertificatePem(pem, ca.cert).der;
+    const der = written.get(ca.cert)?.der ?? readDer(paths, ca.cert, "certificate");
+    if (!der) continue;
     cas.set(ca.id, der);
-    found.push({ der, issuerDer: der, profile: "ca", path: ca.cert });
+    if (!written.has(ca.cert)) found.push({ der, issuerDer: der, profile: "ca", path: ca.cert });
   }
   for (const item of treeItems(paths)) {
-    const text = readTreeText(paths, item.path);
     const issuerDer = cas.get(item.caId);
-    if (!text || !issuerDer) continue;
-    const der =
-      item.kind === "kubeconfig"
-        ? parseKubeconfig(text, item.path).clientCert?.der
-        : parseCertificatePem(text, item.path).der;
-    if (der)
-      found.push({
-        der,
-        issuerDer,
-        profile: item.kind === "kubeconfig" ? `kubeconfig:${item.name}` : item.name,
-        path: item.path,
-      });
+    if (!issuerDer || written.has(item.path)) continue;
+    const der = readDer(paths, item.path, item.kind);
+    const profile = item.kind === "kubeconfig" ? `kubeconfig:${item.name}` : item.name;
+    if (der) found.push({ der, issuerDer, profile, path: item.path });
   }
   return found;
+}
+
+/** The certificate of a file of the tree (a kubeconfig's client certificate); undefined when absent. */
+function readDer(paths: TreePaths, path: string, kind: "certificate" | "kubeconfig"): Buffer | undefined {
+  const text = readTreeText(paths, path);
+  if (!text) return undefined;
+  return kind === "kubeconfig"
+    ? parseKubeconfig(text, path).clientCert?.der
+    : parseCertificatePem(text, path).der;
 }

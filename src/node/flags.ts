@@ -1,4 +1,5 @@
 import { basename } from "node:path";
+import type { InputError } from "../errors.js";
 import { isRecord, parseUntrustedYaml } from "./yaml.js";
 
 export const COMPONENTS = [
@@ -54,7 +55,10 @@ function componentOf(name: string): Component | undefined {
 }
 
 /** Static pod manifest -> the flags of each control-plane container (env ETCD_* become etcd flags). */
-export function flagsFromManifest(text: string, source: string): { found: ComponentFlags[]; error?: string } {
+export function flagsFromManifest(
+  text: string,
+  source: string,
+): { found: ComponentFlags[]; error?: InputError } {
   const parsed = parseUntrustedYaml(text);
   if ("error" in parsed) return { found: [], error: parsed.error };
   const found = parsed.docs.flatMap((doc) => {

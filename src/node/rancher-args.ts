@@ -42,7 +42,7 @@ function readConfigDoc(files: NodeFiles, distro: string, p: string): Record<stri
   files.stat(p);
   const parsed = parseUntrustedYaml(data.toString("utf8"));
   if ("error" in parsed) {
-    files.warn(p, `${distro} configuration not readable: ${parsed.error}`);
+    files.warn(p, `${distro} configuration not readable: ${parsed.error.message}`);
     return undefined;
   }
   const doc = parsed.docs[0];

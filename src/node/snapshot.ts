@@ -234,7 +234,7 @@ function readComponentConfigs(snap: NodeSnapshot): void {
     if (!path || !data) continue;
     const parsed = parseUntrustedYaml(data.toString("utf8"));
     if ("error" in parsed) {
-      snap.files.warn(path, `${c.component} configuration not readable: ${parsed.error}`);
+      snap.files.warn(path, `${c.component} configuration not readable: ${parsed.error.message}`);
       continue;
     }
     const kc = get(parsed.docs[0], "clientConnection", "kubeconfig");
@@ -256,7 +256,7 @@ function readManifests(snap: NodeSnapshot, dirs = snap.layout.manifestDirs): voi
       const data = files.read(p, 1024 * 1024);
       if (!data) continue;
       const { found: list, error } = flagsFromManifest(data.toString("utf8"), p);
-      if (error) files.warn(p, `static pod manifest not readable: ${error}`);
+      if (error) files.warn(p, `static pod manifest not readable: ${error.message}`);
       for (const f of list) found(snap, f, "static pod manifests");
     }
   }
@@ -340,7 +340,7 @@ function mergeEtcdConfigFile(snap: NodeSnapshot, etcd: ComponentFlags, path: str
   if (!data) return;
   const parsed = parseUntrustedYaml(data.toString("utf8"));
   if ("error" in parsed) {
-    snap.files.warn(path, `etcd config file not readable: ${parsed.error}`);
+    snap.files.warn(path, `etcd config file not readable: ${parsed.error.message}`);
     return;
   }
   const doc = parsed.docs[0];
@@ -406,7 +406,7 @@ function readKubeletConfig(snap: NodeSnapshot, p: string): void {
   files.stat(p);
   const parsed = parseUntrustedYaml(data.toString("utf8"));
   if ("error" in parsed) {
-    files.warn(p, `kubelet configuration not readable: ${parsed.error}`);
+    files.warn(p, `kubelet configuration not readable: ${parsed.error.message}`);
     return;
   }
   const doc = parsed.docs[0];
@@ -451,7 +451,7 @@ function readOneKubeconfig(snap: NodeSnapshot, path: string, usedBy?: string[]):
   if (!data) return undefined;
   const { fact, error } = readKubeconfig(data.toString("utf8"), path);
   if (!fact) {
-    if (usedBy) files.warn(path, `kubeconfig not readable: ${error}`);
+    if (usedBy) files.warn(path, `kubeconfig not readable: ${error?.message}`);
     return undefined;
   }
   if (usedBy?.length) fact.usedBy = usedBy;

@@ -20,7 +20,8 @@ export interface ExpirationRow {
   path: string;
   /** Kept off the node (super-admin.conf, other nodes' kubelet pairs); not checked without --offline-dir. */
   offline?: boolean;
-  error?: string;
+  /** Why the file could not be read, with its cause (`-o json` prints the message). */
+  error?: Error;
   /** Something to know that does not stop the row (a certificate its CA did not sign). */
   warning?: string;
 }
@@ -84,11 +85,14 @@ function attribute(chain: CertInfo[], caId: CaId, ca: CertInfo | undefined, caPa
   return { warning: `not signed by the ${caId} in ${caPath}` };
 }
 
-function readCa(paths: TreePaths, id: CaId): CertInfo | undefined {
+/** A CA certificate read once for its own row and for the rows it signed: absent, read, or why not. */
+type CaRead = { cert?: CertInfo; error?: Error };
+
+function readCa(paths: TreePaths, id: CaId): CaRead {
   try {
-    return readItemCertificate(paths, { kind: "certificate", path: caPaths(paths, id).cert });
-  } catch {
-    return undefined;
+    return { cert: readItemCertificate(paths, { kind: "certificate", path: caPaths(paths, id).cert }) };
+  } catch (err) {
+    return { error: asError(err) };
   }
 }
 
@@ -119,26 +123,25 @@ function certificateRow(
       ...(who.warning ? { warning: who.warning } : {}),
     };
   } catch (err) {
-    return { ...base, externallyManaged: false, caName: item.caId, ...offline, error: errorMessage(err) };
+    return { ...base, externallyManaged: false, caName: item.caId, ...offline, error: asError(err) };
   }
 }
 
-function caRow(paths: TreePaths, ca: { id: CaId; cert: string }, now: Date): ExpirationRow {
+function caRow(paths: TreePaths, ca: { id: CaId; cert: string }, read: CaRead, now: Date): ExpirationRow {
   const base = { name: ca.id, residualTime: 0, path: ca.cert, missing: false };
   const externallyManaged = !caKeyAvailable(paths, ca.id);
-  try {
-    const cert = readItemCertificate(paths, { kind: "certificate", path: ca.cert });
-    if (!cert) return { ...base, externallyManaged, missing: true };
-    return {
-      ...base,
-      expirationDate: isoSeconds(cert.notAfter),
-      residualTime: Math.trunc((cert.notAfter.getTime() - now.getTime()) / 1000),
-      externallyManaged,
-    };
-  } catch (err) {
-    return { ...base, externallyManaged, error: errorMessage(err) };
-  }
+  const { cert, error } = read;
+  if (error) return { ...base, externallyManaged, error };
+  if (!cert) return { ...base, externallyManaged, missing: true };
+  return {
+    ...base,
+    expirationDate: isoSeconds(cert.notAfter),
+    residualTime: Math.trunc((cert.notAfter.getTime() - now.getTime()) / 1000),
+    externallyManaged,
+  };
 }
+
+const asError = (err: unknown) => (err instanceof Error ? err : new Error(errorMessage(err)));
 
 const isoSeconds = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 
@@ -166,15 +169,16 @@ function ordered(r: ExpirationRow): ExpirationRow {
  * mistyped root) is an input error, not a table of !MISSING! rows.
  */
 export function checkExpiration(paths: TreePaths, now = new Date()): CertificateExpirationInfo {
-  const cas = new Map<CaId, CertInfo | undefined>();
+  const cas = new Map<CaId, CaRead>();
   const caOf = (id: CaId) => {
-    if (!cas.has(id)) cas.set(id, readCa(paths, id));
-    return cas.get(id);
+    const read = cas.get(id) ?? readCa(paths, id);
+    cas.set(id, read);
+    return read;
   };
   const certificates = treeItems(paths).map((item) =>
-    ordered(certificateRow(paths, item, caOf(item.caId), now)),
+    ordered(certificateRow(paths, item, caOf(item.caId).cert, now)),
   );
-  const certificateAuthorities = caItems(paths).map((ca) => ordered(caRow(paths, ca, now)));
+  const certificateAuthorities = caItems(paths).map((ca) => ordered(caRow(paths, ca, caOf(ca.id), now)));
   const found = (r: ExpirationRow) => r.expirationDate !== undefined || r.error !== undefined;
   if (!certificates.some(found) && !certificateAuthorities.some(found)) throw noPkiError(paths);
   return {

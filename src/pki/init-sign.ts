@@ -1,7 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import { type IssuedCertificate, issueCertificate } from "../x509/certificate.js";
 import { type KeyPair, KeyPool } from "../x509/keygen.js";
-import { certInfoFromDer } from "../x509/parse.js";
+import type { CertInfo } from "../x509/parse.js";
 import type { CaId } from "./catalog.js";
 import type { CaState, LeafJob, SaState } from "./init-plan.js";
 import { caTemplate, leafTemplate } from "./profiles.js";
@@ -12,6 +12,8 @@ import type { ClusterSpec } from "./spec.js";
 /** A certificate signed by a run, with its issuer, for the issuance ledger (one layer up). */
 export interface IssuedCert {
   der: Buffer;
+  /** `der` parsed, when at hand: the ledger records it without parsing it again. */
+  cert?: CertInfo;
   issuerDer: Buffer;
   profile: string;
   path?: string;
@@ -86,7 +88,7 @@ async function selfSign(ca: CaState, kp: KeyPair, spec: ClusterSpec, now: Date):
   const tpl = caTemplate(ca.entry, now, spec.caValidityMs);
   const issued = await issueCertificate(tpl, kp.publicKey, { selfSigned: kp.privateKey });
   return {
-    state: { ...ca, cert: certInfoFromDer(issued.der, ca.paths.cert), key: kp.privateKey },
+    state: { ...ca, cert: placed(issued.cert, ca.paths.cert), key: kp.privateKey },
     pem: issued.pem,
   };
 }
@@ -106,19 +108,23 @@ async function signLeaf(
     certificate: cert,
     privateKey: ca.state.key,
   });
-  const existing = certInfoFromDer(issued.der, job.pair?.cert ?? job.kubeconfig?.path ?? job.id);
+  const existing = placed(issued.cert, job.pair?.cert ?? job.kubeconfig?.path ?? job.id);
   return { job: { ...job, existing }, issued, key: kp.privateKey, ca: ca.state };
 }
+
+/** What was just signed, parsed once already, as the file it goes into. */
+const placed = (cert: CertInfo, path: string): CertInfo => ({ ...cert, path });
 
 function caIssued(ca: SignedCa): IssuedCert[] {
   const cert = ca.state.cert;
   if (!ca.pem || !cert) return [];
-  return [{ der: cert.der, issuerDer: cert.der, profile: "ca", path: ca.state.paths.cert }];
+  return [{ der: cert.der, cert, issuerDer: cert.der, profile: "ca", path: ca.state.paths.cert }];
 }
 
 function leafIssued({ job, issued, ca }: SignedLeaf): IssuedCert {
   return {
     der: issued.der,
+    cert: job.existing ?? issued.cert,
     issuerDer: ca.cert?.der ?? issued.der,
     profile: job.kind === "kubeconfig" ? `kubeconfig:${job.id}` : job.id,
     path: job.pair?.cert ?? job.kubeconfig?.path,

@@ -42,6 +42,8 @@ export interface InitOptions {
   keepSelfSignedKubelet?: boolean;
   /** What the ledger knows of the cluster's break-glass credential. */
   breakGlass?: BreakGlassOptions;
+  /** The offline folder, when the caller resolved it already (offlineFolderFor). */
+  offline?: OfflineFolder;
 }
 
 export interface InitResult {
@@ -102,9 +104,16 @@ export function resolveOfflineDir(
   };
 }
 
+export type OfflineFolder = ReturnType<typeof resolveOfflineDir>;
+
+/** The offline folder init writes into: the spec's (--offline-dir), else the one recorded, else <root>-offline. */
+export function offlineFolderFor(root: string, spec: ClusterSpec): OfflineFolder {
+  const base = treePaths(root, spec.certificatesDir);
+  return resolveOfflineDir(base, spec.offlineDir, readSettings(base.stateDir).offlineDir);
+}
+
 export async function initPki(opts: InitOptions): Promise<InitResult> {
-  const base = treePaths(opts.root, opts.spec.certificatesDir);
-  const offline = resolveOfflineDir(base, opts.spec.offlineDir, readSettings(base.stateDir).offlineDir);
+  const offline = opts.offline ?? offlineFolderFor(opts.root, opts.spec);
   const paths = treePaths(opts.root, opts.spec.certificatesDir, offline.dir);
   return withTreeLock(paths.stateDir, () => initLocked(opts, paths, offline.warnings));
 }
@@ -211,6 +220,7 @@ function movedIssued(plan: InitPlan): IssuedCert[] {
     return [
       {
         der: job.existing.der,
+        cert: job.existing,
         issuerDer: issuer.der,
         profile: `kubeconfig:${job.id}`,
         path: job.kubeconfig?.path,

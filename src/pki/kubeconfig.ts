@@ -1,7 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import { isMap, parseAllDocuments, stringify } from "yaml";
 import { InputError } from "../errors.js";
-import { yamlNestingError } from "../fsx/yaml-guard.js";
+import { yamlError, yamlNestingError } from "../fsx/yaml-guard.js";
 import { type KeyFact, parsePrivateKeyPem } from "../x509/keys.js";
 import { type CertInfo, parseCertificatePem, parsePemFile } from "../x509/parse.js";
 
@@ -53,20 +53,22 @@ const records = (v: unknown): Doc[] => (Array.isArray(v) ? v.filter(isRecord) : 
  * The one parse: nesting bounded before the parser runs, duplicate keys refused, aliases bounded
  * (a "billion laughs" document fails instead of eating memory), one mapping expected.
  */
-function parseDoc(text: string): { raw: Doc } | { error: string } {
-  if (text.includes("\u0000")) return { error: "binary content, not YAML" };
+function parseDoc(text: string): { raw: Doc } | { error: InputError } {
+  if (text.includes("\u0000")) return { error: new InputError("binary content, not YAML") };
   const nesting = yamlNestingError(text);
-  if (nesting) return { error: nesting.message };
+  if (nesting) return { error: nesting };
   try {
     const docs = parseAllDocuments(text, { uniqueKeys: true });
     const [doc, ...more] = Array.isArray(docs) ? docs : [];
     const err = doc?.errors[0];
-    if (err) return { error: `invalid YAML: ${err.message.split("\n")[0]}` };
-    if (more.some((d) => d.contents !== null)) return { error: "invalid YAML: more than one document" };
-    if (!doc || !isMap(doc.contents)) return { error: "not a kubeconfig (expected a mapping)" };
+    if (err) return { error: yamlError("invalid YAML", err) };
+    if (more.some((d) => d.contents !== null))
+      return { error: new InputError("invalid YAML: more than one document") };
+    if (!doc || !isMap(doc.contents))
+      return { error: new InputError("not a kubeconfig (expected a mapping)") };
     return { raw: doc.toJS({ maxAliasCount: 100 }) as Doc };
   } catch (err) {
-    return { error: `YAML refused: ${(err as Error).message.split("\n")[0]}` };
+    return { error: yamlError("YAML refused", err) };
   }
 }
 
@@ -103,7 +105,7 @@ function decodeData(value: unknown, what: string, source: string): string | unde
 /** Strict: the current context's cluster and user; throws an InputError naming `source`. */
 export function parseKubeconfig(text: string, source: string): KubeconfigView {
   const parsed = parseDoc(text);
-  if ("error" in parsed) throw new InputError(`${source}: ${parsed.error}`);
+  if ("error" in parsed) throw new InputError(`${source}: ${parsed.error.message}`, { cause: parsed.error });
   const raw = parsed.raw;
   const ctx = currentContext(raw);
   const cluster = named(raw, "clusters", "cluster", ctx?.cluster);
@@ -208,12 +210,12 @@ function userFact(u: Doc, path: string): KubeconfigUser {
 }
 
 /** Collecting: every cluster and user, unreadable data skipped; never throws (errors are returned). */
-export function readKubeconfig(text: string, path: string): { fact?: KubeconfigFact; error?: string } {
+export function readKubeconfig(text: string, path: string): { fact?: KubeconfigFact; error?: InputError } {
   const parsed = parseDoc(text);
   if ("error" in parsed) return { error: parsed.error };
   const raw = parsed.raw;
   if ((raw.kind !== undefined && raw.kind !== "Config") || !("clusters" in raw || "users" in raw))
-    return { error: "not a kubeconfig" };
+    return { error: new InputError("not a kubeconfig") };
   const ctx = currentContext(raw);
   return {
     fact: {
