@@ -1,6 +1,6 @@
 import { realpathSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { relative, resolve } from "node:path";
+import { dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { errorMessage, InputError, IoError } from "../errors.js";
 import { exists, isInside } from "../fsx/read.js";
@@ -8,7 +8,7 @@ import type { LedgerStore } from "../ledger/store.js";
 import { treePaths } from "../pki/paths.js";
 import type { WatchEngine } from "../watch/engine.js";
 import type { WatchEvent } from "../watch/events.js";
-import { type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { inTree, type Notice, pathsOf, type TreeOptions } from "./tree.js";
 
 export interface WatchRequest extends TreeOptions {
   /** host:port for /metrics (default 127.0.0.1:9793, the exporter's port, on loopback). */
@@ -94,6 +94,17 @@ export async function watchOnce(
   req: WatchRequest,
 ): Promise<{ metrics: string; events: number; notices: Notice[] }> {
   checkRoot(req);
+  return inWatchTree(req, () => watchOnceIn(req));
+}
+
+/** A watch writes refreshed CRLs, the baseline in the ledger and its events file: nothing else. */
+function inWatchTree<T>(req: WatchRequest, fn: () => Promise<T>): Promise<T> {
+  return inTree(pathsOf(req), fn, req.events === undefined ? undefined : dirname(resolve(req.events)));
+}
+
+async function watchOnceIn(
+  req: WatchRequest,
+): Promise<{ metrics: string; events: number; notices: Notice[] }> {
   const notices: Notice[] = [];
   const store = await openStore(req, notices);
   let events = 0;
@@ -120,6 +131,11 @@ export async function watchOnce(
 /** `kubepki watch`: scans, serves /metrics and /healthz, and reports events until closed. */
 export async function startWatch(req: WatchRequest): Promise<RunningWatch> {
   checkRoot(req);
+  // The scans, refreshes and events of the running watch inherit this confinement.
+  return inWatchTree(req, () => startWatchIn(req));
+}
+
+async function startWatchIn(req: WatchRequest): Promise<RunningWatch> {
   const listen = parseListen(req.listen ?? DEFAULT_WATCH_LISTEN);
   const notices: Notice[] = [];
   const store = await openStore(req, notices);
@@ -196,20 +212,22 @@ export async function acceptChanges(
   const now = new Date();
   const accepted = wanted.filter((p) => states.has(p));
   const removed = wanted.filter((p) => !states.has(p));
-  await withLedger(paths.ledgerFile, async (store) => {
-    const known = new Set((await store.baseline()).map((b) => b.path));
-    const unknown = removed.filter((p) => !known.has(p));
-    if (unknown.length)
-      throw new InputError(
-        `${unknown.join(", ")}: neither a key or certificate file on the node nor in the baseline`,
+  await inTree(paths, () =>
+    withLedger(paths.ledgerFile, async (store) => {
+      const known = new Set((await store.baseline()).map((b) => b.path));
+      const unknown = removed.filter((p) => !known.has(p));
+      if (unknown.length)
+        throw new InputError(
+          `${unknown.join(", ")}: neither a key or certificate file on the node nor in the baseline`,
+        );
+      await store.putBaseline(
+        accepted.map((p) =>
+          toRecord(states.get(p) as NonNullable<ReturnType<typeof states.get>>, "accept", now),
+        ),
+        removed,
       );
-    await store.putBaseline(
-      accepted.map((p) =>
-        toRecord(states.get(p) as NonNullable<ReturnType<typeof states.get>>, "accept", now),
-      ),
-      removed,
-    );
-  });
+    }),
+  );
   return { accepted, removed };
 }
 
