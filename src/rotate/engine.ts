@@ -17,7 +17,7 @@ import { dropPhase } from "./drop.js";
 import { kubeconfigFiles } from "./inventory.js";
 import { currentGeneration, generationsIn, label, rotationFiles } from "./material.js";
 import { signPhase } from "./sign.js";
-import { readState, snapshotDirs, stateWrite } from "./state.js";
+import { pruneEmpty, readState, snapshotDirs, stateWrite } from "./state.js";
 import { blockers, type RotationStatus, rotationStatus } from "./status.js";
 import { clusterSteps, restartLines } from "./steps.js";
 import { trustPhase } from "./trust.js";
@@ -228,10 +228,14 @@ function finish(
   extra: PendingWrite[],
 ): RotateResult {
   const changed = ctx.ws.changed();
-  if (!dryRun && changed.length + extra.length > 0)
+  if (!dryRun && changed.length + extra.length > 0) {
     commitFiles([...ctx.ws.writes(), ...extra, stateWrite(ctx.paths, ctx.state)], {
       journalPath: ctx.paths.journal,
     });
+    // Only empty folders go: the published new CA stays for the other nodes' --from.
+    if (!ctx.state.session)
+      for (const d of [ctx.paths.stateDir, ctx.paths.offlineDir]) if (d) pruneEmpty(join(d, "rotation"));
+  }
   const restart = [...ctx.restart];
   const patch = ctx.ws.nodePath(clusterInfoPath(ctx.paths));
   const cas = (Object.entries(ctx.outcome) as [RotationId, "done" | "already"][]).map(([id, outcome]) => {

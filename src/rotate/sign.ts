@@ -51,6 +51,8 @@ export async function signPhase(ctx: PhaseContext, id: RotationId): Promise<void
     );
   ws.remove(f.nextCert);
   ws.remove(f.nextKey);
+  if (next.cert)
+    ctx.issued.push({ der: next.cert.der, issuerDer: next.cert.der, profile: "ca", path: f.cert });
   const issued = !isSa(id) && old.cert ? await reissueAll(ctx, id, old.cert, pair) : [];
   for (const c of restartFor(id, "sign")) ctx.restart.add(c);
   rot.phase = "sign";

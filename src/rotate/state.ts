@@ -1,3 +1,4 @@
+import { readdirSync, rmdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage, InputError } from "../errors.js";
 import { MODE_KEY, MODE_OFFLINE_DIR } from "../fsx/modes.js";
@@ -45,11 +46,32 @@ export function readState(p: TreePaths): RotationState {
   }
 }
 
+/** The state file; removed once nothing is left in it (after abort the tree is as before the rotation). */
 export function stateWrite(p: TreePaths, state: RotationState): PendingWrite {
+  const empty = Object.keys(state.cas).length === 0 && !state.session;
   return {
     path: statePath(p),
-    data: `${JSON.stringify(state, null, 2)}\n`,
+    data: empty ? undefined : `${JSON.stringify(state, null, 2)}\n`,
     mode: MODE_KEY,
     dirMode: MODE_OFFLINE_DIR,
   };
+}
+
+/** Folders the session's copies and publications leave empty (best effort, after the commit). */
+export function pruneEmpty(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const sub = join(dir, n);
+    if (statSync(sub).isDirectory()) pruneEmpty(sub);
+  }
+  try {
+    if (readdirSync(dir).length === 0) rmdirSync(dir);
+  } catch {
+    // kept: not empty, or not ours to remove
+  }
 }
