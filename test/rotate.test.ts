@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { createPublicKey, sign, verify } from "node:crypto";
-import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
 import { keysMatch, parsePrivateKeyPem } from "../src/x509/keys.js";
 import { parseCertificatesPem } from "../src/x509/parse.js";
 import { decodePem } from "../src/x509/pem.js";
-import { kubeletConfig, writeKubelet } from "./fixtures.js";
+import { kubeletConfig, signWith, writeKubelet } from "./fixtures.js";
 import { kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
 import { assertSigningFiles, phase, rotateCa, rotationNode, rotationStatus } from "./rotate-helpers.js";
 
@@ -358,5 +358,42 @@ describe("rotate-ca: other nodes, and what stops working", () => {
         ["oncall", true],
       ],
     );
+  });
+});
+
+describe("rotate-ca: kubepki's own pairs and the kubelet's rotated client pair", () => {
+  it("sign issues the webhook pairs and kubelet-client-current.pem again (through its link); the webhook kubeconfig trusts the bundle", async () => {
+    const t = await rotationNode();
+    const setup = kubepki(["serve", "--root", t.root, "--listen", "127.0.0.1:8443", "--setup-only"]);
+    assert.equal(setup.status, 0, setup.stderr);
+    const client = await signWith(t.root, "/etc/kubernetes/pki/ca", {
+      commonName: "system:node:cp1",
+      organizations: ["system:nodes"],
+    });
+    const dir = join(t.root, "var/lib/kubelet/pki");
+    writeFileSync(join(dir, "kubelet-client-2026-01-01-00-00-00.pem"), client.crt + client.key, {
+      mode: 0o600,
+    });
+    symlinkSync(
+      join("/var/lib/kubelet/pki", "kubelet-client-2026-01-01-00-00-00.pem"),
+      join(dir, "kubelet-client-current.pem"),
+    );
+    phase(t, "ca", "trust");
+    const wk = read(join(t.root, "etc/kubernetes/kubepki/webhook.kubeconfig"));
+    assert.match(wk, /certificate-authority: \/etc\/kubernetes\/pki\/ca-trust\.crt/);
+    const r = phase(t, "ca", "sign");
+    assert.match(r.notes.join("\n"), /restart kubepki serve/);
+    const ca = pki(t.root, "ca.crt");
+    for (const f of ["webhook.crt", "apiserver-authz-client.crt"])
+      assert.ok(opensslOk(ca, join(t.root, "etc/kubernetes/kubepki", f)), f);
+    assert.ok(lstatSync(join(dir, "kubelet-client-current.pem")).isSymbolicLink(), "the link stays a link");
+    const pem = read(join(dir, "kubelet-client-2026-01-01-00-00-00.pem"));
+    const [cert] = parseCertificatesPem(pem, "client");
+    assert.equal(cert?.commonName, "system:node:cp1");
+    assert.deepEqual(cert?.organizations, ["system:nodes"]);
+    assert.ok(cert && keysMatch(parsePrivateKeyPem(pem, "k"), cert.publicKey));
+    assert.ok(opensslOk(ca, join(dir, "kubelet-client-2026-01-01-00-00-00.pem")));
+    const s = rotationStatus(t);
+    assert.ok(s.certificates.every((c: { signedBy: string }) => c.signedBy !== "ca old"));
   });
 });
