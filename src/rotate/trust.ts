@@ -4,7 +4,7 @@ import { exists } from "../fsx/read.js";
 import type { RotationId } from "../pki/catalog.js";
 import { kubeconfigCaPem, replaceKubeconfigCa } from "../pki/kubeconfig.js";
 import type { PhaseContext } from "./context.js";
-import { kubeconfigFiles } from "./inventory.js";
+import { certFiles, kubeconfigFiles } from "./inventory.js";
 import {
   bundleText,
   currentGeneration,
@@ -40,6 +40,7 @@ export async function trustPhase(ctx: PhaseContext, id: RotationId): Promise<voi
   wireTrust(ws, id, ws.nodePath(f.cert), ws.nodePath(f.bundle));
   if (id === "ca") addToKubeconfigs(ctx, old, next.gen, ws.nodePath(f.cert), ws.nodePath(f.bundle));
   for (const c of restartFor(id, "trust")) ctx.restart.add(c);
+  preserveForSign(ctx, id, [f.cert, f.key]);
   ctx.state.cas[id] = {
     phase: "trust",
     old: pemOf(old),
@@ -110,4 +111,11 @@ function addToKubeconfigs(
     if (!gens.some((g) => g.sha256 === old.sha256)) continue;
     ctx.ws.write(k.path, replaceKubeconfigCa(text, k.path, bundleText([...gens, next])), MODE_KEY);
   }
+}
+
+/** What sign will replace, copied into the session now (sign then only swaps). */
+function preserveForSign(ctx: PhaseContext, id: RotationId, signing: string[]): void {
+  const files = isSa(id) ? [] : certFiles(ctx.paths).filter((c) => c.ca === id);
+  for (const p of [...signing, ...files.flatMap((c) => (c.keyPath ? [c.path, c.keyPath] : [c.path]))])
+    if (exists(p)) ctx.preserve.add(p);
 }
