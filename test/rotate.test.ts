@@ -309,13 +309,17 @@ describe("rotate-ca: other nodes, and what stops working", () => {
       r2.cas.find((c: { id: string }) => c.id === "ca").new,
       parseCertificatesPem(published, "p")[0]?.sha256,
     );
-    const rw = phase(worker, "ca", "trust", ...from);
-    assert.equal(rw.cas[0].outcome, "done");
+    const rw = phase(worker, "all", "trust", ...from);
+    assert.deepEqual(
+      rw.cas.map((c: { id: string; outcome: string }) => [c.id, c.outcome]),
+      [["ca", "done"]],
+      "a worker holds only the cluster CA",
+    );
     assert.equal(read(pki(cp2.root, "ca-trust.crt")), read(pki(cp1.root, "ca-trust.crt")));
     assert.equal(read(pki(worker.root, "ca-trust.crt")), read(pki(cp1.root, "ca-trust.crt")));
     phase(cp1, "all", "sign");
     phase(cp2, "all", "sign", ...from);
-    phase(worker, "ca", "sign", ...from);
+    phase(worker, "all", "sign", ...from);
     for (const n of [cp1, cp2, worker]) {
       assert.equal(read(pki(n.root, "ca.crt")), published);
       assert.ok(opensslOk(pki(n.root, "ca.crt"), join(n.root, "var/lib/kubelet/pki/kubelet.crt")));
@@ -326,7 +330,7 @@ describe("rotate-ca: other nodes, and what stops working", () => {
     );
     assert.equal(existsSync(pki(worker.root, "ca.key")), false, "no CA key lands on a worker");
     for (const n of [cp1, cp2]) phase(n, "all", "drop");
-    phase(worker, "ca", "drop");
+    phase(worker, "all", "drop");
     assert.equal(read(pki(worker.root, "ca-trust.crt")), published);
   });
 
