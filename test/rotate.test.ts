@@ -239,8 +239,11 @@ describe("rotate-ca: order, idempotence, refusals, abort", () => {
 
   it("abort after trust and sign restores a byte-identical tree (node and offline folder); refused after drop", async () => {
     const t = await rotationNode();
+    // The CRLs are revocation state, not trust state: abort signs them again with the old CA.
     const without = (s: Record<string, string>) =>
-      Object.fromEntries(Object.entries(s).filter(([k]) => !k.startsWith("var/lib/kubepki/ledger.db")));
+      Object.fromEntries(
+        Object.entries(s).filter(([k]) => !k.startsWith("var/lib/kubepki/ledger.db") && !k.endsWith(".crl")),
+      );
     const before = { node: without(snapshot(t.root)), offline: snapshot(t.offline) };
     let r = rotateCa(t, "abort");
     assert.equal(r.status, 2);
@@ -252,6 +255,14 @@ describe("rotate-ca: order, idempotence, refusals, abort", () => {
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual({ node: without(snapshot(t.root)), offline: snapshot(t.offline) }, before);
     assertSigningFiles(t.root);
+    for (const ca of ["ca", "etcd/ca"]) {
+      const crl = ["crl", "-inform", "DER", "-in", pki(t.root, `${ca}.crl`), "-noout"];
+      assert.equal(
+        openssl([...crl, "-CAfile", pki(t.root, `${ca}.crt`)]).status,
+        0,
+        `${ca}.crl from the old CA`,
+      );
+    }
     phase(t, "front-proxy-ca", "trust");
     phase(t, "front-proxy-ca", "sign");
     phase(t, "front-proxy-ca", "drop");

@@ -75,7 +75,7 @@ export async function rotateCa(req: RotateCaRequest): Promise<RotateCaOutcome> {
       await recordIssued(store, issued, result.superseded);
       await store.supersede(stopWorking.map((d) => d.sha256));
     });
-    await republishCrls(paths, req.phase, dropped, notices);
+    await republishCrls(paths, req.phase, dropped, { info: result.notes, warn: notices });
   }
   const unfinished =
     result.left.length > 0 ? new IoError(`left undone:\n  - ${result.left.join("\n  - ")}`) : undefined;
@@ -103,13 +103,17 @@ export async function abortRotation(t: TreeOptions & { dryRun?: boolean }): Prom
   const paths = rotationPaths(t, notices);
   const { abort } = await import("../rotate/engine.js");
   const { issued: _issued, supersede, ...result } = await abort({ paths, dryRun: t.dryRun });
-  if (!t.dryRun && supersede.length > 0 && ledgerPresent(paths, notices)) {
+  if (t.dryRun || !ledgerPresent(paths, notices)) return { result, notices };
+  if (supersede.length > 0) {
     const { withLedger } = await import("../ledger/record.js");
     await withLedger(paths.ledgerFile, (store) => store.supersede(supersede));
     notices.push(
       `the ledger marks the ${supersede.length} certificate(s) sign issued as superseded; the restored ones stay marked superseded there (they are valid again on the node)`,
     );
   }
+  // The CRLs are signed again by the old CA: what was revoked meanwhile stays revoked.
+  const aborted = result.cas.map((c) => c.id);
+  await republishCrls(paths, "abort", aborted, { info: result.notes, warn: notices });
   return { result, notices };
 }
 
@@ -182,9 +186,9 @@ function credential(id: RotationId, e: LedgerEntry): DroppedCredential {
  */
 async function republishCrls(
   paths: TreePaths,
-  phase: Phase,
+  phase: Phase | "abort",
   ids: RotationId[],
-  notices: Notice[],
+  say: { info: string[]; warn: Notice[] },
 ): Promise<void> {
   const cas = CAS.filter((c) => ids.includes(c.id) && exists(crlPath(paths, c.id)));
   if (phase === "trust" || cas.length === 0) return;
@@ -196,9 +200,9 @@ async function republishCrls(
     publishCrls(paths, store, { only: cas.map((c) => c.id) }),
   );
   for (const p of published)
-    notices.push(`${p.path}: CRL number ${p.number} from the new ${p.ca}, ${p.revoked} revoked`);
+    say.info.push(`${p.path}: CRL number ${p.number} from the new ${p.ca}, ${p.revoked} revoked`);
   for (const s of skipped)
-    notices.push(
+    say.warn.push(
       `${s.ca}: CRL not signed again (${s.reason}); run kubepki crl --ca ${s.ca} --offline-dir DIR`,
     );
 }
