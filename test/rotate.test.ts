@@ -430,6 +430,19 @@ describe("rotate-ca: kubepki's own pairs and the kubelet's rotated client pair",
   });
 });
 
+describe("rotate-ca: other commands in between", () => {
+  it("certs renew between trust and sign keeps both CAs in the kubeconfig it renews", async () => {
+    const t = await rotationNode();
+    phase(t, "ca", "trust");
+    const r = kubepki(["certs", "renew", "admin.conf", "--root", t.root]);
+    assert.equal(r.status, 0, r.stderr);
+    const view = parseKubeconfig(read(join(t.root, "etc/kubernetes/admin.conf")), "admin.conf");
+    assert.equal(parseCertificatesPem(view.caPem ?? "", "a").length, 2);
+    const ca = rotationStatus(t).cas.find((c: { id: string }) => c.id === "ca");
+    assert.equal(ca.nextSafe, true, ca.reasons.join("\n"));
+  });
+});
+
 describe("rotate-ca: the published CRLs", () => {
   it("during the rotation the CRL keeps the old CA's revocations and its number grows; after drop the new CA's only", async () => {
     const t = await rotationNode();
