@@ -295,9 +295,11 @@ describe("rotate-ca: order, idempotence, refusals, abort", () => {
       assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
     }
     const empty = tempDir();
-    const r = kubepki(["rotate-ca", "--ca", "ca", "--phase", "trust", "--root", empty]);
-    assert.equal(r.status, 2);
-    assert.match(r.stderr, /no PKI found under/);
+    for (const args of [["--ca", "ca", "--phase", "trust"], ["status"], ["abort"]]) {
+      const r = kubepki(["rotate-ca", ...args, "--root", empty]);
+      assert.equal(r.status, 2, args.join(" "));
+      assert.match(r.stderr, /no PKI found under/);
+    }
     assert.deepEqual(snapshot(t.root), before);
     assert.equal(existsSync(join(empty, "var")), false);
   });

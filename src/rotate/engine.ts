@@ -82,6 +82,7 @@ export async function abort(opts: {
   dryRun?: boolean;
   now?: Date;
 }): Promise<RotateResult & { supersede: string[] }> {
+  if (!exists(opts.paths.journal) && !pkiPresent(opts.paths)) throw noPkiError(opts.paths);
   return withTreeLock(opts.paths.stateDir, () => {
     recoverJournal(opts.paths.journal);
     const ctx = context(opts.paths, opts);
@@ -93,6 +94,7 @@ export async function abort(opts: {
 
 /** `rotate-ca status`: read-only. */
 export function status(paths: TreePaths): RotationStatus {
+  if (!pkiPresent(paths)) throw noPkiError(paths);
   const ctx = context(paths, {});
   return rotationStatus(ctx);
 }
