@@ -314,8 +314,14 @@ describe("rotate-ca: other nodes, and what stops working", () => {
     for (const f of ["etc/kubernetes/pki/ca.crt", "etc/kubernetes/kubelet.conf", "var/lib/kubelet"])
       cpSync(join(cp1.root, f), join(worker.root, f), { recursive: true });
     writeKubelet(worker.root, kubeletConfig(true));
+    const stray = { root: join(tempDir(), "node"), offline: join(tempDir(), "other-offline") };
+    cpSync(cp1.root, stray.root, { recursive: true });
     phase(cp1, "all", "trust");
     const published = read(join(cp1.offline, "rotation/ca/ca.crt"));
+    phase(stray, "ca", "trust"); // made a new CA of its own by mistake
+    const mixed = rotateCa(stray, "--ca", "ca", "--phase", "trust", "--from", cp1.offline);
+    assert.equal(mixed.status, 2);
+    assert.match(mixed.stderr, /another new CA than the one in --from/);
     const from = ["--from", cp1.offline];
     const r2 = phase(cp2, "all", "trust", ...from);
     assert.equal(

@@ -14,7 +14,7 @@ import { abortSession } from "./abort.js";
 import { PHASE_ORDER, type PhaseContext } from "./context.js";
 import { dropPhase } from "./drop.js";
 import { kubeconfigFiles, kubeconfigView } from "./inventory.js";
-import { currentGeneration, generationsIn, label, rotationFiles } from "./material.js";
+import { currentGeneration, generationsIn, label, readPublished, rotationFiles } from "./material.js";
 import { signPhase } from "./sign.js";
 import { pruneEmpty, readState, snapshotDirs, stateWrite } from "./state.js";
 import { blockers, type RotationStatus, rotationStatus } from "./status.js";
@@ -64,6 +64,7 @@ async function rotateLocked(opts: RotateOptions): Promise<RotateResult> {
   const ctx = context(opts.paths, opts);
   const ids = chosen(ctx, opts.ids);
   const todo = ids.filter((id) => order(ctx.state, id, opts.phase) === "run");
+  if (ctx.from) for (const id of ids.filter((i) => !todo.includes(i))) sameNewCa(ctx, id);
   for (const id of ids) ctx.outcome[id] = todo.includes(id) ? "done" : "already";
   if (opts.phase === "sign" && !ctx.force) refuseUntrusted(ctx, todo);
   // Each CA's phase awaits only its key generation and then edits the workspace without yielding,
@@ -145,6 +146,17 @@ function order(state: RotationState, id: RotationId, phase: Phase): "run" | "alr
   throw new InputError(
     `--phase ${phase} refused for ${id}: ${why}; the next phase is ${PHASE_ORDER[at]} (rotate-ca status shows where each CA is)`,
   );
+}
+
+/** A node that trusts a new CA already, told to take one from --from, must be taking the same one. */
+function sameNewCa(ctx: PhaseContext, id: RotationId): void {
+  const rot = ctx.state.cas[id];
+  if (!rot || rot.phase === "drop") return;
+  const published = readPublished(ctx.from ?? "", id).gen.sha256;
+  if (generationsIn(id, rot.next, "rotation.json")[0]?.sha256 !== published)
+    throw new InputError(
+      `${id}: this node's rotation has another new CA than the one in --from ${ctx.from}; run rotate-ca abort here, then trust again with --from`,
+    );
 }
 
 function refuseUntrusted(ctx: PhaseContext, ids: RotationId[]): void {
