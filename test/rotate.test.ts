@@ -8,7 +8,7 @@ import { keysMatch, parsePrivateKeyPem } from "../src/x509/keys.js";
 import { parseCertificatesPem } from "../src/x509/parse.js";
 import { decodePem } from "../src/x509/pem.js";
 import { kubeletConfig, signWith, writeKubelet } from "./fixtures.js";
-import { kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
+import { initArgs, kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
 import { assertSigningFiles, phase, rotateCa, rotationNode, rotationStatus } from "./rotate-helpers.js";
 
 const CAS = {
@@ -448,6 +448,19 @@ describe("rotate-ca: other commands in between", () => {
     assert.equal(parseCertificatesPem(view.caPem ?? "", "a").length, 2);
     const ca = rotationStatus(t).cas.find((c: { id: string }) => c.id === "ca");
     assert.equal(ca.nextSafe, true, ca.reasons.join("\n"));
+  });
+});
+
+describe("rotate-ca: init in between", () => {
+  it("init run again during the rotation accepts the kubeconfigs' bundle and keeps the bundles wired in kubeadm-config.yaml", async () => {
+    const t = await rotationNode();
+    phase(t, "all", "trust");
+    const config = join(t.root, "etc/kubernetes/kubepki/kubeadm-config.yaml");
+    const wired = read(config);
+    const r = kubepki(initArgs(t.root, t.offline));
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(read(config), wired);
+    for (const s of rotationStatus(t).cas) assert.equal(s.nextSafe, true, `${s.id}: ${s.reasons}`);
   });
 });
 
