@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { createPublicKey, sign, verify } from "node:crypto";
-import { cpSync, existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
@@ -522,5 +530,38 @@ describe("rotate-ca: the published CRLs", () => {
     assert.deepEqual(dropped.serials, [carol]);
     const verify = kubepki(["ledger", "verify", "--root", t.root]);
     assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+  });
+});
+
+describe("rotate-ca: CA keys kept offline (--external-ca)", () => {
+  it("the new keys stay in the offline folder through every phase; the old ones go to its backups", async () => {
+    const dir = tempDir();
+    const t = { root: join(dir, "node"), offline: join(dir, "offline") };
+    const init = kubepki([...initArgs(t.root, t.offline), "--external-ca"]);
+    assert.equal(init.status, 0, init.stderr);
+    const keysOnNode = () =>
+      ["ca.key", "front-proxy-ca.key", "etcd/ca.key", "ca.next.key", "etcd/ca.next.key"].filter((k) =>
+        existsSync(pki(t.root, k)),
+      );
+    const offlineKey = join(t.offline, "pki/ca.key");
+    const oldKey = read(offlineKey);
+    phase(t, "all", "trust");
+    assert.deepEqual(keysOnNode(), []);
+    assert.ok(existsSync(join(t.offline, "pki/ca.next.key")));
+    phase(t, "all", "sign");
+    assert.deepEqual(keysOnNode(), []);
+    const newCa = parseCertificatesPem(read(pki(t.root, "ca.crt")), "ca")[0];
+    assert.ok(
+      newCa && keysMatch(parsePrivateKeyPem(read(offlineKey), "k"), newCa.publicKey),
+      "the new key is offline",
+    );
+    assert.ok(opensslOk(pki(t.root, "ca.crt"), pki(t.root, "apiserver.crt")));
+    phase(t, "all", "drop");
+    assert.deepEqual(keysOnNode(), []);
+    const backups = readdirSync(join(t.offline, "backups"), { recursive: true, encoding: "utf8" });
+    const kept = backups
+      .filter((f) => f.endsWith("pki/ca.key"))
+      .map((f) => read(join(t.offline, "backups", f)));
+    assert.ok(kept.includes(oldKey), "the old key is in the offline folder's backups");
   });
 });
