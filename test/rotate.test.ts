@@ -191,6 +191,9 @@ describe("rotate-ca: order, idempotence, refusals, abort", () => {
     r = rotateCa(t, "--ca", "etcd-ca", "--phase", "drop");
     assert.equal(r.status, 2);
     assert.deepEqual(snapshot(t.root), before, "a refused phase writes nothing");
+    const dry = phase(t, "all", "trust", "--dry-run");
+    assert.ok(dry.dryRun && dry.changed.length > 10, "dry-run says what would change");
+    assert.deepEqual(snapshot(t.root), before, "--dry-run writes nothing");
     phase(t, "ca", "trust");
     const trusted = { node: snapshot(t.root), offline: snapshot(t.offline) };
     const again = phase(t, "ca", "trust");
