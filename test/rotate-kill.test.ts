@@ -56,7 +56,8 @@ describe("rotate-ca kill-safety", () => {
         t.offline,
       ];
       const child = spawn(process.execPath, [CLI, ...args], { stdio: "ignore" });
-      const timer = setTimeout(() => child.kill("SIGKILL"), Math.random() * span * 1.1);
+      // Most of a run is Node starting and keys being made: the kills aim at its second half, the commit.
+      const timer = setTimeout(() => child.kill("SIGKILL"), span * (0.4 + Math.random() * 0.7));
       const [code, signal] = await new Promise<[number | null, string | null]>((r) =>
         child.on("exit", (c, s) => r([c, s])),
       );
@@ -87,7 +88,8 @@ describe("rotate-ca kill-safety", () => {
         assert.ok(known.has(apiserver.sha256), "the ledger records what the killed run signed");
       }
     }
-    assert.ok(outcome.killed >= 8, `only ${outcome.killed} of 20 runs were killed mid-way`);
+    assert.ok(outcome.killed >= 6, `only ${outcome.killed} of 20 runs were killed mid-way`);
+    assert.ok(outcome.before > 0 && outcome.after > 0, "kills landed on both sides of the commit");
     console.log(`# rotate-ca kill-safety: ${JSON.stringify(outcome)}`);
   });
 });
