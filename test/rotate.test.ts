@@ -6,6 +6,7 @@ import {
   lstatSync,
   readdirSync,
   readFileSync,
+  renameSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -349,7 +350,17 @@ describe("rotate-ca: other nodes, and what stops working", () => {
     assert.equal(read(pki(worker.root, "ca-trust.crt")), read(pki(cp1.root, "ca-trust.crt")));
     phase(cp1, "all", "sign");
     phase(cp2, "all", "sign", ...from);
-    phase(worker, "all", "sign", ...from);
+    const away = join(tempDir(), "unmounted");
+    renameSync(cp1.offline, away); // the offline folder is not mounted on the worker
+    const keyless = rotateCa(worker, "--ca", "all", "--phase", "sign");
+    renameSync(away, cp1.offline);
+    assert.equal(keyless.status, 3, "without the new key a worker's kubelet pair is left: exit 3");
+    assert.match(keyless.stderr, /left undone:\n {2}- kubelet: signed by the old ca/);
+    assert.equal(
+      phase(worker, "all", "sign", ...from).cas[0].outcome,
+      "done",
+      "sign again with --from finishes it",
+    );
     for (const n of [cp1, cp2, worker]) {
       assert.equal(read(pki(n.root, "ca.crt")), published);
       assert.ok(opensslOk(pki(n.root, "ca.crt"), join(n.root, "var/lib/kubelet/pki/kubelet.crt")));
