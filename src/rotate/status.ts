@@ -87,10 +87,21 @@ function holdsOf(ws: Workspace, t: TrustFile, known: Known[]): string[] {
 }
 
 /** The trust files of a CA that do not hold its new generation yet (sign must wait for them). */
-export function trustGaps(ws: Workspace, state: RotationState, id: RotationId): string[] {
+type TrustRow = { t: TrustFile; holds: string[] };
+const rowCache = new WeakMap<Workspace, { version: number; rows: TrustRow[] }>();
+
+/** Every trust file with what it holds, worked out once per state of the workspace. */
+function trustRows(ws: Workspace, state: RotationState): TrustRow[] {
+  const hit = rowCache.get(ws);
+  if (hit && hit.version === ws.version) return hit.rows;
   const known = knownGenerations(ws, state);
-  return trustFiles(ws)
-    .map((t) => ({ t, holds: holdsOf(ws, t, known) }))
+  const rows = trustFiles(ws).map((t) => ({ t, holds: holdsOf(ws, t, known) }));
+  rowCache.set(ws, { version: ws.version, rows });
+  return rows;
+}
+
+export function trustGaps(ws: Workspace, state: RotationState, id: RotationId): string[] {
+  return trustRows(ws, state)
     .filter(
       ({ t, holds }) =>
         (t.id === id || holds.some((h) => h.startsWith(`${id} `))) && !holds.includes(`${id} new`),
@@ -117,7 +128,7 @@ export function rotationStatus(ctx: PhaseContext): RotationStatus {
   const s = state.session;
   return {
     cas: ROTATION_IDS.filter((id) => known.some((k) => k.id === id)).map((id) => caStatus(ctx, id, known)),
-    trustFiles: trustFiles(ws).map((t) => ({ path: t.path, usedBy: t.usedBy, holds: holdsOf(ws, t, known) })),
+    trustFiles: trustRows(ws, state).map(({ t, holds }) => ({ path: t.path, usedBy: t.usedBy, holds })),
     certificates,
     signingFiles: signingFiles(ctx.paths, ws),
     ...(s ? { session: { startedAt: s.startedAt, ids: s.ids, files: s.files.length } } : {}),

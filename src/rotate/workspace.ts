@@ -11,6 +11,8 @@ import { readTreeText, type TreePaths } from "../pki/paths.js";
 export class Workspace {
   private readonly pending = new Map<string, PendingWrite>();
   private readonly parsed = new Map<string, { text: string; value: unknown }>();
+  /** Grows with every edit: what was derived from the files before is stale. */
+  version = 0;
 
   constructor(readonly paths: TreePaths) {}
 
@@ -22,6 +24,7 @@ export class Workspace {
 
   /** Writes `data` unless the file already holds exactly that (a phase run twice changes nothing). */
   write(path: string, data: string, mode: number, dirMode?: number): void {
+    this.version++;
     if (this.read(path) === data && this.modeOf(path) === mode) {
       this.pending.delete(path);
       return;
@@ -30,6 +33,7 @@ export class Workspace {
   }
 
   remove(path: string): void {
+    this.version++;
     if (this.read(path) === undefined && !this.pending.has(path)) return;
     this.pending.set(path, { path, data: undefined, mode: 0 });
   }
