@@ -13,6 +13,7 @@ import { registerLedger } from "./ledger.js";
 import { registerNode } from "./node.js";
 import { paint } from "./output.js";
 import { registerRevoke } from "./revoke.js";
+import { registerRotate } from "./rotate.js";
 import { registerServe } from "./serve.js";
 import { registerWatch } from "./watch.js";
 
@@ -45,6 +46,7 @@ Examples:
     registerHunt,
     registerJoinBundle,
     registerWatch,
+    registerRotate,
   ])
     register(program);
   configure(program, "kubepki");
