@@ -1,0 +1,55 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments, stringify } from "yaml";
+import { initCluster } from "../../src/app/init.js";
+import { apiserverFlags, etcdFlags, put, writeManifests } from "../fixtures.js";
+import { tempDir } from "../helpers.js";
+import { KUBELET_CONFIG } from "./node-files.js";
+
+/**
+ * A control-plane node as `kubepki init` and then `kubeadm init --config
+ * etc/kubernetes/kubepki/kubeadm-config.yaml` leave it: kubepki's PKI and kubeconfigs, kubeadm's
+ * static pod manifests with the config's `extraArgs` applied (kubeadm lets an extra arg replace its
+ * own flag of that name), and the config's KubeletConfiguration as `var/lib/kubelet/config.yaml`.
+ * The advertise address is 127.0.0.1, so the kubeconfigs' server and the certificates' SANs name
+ * the loopback address the stand-ins listen on.
+ */
+export interface KubeadmNode {
+  root: string;
+  offline: string;
+}
+
+type ExtraArgs = { name: string; value: string }[] | Record<string, string> | undefined;
+
+function applyExtraArgs(flags: string[], extra: ExtraArgs): string[] {
+  const pairs = Array.isArray(extra) ? extra.map((a) => [a.name, a.value]) : Object.entries(extra ?? {});
+  const out = [...flags];
+  for (const [name, value] of pairs) {
+    const i = out.findIndex((f) => f.startsWith(`--${name}=`));
+    if (i >= 0) out[i] = `--${name}=${value}`;
+    else out.push(`--${name}=${value}`);
+  }
+  return out;
+}
+
+const loopback = (flags: string[]) => flags.map((f) => f.replaceAll("10.0.0.10", "127.0.0.1"));
+
+export async function kubeadmNode(): Promise<KubeadmNode> {
+  const dir = tempDir("kubepki-peers-node-");
+  const root = join(dir, "node");
+  const offline = join(dir, "offline");
+  await initCluster({ root, offlineDir: offline, nodeName: "cp1", advertiseAddress: "127.0.0.1" });
+  const docs = parseAllDocuments(
+    readFileSync(join(root, "etc/kubernetes/kubepki/kubeadm-config.yaml"), "utf8"),
+  ).map((d) => d.toJS());
+  const cluster = docs.find((d) => d?.kind === "ClusterConfiguration");
+  const kubelet = docs.find((d) => d?.kind === "KubeletConfiguration");
+  if (!cluster || !kubelet)
+    throw new Error("kubeadm-config.yaml lacks ClusterConfiguration or KubeletConfiguration");
+  writeManifests(root, false, {
+    apiserver: applyExtraArgs(loopback(apiserverFlags(false)), cluster.apiServer?.extraArgs),
+    etcd: applyExtraArgs(loopback(etcdFlags(false)), cluster.etcd?.local?.extraArgs),
+  });
+  put(root, `/${KUBELET_CONFIG}`, stringify(kubelet), 0o600);
+  return { root, offline };
+}
