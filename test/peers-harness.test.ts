@@ -193,6 +193,30 @@ describe("peers: a three-member etcd cluster from the node's etcd PKI", () => {
     );
   });
 
+  it("counts a TLS failure under load as a failed operation, not a retry (the client restarted trusting the wrong CA)", async () => {
+    const file = join(node.root, MANIFESTS, "kube-apiserver.yaml");
+    const original = readFileSync(file, "utf8");
+    try {
+      writeFileSync(
+        file,
+        original.replace(
+          "--etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt",
+          "--etcd-cafile=/etc/kubernetes/pki/ca.crt",
+        ),
+      );
+      const load = new EtcdLoad(node.root, etcd.endpoints);
+      load.start();
+      await new Promise((r) => setTimeout(r, 300));
+      const s = await load.stop();
+      assert.equal(s.ops, 0);
+      assert.ok(s.failedOps > 0 && s.tls.length === s.failedOps, JSON.stringify(s).slice(0, 500));
+      assert.equal(s.retries, 0);
+      assert.match(s.tls[0] ?? "", /UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
+
   it("tells a TLS failure from a reset: a cluster-CA client certificate is refused as TLS", async () => {
     const pki = join(node.root, PKI);
     const r = await putWith(etcd.endpoints[0] ?? "", {
