@@ -12,6 +12,7 @@ import { registerLedger } from "./ledger.js";
 import { registerNode } from "./node.js";
 import { paint } from "./output.js";
 import { registerRevoke } from "./revoke.js";
+import { registerRotate } from "./rotate.js";
 import { registerServe } from "./serve.js";
 
 /** The kubepki command tree, ready to parse; nothing runs until it is parsed. */
@@ -32,7 +33,7 @@ Examples:
     );
   // Every write stays inside --root and --offline-dir: links that lead out of them are refused.
   program.hook("preAction", (_program, action) => {
-    const o = action.opts() as { root?: string; offlineDir?: string };
+    const o = action.optsWithGlobals() as { root?: string; offlineDir?: string };
     if (o.root) confineWrites(o.root);
     if (o.offlineDir) confineWrites(o.offlineDir);
   });
@@ -46,6 +47,7 @@ Examples:
     registerRevoke,
     registerCrl,
     registerServe,
+    registerRotate,
   ])
     register(program);
   configure(program, "kubepki");

@@ -361,3 +361,98 @@ export function isKubeletSelfSigned(commonName: string, issuerCommonName: string
   if (!KUBELET_SELF_SIGNED_CN.test(commonName)) return false;
   return issuerCommonName === commonName || /-ca@\d{9,}$/.test(issuerCommonName);
 }
+
+/**
+ * CA rotation (docs/rotation.md). What `rotate-ca` rotates: the three CAs and the service-account
+ * key pair (kube-apiserver verifies tokens with sa.pub, signs them with sa.key).
+ */
+export type RotationId = CaId | "sa";
+export const ROTATION_IDS: readonly RotationId[] = ["ca", "etcd-ca", "front-proxy-ca", "sa"];
+
+/**
+ * The trust bundles, relative to the certificates dir: what every component that only *trusts* a
+ * CA reads, old and new together during a rotation. The signing files (`ca.crt` next to `ca.key`,
+ * `sa.key`) stay one certificate or key: kube-controller-manager's --cluster-signing-cert-file
+ * refuses a file with more than one certificate ("expected 1 certificate, found 2").
+ */
+export const TRUST_BUNDLES: Record<RotationId, string> = {
+  ca: "ca-trust.crt",
+  "etcd-ca": "etcd/ca-trust.crt",
+  "front-proxy-ca": "front-proxy-ca-trust.crt",
+  sa: "sa-trust.pub",
+};
+
+/** The signing files of each rotation, relative to the certificates dir: one certificate (public key) and its key. */
+export const SIGNING_FILES: Record<RotationId, { cert: string; key: string }> = {
+  ca: { cert: "ca.crt", key: "ca.key" },
+  "etcd-ca": { cert: "etcd/ca.crt", key: "etcd/ca.key" },
+  "front-proxy-ca": { cert: "front-proxy-ca.crt", key: "front-proxy-ca.key" },
+  sa: { cert: "sa.pub", key: "sa.key" },
+};
+
+/** Where the next CA waits between `trust` and `sign` (beside the signing files; the key beside the old key). */
+export function nextCaFiles(id: RotationId): { cert: string; key: string } {
+  const f = SIGNING_FILES[id];
+  const next = (p: string) => p.replace(/\.(crt|key|pub)$/, ".next.$1");
+  return { cert: next(f.cert), key: next(f.key) };
+}
+
+/** A component flag (static pod manifest, kubeadm extraArgs) that names a file the component only trusts. */
+export interface TrustFlag {
+  component: Component;
+  flag: string;
+  id: RotationId;
+  /** kubeadm sets it: the kubeadm configuration gets it as an extraArg, so `kubeadm upgrade` keeps the bundle. */
+  kubeadm: boolean;
+}
+
+/**
+ * Every trust flag kubeadm's control plane uses, by CA (docs/kubeadm-pki.md, "Flags"; kube-scheduler
+ * has the two only when given them). During a rotation each names the CA's trust bundle.
+ */
+export const TRUST_FLAGS: readonly TrustFlag[] = [
+  { component: "kube-apiserver", flag: "client-ca-file", id: "ca", kubeadm: true },
+  { component: "kube-apiserver", flag: "kubelet-certificate-authority", id: "ca", kubeadm: true },
+  { component: "kube-apiserver", flag: "requestheader-client-ca-file", id: "front-proxy-ca", kubeadm: true },
+  { component: "kube-apiserver", flag: "etcd-cafile", id: "etcd-ca", kubeadm: true },
+  { component: "kube-apiserver", flag: "service-account-key-file", id: "sa", kubeadm: true },
+  { component: "kube-controller-manager", flag: "root-ca-file", id: "ca", kubeadm: true },
+  { component: "kube-controller-manager", flag: "client-ca-file", id: "ca", kubeadm: true },
+  {
+    component: "kube-controller-manager",
+    flag: "requestheader-client-ca-file",
+    id: "front-proxy-ca",
+    kubeadm: true,
+  },
+  { component: "kube-scheduler", flag: "client-ca-file", id: "ca", kubeadm: false },
+  { component: "kube-scheduler", flag: "requestheader-client-ca-file", id: "front-proxy-ca", kubeadm: false },
+  { component: "etcd", flag: "trusted-ca-file", id: "etcd-ca", kubeadm: true },
+  { component: "etcd", flag: "peer-trusted-ca-file", id: "etcd-ca", kubeadm: true },
+];
+
+/** kubeadm's static pod folder and the manifest of each control-plane component in it. */
+export const STATIC_POD_DIR = "/etc/kubernetes/manifests";
+export const STATIC_POD_MANIFEST: Partial<Record<Component, string>> = {
+  etcd: "etcd.yaml",
+  "kube-apiserver": "kube-apiserver.yaml",
+  "kube-controller-manager": "kube-controller-manager.yaml",
+  "kube-scheduler": "kube-scheduler.yaml",
+};
+
+/** Where kubeadm's ClusterConfiguration keeps each component's extra flags. */
+export const KUBEADM_EXTRA_ARGS: Partial<Record<Component, string[]>> = {
+  "kube-apiserver": ["apiServer", "extraArgs"],
+  "kube-controller-manager": ["controllerManager", "extraArgs"],
+  "kube-scheduler": ["scheduler", "extraArgs"],
+  etcd: ["etcd", "local", "extraArgs"],
+};
+
+/** The kubelet's configuration file as kubeadm writes it; its trust field is authentication.x509.clientCAFile. */
+export const KUBELET_CONFIG_FILE = "/var/lib/kubelet/config.yaml";
+
+/** The kubeadm configuration kubepki writes and manages, under etc/kubernetes/kubepki/. */
+export const KUBEADM_CONFIG_FILE = "kubeadm-config.yaml";
+
+/** kubepki's own pairs from the cluster CA (the webhook's), under etc/kubernetes/kubepki/, and its kubeconfig. */
+export const KUBEPKI_PAIRS = ["webhook", "apiserver-authz-client"] as const;
+export const KUBEPKI_KUBECONFIGS = ["webhook.kubeconfig"] as const;

@@ -224,3 +224,17 @@ export function readKubeconfig(text: string, path: string): { fact?: KubeconfigF
     },
   };
 }
+
+/** The CA data of the current context's cluster, as PEM text (undefined when it names a file or nothing). */
+export function kubeconfigCaPem(text: string, source: string): string | undefined {
+  return parseKubeconfig(text, source).caPem;
+}
+
+/** Sets the current context's certificate-authority-data (a CA rotation's bundle); every other field kept. */
+export function replaceKubeconfigCa(text: string, source: string, caPem: string): string {
+  const { raw } = parseKubeconfig(text, source);
+  const cluster = named(raw, "clusters", "cluster", currentContext(raw)?.cluster);
+  if (!cluster) throw new InputError(`${source}: the current context names no cluster`);
+  cluster["certificate-authority-data"] = b64(caPem);
+  return stringify(raw);
+}

@@ -1,0 +1,121 @@
+import { join } from "node:path";
+import { type Document, isMap, parseAllDocuments } from "yaml";
+import { MODE_KEY } from "../fsx/modes.js";
+import {
+  type Component,
+  KUBEADM_CONFIG_FILE,
+  KUBEADM_EXTRA_ARGS,
+  KUBELET_CONFIG_FILE,
+  type RotationId,
+  STATIC_POD_DIR,
+  STATIC_POD_MANIFEST,
+  TRUST_FLAGS,
+} from "../pki/catalog.js";
+import { DocEditor } from "../pki/config-edit.js";
+import type { TreePaths } from "../pki/paths.js";
+import type { Workspace } from "./workspace.js";
+
+/**
+ * Points every trust setting of a CA at its bundle: the static pod manifests' flags, the kubelet's
+ * clientCAFile and the kubeadm configuration kubepki manages (extraArgs, so that `kubeadm upgrade`,
+ * which regenerates the manifests, keeps the bundle). Only settings that name the CA's signing file
+ * are moved; edits are textual, so nothing else in a manifest changes.
+ */
+export function wireTrust(ws: Workspace, id: RotationId, from: string, to: string): Component[] {
+  const touched = new Set<Component>();
+  for (const [component, path] of manifests(ws.paths)) {
+    const text = ws.read(path);
+    if (text === undefined) continue;
+    let edited = text;
+    for (const f of TRUST_FLAGS.filter((t) => t.id === id && t.component === component))
+      edited = replaceFlag(edited, f.flag, from, to);
+    if (edited !== text) {
+      ws.write(path, edited, MODE_KEY);
+      touched.add(component);
+    }
+  }
+  if (id === "ca" && wireKubelet(ws, from, to)) touched.add("kubelet");
+  wireKubeadmConfig(ws, id, to);
+  return [...touched];
+}
+
+/** The static pod manifests present on the node, by component. */
+export function manifests(p: TreePaths): [Component, string][] {
+  return Object.entries(STATIC_POD_MANIFEST).map(([c, f]) => [
+    c as Component,
+    join(p.root, STATIC_POD_DIR, f),
+  ]);
+}
+
+export const kubeletConfigPath = (p: TreePaths) => join(p.root, KUBELET_CONFIG_FILE);
+export const kubeadmConfigPath = (p: TreePaths) => join(p.configDir, KUBEADM_CONFIG_FILE);
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** `--flag=FROM` (quoted or not) becomes `--flag=TO`; nothing else changes. */
+export function replaceFlag(text: string, flag: string, from: string, to: string): string {
+  const re = new RegExp(`(--${escapeRe(flag)}=)(["']?)${escapeRe(from)}\\2(?=[\\s"',\\]]|$)`, "gm");
+  return text.replace(re, (_m, head: string, q: string) => `${head}${q}${to}${q}`);
+}
+
+/** The value of `--flag=VALUE` in a manifest's text, if it is there. */
+export function flagValue(text: string, flag: string): string | undefined {
+  const m = new RegExp(`--${escapeRe(flag)}=(["']?)([^\\s"',\\]]+)\\1`, "m").exec(text);
+  return m?.[2];
+}
+
+/** The kubelet configuration's authentication.x509.clientCAFile, if set. */
+export function clientCaFile(text: string): string | undefined {
+  return /^\s*clientCAFile:\s*["']?([^\s"']+)["']?\s*$/m.exec(text)?.[1];
+}
+
+function wireKubelet(ws: Workspace, from: string, to: string): boolean {
+  const path = kubeletConfigPath(ws.paths);
+  const text = ws.read(path);
+  if (text === undefined) return false;
+  const re = new RegExp(`^(\\s*clientCAFile:\\s*)(["']?)${escapeRe(from)}\\2\\s*$`, "m");
+  const edited = text.replace(re, (_m, head: string, q: string) => `${head}${q}${to}${q}`);
+  if (edited === text) return false;
+  ws.write(path, edited, 0o644);
+  return true;
+}
+
+/** extraArgs for every trust flag kubeadm sets, and the KubeletConfiguration's clientCAFile. */
+function wireKubeadmConfig(ws: Workspace, id: RotationId, to: string): void {
+  const path = kubeadmConfigPath(ws.paths);
+  const text = ws.read(path);
+  if (text === undefined) return;
+  const docs = parseAllDocuments(text);
+  if (!Array.isArray(docs) || docs.some((d) => d.errors.length > 0)) return;
+  const changes: never[] = [];
+  const reason = "rotate-ca: trust moves to a bundle that kubeadm upgrade must keep";
+  for (const doc of docs) {
+    const kind = kindOf(doc);
+    if (kind === "ClusterConfiguration") editCluster(new DocEditor(doc, kind, changes), doc, id, to, reason);
+    if (kind === "KubeletConfiguration" && id === "ca")
+      new DocEditor(doc, kind, changes).scalar(["authentication", "x509", "clientCAFile"], to, reason);
+  }
+  if (changes.length === 0) return;
+  const body = docs
+    .map((d, i) => {
+      const t = d.toString({ flowCollectionPadding: false, lineWidth: 0 });
+      return i === 0 || t.startsWith("---") ? t : `---\n${t}`;
+    })
+    .join("");
+  ws.write(path, body, 0o600);
+}
+
+function kindOf(doc: Document): string | undefined {
+  return isMap(doc.contents) ? String(doc.get("kind") ?? "") : undefined;
+}
+
+function editCluster(e: DocEditor, doc: Document, id: RotationId, to: string, reason: string): void {
+  const style = String(doc.get("apiVersion") ?? "").endsWith("v1beta3") ? "map" : "list";
+  const external = e.value(["etcd", "external"]) !== undefined;
+  for (const f of TRUST_FLAGS.filter((t) => t.id === id && t.kubeadm)) {
+    const where = KUBEADM_EXTRA_ARGS[f.component];
+    if (!where || (f.component === "etcd" && external)) continue;
+    if (f.flag === "etcd-cafile" && external) continue;
+    e.arg(where, style, f.flag, to, reason);
+  }
+}
