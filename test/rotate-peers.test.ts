@@ -4,6 +4,7 @@ import { X509Certificate } from "node:crypto";
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { parse, stringify } from "yaml";
 import { issueClient } from "../src/app/issue.js";
 import { signWith } from "./fixtures.js";
 import { CLI, PKI, tempDir } from "./helpers.js";
@@ -53,7 +54,7 @@ function pem(file: string): string {
 /** A file holding one PEM text (a CA to verify against alone). */
 function fileWith(text: string | Buffer, name = "ca.crt"): string {
   const f = join(tempDir("kubepki-rotate-peers-"), name);
-  writeFileSync(f, text);
+  writeFileSync(f, text, { mode: 0o600 });
   return f;
 }
 
@@ -90,8 +91,9 @@ describe("rotate-ca etcd-ca: a three-member etcd cluster under continuous load, 
   });
 
   for (const phase of PHASES)
-    it(`${phase}: members restart one at a time, the old-CA client is ${phase === "drop" ? "refused" : "accepted"}, pairs and openssl agree`, async () => {
+    it(`${phase}: members restart one at a time, the old-CA client is ${phase === "drop" ? "refused" : "accepted"}, pairs and openssl agree`, async (t) => {
       const r = await rotateCa(node.root, node.offline, "etcd-ca", phase);
+      t.diagnostic(`printed restart order: ${r.restart.join(", ")}`);
       assert.equal(r.status, 0, phaseRan(r));
       assert.ok(r.restart.includes("etcd") && r.restart.includes("kube-apiserver"), phaseRan(r));
       for (const c of r.restart) {
@@ -130,8 +132,11 @@ describe("rotate-ca etcd-ca: a three-member etcd cluster under continuous load, 
       else assert.deepEqual(probe, { ok: true });
     });
 
-  it("zero failed operations over the whole rotation (resets retried on another member are allowed)", async () => {
+  it("zero failed operations over the whole rotation (resets retried on another member are allowed)", async (t) => {
     const s = await load.stop();
+    t.diagnostic(
+      `etcd load: ${s.ops} operations (put + read), ${s.retries} retries on another member, ${s.failedOps} failed`,
+    );
     assert.ok(s.ops > 50, `only ${s.ops} operations`);
     assert.deepEqual(
       { failed: s.failedOps, tls: s.tls, other: s.other, mismatches: s.mismatches },
@@ -157,28 +162,35 @@ describe("rotate-ca ca: kubectl with every kubeconfig and the apiserver's kubele
   let apiserver: Apiserver;
   let kubelet: Kubelet;
   let oldCa: string;
-  let jane: string;
-  let janeNew: string;
-  let masters: { crt: string; key: string };
+  const users: Partial<Record<"before" | "trust" | "sign", string>> = {};
+  let masters: { cert: Buffer; key: Buffer };
+  let superAdmin: { cert: Buffer; key: Buffer };
+  let trustUserAtSign: Awaited<ReturnType<typeof whoami>> | undefined;
   const pki = () => join(node.root, PKI);
+  const issueAs = async (when: "before" | "trust" | "sign") => {
+    const out = join(tempDir(), `${when}.kubeconfig`);
+    await issueClient({
+      root: node.root,
+      offlineDir: node.offline,
+      user: `user-${when}`,
+      groups: ["dev"],
+      out,
+    });
+    users[when] = out;
+  };
 
   before(async () => {
     node = await kubeadmNode();
     oldCa = pem(join(pki(), "ca.crt"));
     ({ apiserver, kubelet } = await startControlPlane(node.root));
-    jane = join(tempDir(), "jane.kubeconfig");
-    await issueClient({
-      root: node.root,
-      offlineDir: node.offline,
-      user: "jane",
-      groups: ["dev"],
-      out: jane,
-    });
+    await issueAs("before");
     // A system:masters certificate minted with the old CA key: nothing but the rotation can cut it off.
-    masters = await signWith(node.root, `/${PKI}/ca`, {
+    const m = await signWith(node.root, `/${PKI}/ca`, {
       commonName: "mallory",
       organizations: ["system:masters"],
     });
+    masters = { cert: Buffer.from(m.crt), key: Buffer.from(m.key) };
+    superAdmin = kubeconfigClient(join(node.offline, "super-admin.conf"));
   });
   after(async () => {
     await apiserver?.stop();
@@ -186,33 +198,46 @@ describe("rotate-ca ca: kubectl with every kubeconfig and the apiserver's kubele
   });
 
   for (const phase of PHASES)
-    it(`${phase}: the printed restarts, then kubectl with each kubeconfig, the kubelet verified, one-certificate signing files, openssl`, async () => {
+    it(`${phase}: the printed restarts, then kubectl with each kubeconfig, the kubelet verified, one-certificate signing files, openssl`, async (t) => {
       const r = await rotateCa(node.root, node.offline, "ca", phase);
+      t.diagnostic(`printed restart order: ${r.restart.join(", ")}`);
       assert.equal(r.status, 0, phaseRan(r));
       assert.ok(r.restart.includes("kube-apiserver") && r.restart.includes("kubelet"), phaseRan(r));
       for (const c of r.restart) {
         if (c === "kube-apiserver") await apiserver.restart();
         if (c === "kubelet") await kubelet.restart();
       }
-      if (phase === "sign") {
-        janeNew = join(tempDir(), "jane-new.kubeconfig");
-        await issueClient({ root: node.root, offlineDir: node.offline, user: "jane-new", out: janeNew });
-      }
-      const users = phase === "drop" ? [janeNew] : phase === "sign" ? [jane, janeNew] : [jane];
-      const seen = await everyKubeconfig(node.root, apiserver.url, users);
+      if (phase !== "drop") await issueAs(phase);
+      // A user's kubeconfig from before trust names only the old CA: from sign on (apiserver.crt is the
+      // new CA's) its holder needs the bundle as CA data, as the Kubernetes procedure says (step 5).
+      const before = users.before ?? "";
+      const refreshed = kubeconfigWithCa(before, kubeconfigCa(join(node.root, "etc/kubernetes/admin.conf")));
+      const extra = { trust: [before], sign: [refreshed, users.sign ?? ""], drop: [users.sign ?? ""] }[phase];
+      const seen = await everyKubeconfig(node.root, apiserver.url, extra);
       for (const s of seen) assert.equal(s.user, s.expected, `${s.file}: ${s.error}`);
       const k = await kubeletThroughApiserver(node.root, apiserver);
       assert.ok(k.ok && k.call?.verified === true, JSON.stringify(k));
       assert.deepEqual(signingPairs(node.root).flatMap(pairProblems), []);
       checkClusterCaFiles(node.root, phase, oldCa);
+      const m = await whoamiWithPair(node.root, apiserver, masters);
+      if (phase !== "drop")
+        assert.equal(m.user, "mallory", "the old-CA system:masters certificate until drop");
+      if (phase === "sign") trustUserAtSign = await whoami(users.trust ?? "", apiserver.url);
     });
 
+  it("a user kubeconfig issued after trust works after sign (its CA data holds the new CA)", {
+    todo: "engine gap: `issue client` embeds ca.crt alone (the old CA during trust), not ca-trust.crt",
+  }, () => {
+    assert.equal(readCertsOf(kubeconfigCa(users.trust ?? "")), 2, "the bundle as CA data");
+    assert.equal(trustUserAtSign?.user, "user-trust", trustUserAtSign?.ran.stderr);
+  });
+
   it("after drop, old-CA client certificates (system:masters minted with the old key, super-admin.conf, an issued user) are refused at the handshake", async () => {
-    const superAdmin = kubeconfigClient(join(node.offline, "super-admin.conf"));
     const old = [
-      { name: "mallory (system:masters)", cert: Buffer.from(masters.crt), key: Buffer.from(masters.key) },
-      { name: "super-admin.conf", ...superAdmin },
-      { name: "jane", ...kubeconfigClient(jane) },
+      { name: "mallory (system:masters)", ...masters },
+      { name: "super-admin.conf (system:masters)", ...superAdmin },
+      { name: "user-before", ...kubeconfigClient(users.before ?? "") },
+      { name: "user-trust", ...kubeconfigClient(users.trust ?? "") },
     ];
     for (const o of old) {
       assert.ok(
@@ -226,8 +251,19 @@ describe("rotate-ca ca: kubectl with every kubeconfig and the apiserver's kubele
       const kc = await whoami(kubeconfigWithPair(node.root, o), apiserver.url);
       assert.equal(kc.user, undefined, `${o.name}: kubectl got in as ${kc.user}`);
     }
+    const fresh = kubeconfigClient(join(node.offline, "super-admin.conf"));
+    const ok = await whoamiWithPair(node.root, apiserver, fresh);
+    assert.equal(ok.user, "kubernetes-super-admin", "super-admin.conf re-signed by the new CA");
   });
 });
+
+/** A copy of a kubeconfig with other CA data. */
+function kubeconfigWithCa(file: string, ca: Buffer): string {
+  const cfg = parse(readFileSync(file, "utf8"));
+  cfg.clusters[0].cluster["certificate-authority-data"] = ca.toString("base64");
+  const out = fileWith(stringify(cfg), "refreshed.kubeconfig");
+  return out;
+}
 
 /** The cluster CA's files at a phase: bundle sizes, who signed what, `openssl verify` against each trust file. */
 function checkClusterCaFiles(root: string, phase: Phase, oldCa: string): void {
@@ -238,11 +274,14 @@ function checkClusterCaFiles(root: string, phase: Phase, oldCa: string): void {
   assert.equal(readCerts(kubeletCa).length, TRUST_COUNT[phase], kubeletCa);
   const signer = pem(join(root, PKI, "ca.crt"));
   assert.equal(signer === oldCa, phase === "trust", "ca.crt is the new CA from sign on");
+  const old = new X509Certificate(oldCa);
+  const fresh = readCerts(clientCa).find((c) => c.fingerprint256 !== old.fingerprint256);
+  assert.ok(fresh, "the trust file holds a CA other than the old one");
   const oldOnly = fileWith(oldCa);
-  const newOnly = fileWith(signer);
+  const newOnly = fileWith(fresh.toString());
   const kubeconfigs = NODE_KUBECONFIGS.map((n) => join(root, `etc/kubernetes/${n}.conf`));
   const serving = [join(root, PKI, "apiserver.crt"), join(root, "var/lib/kubelet/pki/kubelet.crt")];
-  const clients = [join(root, PKI, "apiserver-kubelet-client.crt")];
+  const leaves = [...serving, join(root, PKI, "apiserver-kubelet-client.crt")].map(pem);
   for (const kc of kubeconfigs) {
     const ca = kubeconfigCa(kc);
     assert.equal(readCertsOf(ca), TRUST_COUNT[phase], `${kc}: certificate-authority-data`);
@@ -252,24 +291,17 @@ function checkClusterCaFiles(root: string, phase: Phase, oldCa: string): void {
     );
     const cert = kubeconfigClient(kc).cert;
     assert.ok(opensslVerifies(clientCa, cert).ok, `${kc}'s client against --client-ca-file`);
-    assert.equal(
-      opensslVerifies(oldOnly, cert).ok,
-      phase === "trust",
-      `${kc}'s client against the old CA alone`,
-    );
-    if (phase !== "trust")
-      assert.ok(opensslVerifies(newOnly, cert).ok, `${kc}'s client against the new CA alone`);
+    leaves.push(cert.toString());
   }
   assert.ok(
     opensslVerifies(kubeletCa, pem(serving[1] ?? "")).ok,
     "kubelet.crt against --kubelet-certificate-authority",
   );
-  for (const c of [...serving, ...clients]) {
-    assert.equal(opensslVerifies(oldOnly, pem(c)).ok, phase === "trust", `${c} against the old CA alone`);
-    assert.equal(opensslVerifies(newOnly, pem(c)).ok, phase !== "trust", `${c} against the new CA alone`);
+  for (const [i, c] of leaves.entries()) {
+    assert.equal(opensslVerifies(oldOnly, c).ok, phase === "trust", `leaf ${i} against the old CA alone`);
+    assert.equal(opensslVerifies(newOnly, c).ok, phase !== "trust", `leaf ${i} against the new CA alone`);
   }
-  if (phase === "drop")
-    assert.ok(sameCert(signer, readCerts(clientCa)[0] as X509Certificate), "the bundle is the new CA");
+  if (phase !== "trust") assert.ok(sameCert(signer, fresh), "ca.crt is the CA the bundle added");
 }
 
 function readCertsOf(data: Buffer): number {
@@ -295,8 +327,9 @@ describe("rotate-ca front-proxy-ca: the request-header client CA at every phase"
   });
 
   for (const phase of PHASES)
-    it(`${phase}: the front proxy's user is accepted; the old front-proxy client ${phase === "drop" ? "is refused" : "still works"}`, async () => {
+    it(`${phase}: the front proxy's user is accepted; the old front-proxy client ${phase === "drop" ? "is refused" : "still works"}`, async (t) => {
       const r = await rotateCa(node.root, node.offline, "front-proxy-ca", phase);
+      t.diagnostic(`printed restart order: ${r.restart.join(", ")}`);
       assert.equal(r.status, 0, phaseRan(r));
       assert.ok(r.restart.includes("kube-apiserver"), phaseRan(r));
       for (const c of r.restart) if (c === "kube-apiserver") await apiserver.restart();
@@ -346,8 +379,9 @@ describe("rotate-ca sa: service-account tokens at every phase", { skip }, () => 
   });
 
   for (const phase of PHASES)
-    it(`${phase}: a token of the signing key is accepted; one of the old key ${phase === "drop" ? "is refused" : "still is"}`, async () => {
+    it(`${phase}: a token of the signing key is accepted; one of the old key ${phase === "drop" ? "is refused" : "still is"}`, async (t) => {
       const r = await rotateCa(node.root, node.offline, "sa", phase);
+      t.diagnostic(`printed restart order: ${r.restart.join(", ")}`);
       assert.equal(r.status, 0, phaseRan(r));
       assert.ok(r.restart.includes("kube-apiserver"), phaseRan(r));
       for (const c of r.restart) if (c === "kube-apiserver") await apiserver.restart();
