@@ -1,0 +1,362 @@
+import assert from "node:assert/strict";
+import { createPublicKey, sign, verify } from "node:crypto";
+import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { parseKubeconfig } from "../src/pki/kubeconfig.js";
+import { keysMatch, parsePrivateKeyPem } from "../src/x509/keys.js";
+import { parseCertificatesPem } from "../src/x509/parse.js";
+import { decodePem } from "../src/x509/pem.js";
+import { kubeletConfig, writeKubelet } from "./fixtures.js";
+import { kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
+import { assertSigningFiles, phase, rotateCa, rotationNode, rotationStatus } from "./rotate-helpers.js";
+
+const CAS = {
+  ca: { cert: "ca.crt", bundle: "ca-trust.crt", leaves: ["apiserver.crt", "apiserver-kubelet-client.crt"] },
+  "etcd-ca": {
+    cert: "etcd/ca.crt",
+    bundle: "etcd/ca-trust.crt",
+    leaves: ["etcd/server.crt", "etcd/peer.crt", "apiserver-etcd-client.crt"],
+  },
+  "front-proxy-ca": {
+    cert: "front-proxy-ca.crt",
+    bundle: "front-proxy-ca-trust.crt",
+    leaves: ["front-proxy-client.crt"],
+  },
+} as const;
+
+const pki = (root: string, f: string) => join(root, PKI, f);
+const read = (p: string) => readFileSync(p, "utf8");
+
+/** openssl verify of a leaf against a CA file: true when it verifies. */
+function opensslOk(caFile: string, leaf: string): boolean {
+  return openssl(["verify", "-CAfile", caFile, leaf]).status === 0;
+}
+
+function writeTemp(text: string): string {
+  const f = join(tempDir(), "ca.pem");
+  writeFileSync(f, text);
+  return f;
+}
+
+describe("rotate-ca: the three phases", () => {
+  for (const [ca, f] of Object.entries(CAS))
+    it(`${ca}: trust, sign, drop with openssl verify agreeing at every step`, async () => {
+      const t = await rotationNode();
+      const oldCa = writeTemp(read(pki(t.root, f.cert)));
+      const oldLeaf = writeTemp(read(pki(t.root, f.leaves[0])));
+      for (const leaf of f.leaves) assert.ok(opensslOk(oldCa, pki(t.root, leaf)), leaf);
+
+      phase(t, ca, "trust");
+      assertSigningFiles(t.root);
+      const bundle = pki(t.root, f.bundle);
+      assert.equal(parseCertificatesPem(read(bundle), "b").length, 2);
+      assert.equal(read(pki(t.root, f.cert)), read(oldCa), "trust does not touch the signing file");
+      const newCa = writeTemp(parseCertificatesPem(read(bundle), "b")[1]?.pem ?? "");
+      for (const leaf of f.leaves) {
+        assert.ok(opensslOk(bundle, pki(t.root, leaf)), `${leaf} against old+new`);
+        assert.ok(!opensslOk(newCa, pki(t.root, leaf)), `${leaf} is still the old CA's`);
+      }
+
+      phase(t, ca, "sign");
+      assertSigningFiles(t.root);
+      assert.equal(read(pki(t.root, f.cert)), read(newCa), "the new CA signs");
+      for (const leaf of f.leaves) {
+        assert.ok(opensslOk(newCa, pki(t.root, leaf)), `${leaf} against the new CA`);
+        assert.ok(opensslOk(bundle, pki(t.root, leaf)), `${leaf} against the bundle`);
+        assert.ok(!opensslOk(oldCa, pki(t.root, leaf)), `${leaf} no longer the old CA's`);
+      }
+      assert.ok(opensslOk(bundle, oldLeaf), "an old certificate still verifies during sign");
+
+      phase(t, ca, "drop");
+      assertSigningFiles(t.root);
+      assert.equal(read(bundle), read(pki(t.root, f.cert)), "the bundle holds the new CA alone");
+      for (const leaf of f.leaves) assert.ok(opensslOk(bundle, pki(t.root, leaf)), leaf);
+      assert.ok(!opensslOk(bundle, oldLeaf), "a certificate of the old CA is refused after drop");
+      const s = rotationStatus(t);
+      assert.equal(s.cas.find((c: { id: string }) => c.id === ca).phase, "drop");
+    });
+
+  it("sa: tokens of the old key verify during trust and sign, not after drop", async () => {
+    const t = await rotationNode();
+    const oldKey = parsePrivateKeyPem(read(pki(t.root, "sa.key")), "sa.key");
+    const token = sign("sha256", Buffer.from("claims"), oldKey);
+    const accepts = () =>
+      decodePem(read(pki(t.root, "sa-trust.pub")), "b").some((b) =>
+        verify(
+          "sha256",
+          Buffer.from("claims"),
+          createPublicKey({ key: b.der, format: "der", type: "spki" }),
+          token,
+        ),
+      );
+    phase(t, "sa", "trust");
+    assert.equal(decodePem(read(pki(t.root, "sa-trust.pub")), "b").length, 2);
+    assert.ok(accepts());
+    assert.match(
+      read(join(t.root, "etc/kubernetes/manifests/kube-apiserver.yaml")),
+      /--service-account-key-file=\/etc\/kubernetes\/pki\/sa-trust\.pub/,
+    );
+    phase(t, "sa", "sign");
+    assertSigningFiles(t.root);
+    assert.ok(
+      !keysMatch(parsePrivateKeyPem(read(pki(t.root, "sa.key")), "k"), createPublicKey(oldKey)),
+      "a new key signs",
+    );
+    assert.ok(accepts());
+    phase(t, "sa", "drop");
+    assert.equal(decodePem(read(pki(t.root, "sa-trust.pub")), "b").length, 1);
+    assert.ok(!accepts(), "a token of the old key is refused after drop");
+  });
+
+  it("--ca all: trust wires every trust flag, the kubelet and kubeadm's configuration to the bundles; kubeconfigs carry both CAs", async () => {
+    const t = await rotationNode();
+    const r = phase(t, "all", "trust");
+    assert.deepEqual(r.cas.map((c: { id: string }) => c.id).sort(), [
+      "ca",
+      "etcd-ca",
+      "front-proxy-ca",
+      "sa",
+    ]);
+    const m = (c: string) => read(join(t.root, `etc/kubernetes/manifests/${c}.yaml`));
+    assert.match(m("kube-apiserver"), /--client-ca-file=\/etc\/kubernetes\/pki\/ca-trust\.crt/);
+    assert.match(
+      m("kube-apiserver"),
+      /--kubelet-certificate-authority=\/etc\/kubernetes\/pki\/ca-trust\.crt/,
+    );
+    assert.match(m("kube-apiserver"), /--etcd-cafile=\/etc\/kubernetes\/pki\/etcd\/ca-trust\.crt/);
+    assert.match(
+      m("kube-apiserver"),
+      /--requestheader-client-ca-file=\/etc\/kubernetes\/pki\/front-proxy-ca-trust\.crt/,
+    );
+    assert.match(m("kube-controller-manager"), /--root-ca-file=\/etc\/kubernetes\/pki\/ca-trust\.crt/);
+    assert.match(m("kube-controller-manager"), /--cluster-signing-cert-file=\/etc\/kubernetes\/pki\/ca\.crt/);
+    assert.match(m("etcd"), /--trusted-ca-file=\/etc\/kubernetes\/pki\/etcd\/ca-trust\.crt/);
+    assert.match(m("etcd"), /--peer-trusted-ca-file=\/etc\/kubernetes\/pki\/etcd\/ca-trust\.crt/);
+    assert.match(
+      read(join(t.root, "var/lib/kubelet/config.yaml")),
+      /clientCAFile: \/etc\/kubernetes\/pki\/ca-trust\.crt/,
+    );
+    const kc = read(join(t.root, "etc/kubernetes/kubepki/kubeadm-config.yaml"));
+    for (const flag of [
+      "client-ca-file",
+      "root-ca-file",
+      "etcd-cafile",
+      "trusted-ca-file",
+      "service-account-key-file",
+    ])
+      assert.match(
+        kc,
+        new RegExp(`name: ${flag}\\n\\s+value: /etc/kubernetes/pki/[a-z/-]*trust\\.(crt|pub)`),
+        flag,
+      );
+    assert.match(kc, /clientCAFile: \/etc\/kubernetes\/pki\/ca-trust\.crt/);
+    for (const f of ["admin.conf", "controller-manager.conf", "scheduler.conf", "kubelet.conf"]) {
+      const view = parseKubeconfig(read(join(t.root, "etc/kubernetes", f)), f);
+      assert.equal(parseCertificatesPem(view.caPem ?? "", f).length, 2, f);
+    }
+    const superAdmin = parseKubeconfig(read(join(t.offline, "super-admin.conf")), "s");
+    assert.equal(parseCertificatesPem(superAdmin.caPem ?? "", "s").length, 2);
+    assert.ok(
+      r.restart.includes("kube-apiserver") && r.clusterSteps.some((s: string) => s.includes("cluster-info")),
+    );
+    const s = rotationStatus(t);
+    for (const c of s.cas) assert.equal(c.nextSafe, true, `${c.id}: ${c.reasons}`);
+    for (const tf of s.trustFiles)
+      assert.ok(
+        tf.holds.some((h: string) => h.endsWith(" new")),
+        tf.path,
+      );
+  });
+});
+
+describe("rotate-ca: order, idempotence, refusals, abort", () => {
+  it("a phase run twice changes nothing; phases out of order are refused with the reason", async () => {
+    const t = await rotationNode();
+    const before = snapshot(t.root);
+    let r = rotateCa(t, "--ca", "ca", "--phase", "sign");
+    assert.equal(r.status, 2);
+    assert.match(
+      r.stderr,
+      /no rotation of the self-signed Kubernetes CA is in progress; the next phase is trust/,
+    );
+    r = rotateCa(t, "--ca", "etcd-ca", "--phase", "drop");
+    assert.equal(r.status, 2);
+    assert.deepEqual(snapshot(t.root), before, "a refused phase writes nothing");
+    phase(t, "ca", "trust");
+    const trusted = { node: snapshot(t.root), offline: snapshot(t.offline) };
+    const again = phase(t, "ca", "trust");
+    assert.equal(again.cas[0].outcome, "already");
+    assert.deepEqual({ node: snapshot(t.root), offline: snapshot(t.offline) }, trusted);
+    r = rotateCa(t, "--ca", "ca", "--phase", "drop");
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /is at phase trust; the next phase is sign/);
+    phase(t, "ca", "sign");
+    const signed = snapshot(t.root);
+    assert.equal(phase(t, "ca", "sign").cas[0].outcome, "already");
+    assert.deepEqual(snapshot(t.root), signed);
+    r = rotateCa(t, "--ca", "ca", "--phase", "trust");
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /is at phase sign; the next phase is drop/);
+    phase(t, "ca", "drop");
+    const dropped = snapshot(t.root);
+    assert.equal(phase(t, "ca", "drop").cas[0].outcome, "already");
+    assert.deepEqual(snapshot(t.root), dropped);
+  });
+
+  it("sign waits until every trust file holds the new CA; drop while a certificate chains only to the old CA needs --force", async () => {
+    const t = await rotationNode();
+    phase(t, "ca", "trust");
+    const manifest = join(t.root, "etc/kubernetes/manifests/kube-scheduler.yaml");
+    writeFileSync(
+      manifest,
+      read(manifest).replace(
+        "--kubeconfig=",
+        "--client-ca-file=/etc/kubernetes/pki/ca.crt\n    - --kubeconfig=",
+      ),
+    );
+    const s = rotationStatus(t);
+    const ca = s.cas.find((c: { id: string }) => c.id === "ca");
+    assert.equal(ca.nextSafe, false);
+    assert.match(ca.reasons.join("\n"), /kube-scheduler --client-ca-file/);
+    let r = rotateCa(t, "--ca", "ca", "--phase", "sign");
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /sign refused: every trust file must hold the new CA first/);
+    phase(t, "ca", "trust"); // already: the hand-made flag is not the kind trust rewires
+    writeFileSync(manifest, read(manifest).replace("pki/ca.crt", "pki/ca-trust.crt"));
+    const old = read(pki(t.root, "apiserver.crt"));
+    phase(t, "ca", "sign");
+    writeFileSync(pki(t.root, "front-proxy-client.crt"), read(pki(t.root, "front-proxy-client.crt"))); // untouched CA
+    const keep = read(pki(t.root, "apiserver.key"));
+    writeFileSync(pki(t.root, "apiserver.crt"), old);
+    r = rotateCa(t, "--ca", "ca", "--phase", "drop");
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /chain only to the old ca and would stop working:\n {2}- apiserver/);
+    const forced = phase(t, "ca", "drop", "--force");
+    assert.match(forced.notes.join("\n"), /--force: these certificates chain only to the old ca/);
+    assert.equal(read(pki(t.root, "apiserver.key")), keep);
+  });
+
+  it("abort after trust and sign restores a byte-identical tree (node and offline folder); refused after drop", async () => {
+    const t = await rotationNode();
+    const without = (s: Record<string, string>) =>
+      Object.fromEntries(Object.entries(s).filter(([k]) => !k.startsWith("var/lib/kubepki/ledger.db")));
+    const before = { node: without(snapshot(t.root)), offline: snapshot(t.offline) };
+    let r = rotateCa(t, "abort");
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /nothing to abort/);
+    phase(t, "all", "trust");
+    phase(t, "ca", "sign");
+    phase(t, "etcd-ca", "sign");
+    r = rotateCa(t, "abort", "-o", "json");
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual({ node: without(snapshot(t.root)), offline: snapshot(t.offline) }, before);
+    assertSigningFiles(t.root);
+    phase(t, "front-proxy-ca", "trust");
+    phase(t, "front-proxy-ca", "sign");
+    phase(t, "front-proxy-ca", "drop");
+    r = rotateCa(t, "abort");
+    assert.equal(r.status, 2, "nothing left in progress");
+    phase(t, "ca", "trust");
+    phase(t, "ca", "sign");
+    phase(t, "sa", "trust");
+    phase(t, "ca", "drop");
+    r = rotateCa(t, "abort");
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /abort refused: ca was dropped already.*finish the rotation of sa/);
+  });
+
+  it("bad input: each a clear error, exit 2, nothing written", async () => {
+    const t = await rotationNode();
+    const before = snapshot(t.root);
+    const cases: [string[], RegExp][] = [
+      [["--ca", "root-ca", "--phase", "trust"], /--ca.*must be one of ca, etcd-ca, front-proxy-ca, sa, all/],
+      [["--ca", "ca", "--phase", "rotate"], /must be one of trust, sign, drop/],
+      [["--ca", "ca"], /needs --ca and --phase/],
+      [["status", "--phase", "trust"], /status takes no --phase/],
+      [["abort", "--ca", "ca"], /abort takes no --ca/],
+      [["--ca", "ca", "--phase", "trust", "--from", join(t.offline, "nope")], /--from .* does not exist/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = rotateCa(t, ...args);
+      assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, msg);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    }
+    const empty = tempDir();
+    const r = kubepki(["rotate-ca", "--ca", "ca", "--phase", "trust", "--root", empty]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /no PKI found under/);
+    assert.deepEqual(snapshot(t.root), before);
+    assert.equal(existsSync(join(empty, "var")), false);
+  });
+});
+
+describe("rotate-ca: other nodes, and what stops working", () => {
+  it("--from: a second control plane and a worker take the first node's new CA", async () => {
+    const cp1 = await rotationNode();
+    const cp2 = { root: join(tempDir(), "node"), offline: cp1.offline };
+    cpSync(cp1.root, cp2.root, { recursive: true });
+    const worker = { root: join(tempDir(), "node"), offline: cp1.offline };
+    for (const f of ["etc/kubernetes/pki/ca.crt", "etc/kubernetes/kubelet.conf", "var/lib/kubelet"])
+      cpSync(join(cp1.root, f), join(worker.root, f), { recursive: true });
+    writeKubelet(worker.root, kubeletConfig(true));
+    phase(cp1, "all", "trust");
+    const published = read(join(cp1.offline, "rotation/ca/ca.crt"));
+    const from = ["--from", cp1.offline];
+    const r2 = phase(cp2, "all", "trust", ...from);
+    assert.equal(
+      r2.cas.find((c: { id: string }) => c.id === "ca").new,
+      parseCertificatesPem(published, "p")[0]?.sha256,
+    );
+    const rw = phase(worker, "ca", "trust", ...from);
+    assert.equal(rw.cas[0].outcome, "done");
+    assert.equal(read(pki(cp2.root, "ca-trust.crt")), read(pki(cp1.root, "ca-trust.crt")));
+    assert.equal(read(pki(worker.root, "ca-trust.crt")), read(pki(cp1.root, "ca-trust.crt")));
+    phase(cp1, "all", "sign");
+    phase(cp2, "all", "sign", ...from);
+    phase(worker, "ca", "sign", ...from);
+    for (const n of [cp1, cp2, worker]) {
+      assert.equal(read(pki(n.root, "ca.crt")), published);
+      assert.ok(opensslOk(pki(n.root, "ca.crt"), join(n.root, "var/lib/kubelet/pki/kubelet.crt")));
+    }
+    assert.ok(
+      opensslOk(pki(cp1.root, "etcd/ca.crt"), pki(cp2.root, "etcd/peer.crt")),
+      "peers share the new etcd CA",
+    );
+    assert.equal(existsSync(pki(worker.root, "ca.key")), false, "no CA key lands on a worker");
+    for (const n of [cp1, cp2]) phase(n, "all", "drop");
+    phase(worker, "ca", "drop");
+    assert.equal(read(pki(worker.root, "ca-trust.crt")), published);
+  });
+
+  it("drop lists the issue-client users and break-glass certificates the old CA signed, and the ledger marks them", async () => {
+    const t = await rotationNode();
+    const out = tempDir();
+    for (const args of [
+      ["--user", "jane", "--group", "dev", "--out", join(out, "jane.conf")],
+      ["--user", "oncall", "--group", "system:masters", "--break-glass", "--out", join(out, "oncall.conf")],
+    ]) {
+      const r = kubepki(["issue", "client", "--root", t.root, "--offline-dir", t.offline, ...args]);
+      assert.equal(r.status, 0, r.stderr);
+    }
+    phase(t, "ca", "trust");
+    phase(t, "ca", "sign");
+    const dry = phase(t, "ca", "drop", "--dry-run");
+    assert.equal(dry.dryRun, true);
+    const r = rotateCa(t, "--ca", "ca", "--phase", "drop");
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /2 credential\(s\) signed by the old CA stop working now/);
+    assert.match(r.stdout, /jane\s+dev/);
+    assert.match(r.stdout, /oncall\s+system:masters\s+\S+\s+client\S*\s+\S+\s+yes/);
+    const list = kubepki(["ledger", "list", "--root", t.root, "--user", "oncall", "-o", "json"]);
+    assert.equal(JSON.parse(list.stdout)[0].status, "superseded");
+    assert.deepEqual(
+      dry.stopWorking.map((c: { user: string; breakGlass: boolean }) => [c.user, c.breakGlass]).sort(),
+      [
+        ["jane", false],
+        ["oncall", true],
+      ],
+    );
+  });
+});
