@@ -50,3 +50,14 @@ export async function rotateCa(
   );
   return { ...r, restart: restartOrder(`${r.stdout}\n${r.stderr}`) };
 }
+
+/** `kubepki rotate-ca abort --root ROOT --offline-dir OFFLINE`, as rotateCa runs a phase. */
+export async function abortRotation(root: string, offline: string): Promise<RotateRun> {
+  const r = await runAsync(
+    process.execPath,
+    [CLI, "rotate-ca", "abort", "--root", root, "--offline-dir", offline],
+    { ...process.env, NO_COLOR: "1" },
+    120_000,
+  );
+  return { ...r, restart: restartOrder(`${r.stdout}\n${r.stderr}`) };
+}
