@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { cpSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { CLI } from "./helpers.js";
-import { everyKubeconfig, kubeconfigCa } from "./peers/checks.js";
+import { CLI, PKI, tempDir } from "./helpers.js";
+import { everyKubeconfig, kubeconfigCa, kubeletThroughApiserver, opensslVerifies } from "./peers/checks.js";
+import { Apiserver, Kubelet } from "./peers/control-plane.js";
+import { type KubeadmNode, kubeadmNode, writeKubeadmFiles } from "./peers/kubeadm-node.js";
 import { readCerts } from "./peers/node-files.js";
 import {
   checkCluster,
@@ -17,7 +21,7 @@ import {
   runPhase,
   stopRig,
 } from "./peers/phase-checks.js";
-import { abortRotation, PHASES, type Phase } from "./peers/rotate.js";
+import { abortRotation, PHASES, type Phase, rotateCa } from "./peers/rotate.js";
 
 /**
  * Issue 12's acceptance with real peers: `kubepki rotate-ca` (the built CLI) takes each CA of a node
@@ -199,3 +203,96 @@ for (const at of ["trust", "sign"] as const)
 
     it("zero failed etcd operations", { todo }, (t) => assertZeroFailedOps(rig, t, at === "trust" ? 3 : 4));
   });
+
+describe("rotate-ca --ca all, then kubeadm upgrade regenerating the manifests and kubelet config from kubeadm-config.yaml", {
+  skip,
+}, () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await makeRig({ controlPlane: true, etcd: true });
+  });
+  after(() => stopRig(rig));
+
+  for (const phase of PHASES)
+    it(`${phase}: the regenerated files keep the phase's wiring; every check passes after restarting everything`, async () => {
+      await runPhase(rig, "all", phase);
+      writeKubeadmFiles(rig.node.root);
+      await restartAsPrinted(rig, ["etcd", "kube-apiserver", "kubelet"]);
+      await checkCluster(rig, phase);
+      await checkFrontProxy(rig, phase);
+      await checkSa(rig, phase);
+      await checkEtcd(rig, phase);
+    });
+
+  it("zero failed etcd operations", (t) => assertZeroFailedOps(rig, t, 7));
+});
+
+describe("rotate-ca ca on a control plane and a worker, node by node: the apiserver reaches both kubelets throughout", {
+  skip,
+}, () => {
+  let cp: KubeadmNode;
+  let worker: KubeadmNode;
+  let apiserver: Apiserver;
+  let kubelets: Kubelet[];
+  let oldCa: string;
+  before(async () => {
+    cp = await kubeadmNode({ nodes: ["worker1=127.0.0.2"] });
+    oldCa = fileWith(readFileSync(join(cp.root, PKI, "ca.crt")));
+    worker = { root: join(tempDir("kubepki-peers-worker-"), "node"), offline: cp.offline };
+    const copy = (from: string, to: string) => cpSync(from, join(worker.root, to), { recursive: true });
+    copy(join(cp.root, PKI, "ca.crt"), `${PKI}/ca.crt`);
+    copy(join(cp.root, "etc/kubernetes/kubelet.conf"), "etc/kubernetes/kubelet.conf");
+    copy(join(cp.root, "var/lib/kubelet/config.yaml"), "var/lib/kubelet/config.yaml");
+    for (const f of ["kubelet.crt", "kubelet.key"])
+      copy(join(cp.offline, "nodes/worker1", f), `var/lib/kubelet/pki/${f}`);
+    kubelets = [new Kubelet(cp.root), new Kubelet(worker.root, "127.0.0.2")];
+    for (const k of kubelets) await k.start();
+    const [k1, k2] = kubelets.map((k) => `${k.host}:${k.port}`);
+    apiserver = new Apiserver({ root: cp.root, kubelets: { cp1: k1 ?? "", worker1: k2 ?? "" } });
+    await apiserver.start();
+  });
+  after(async () => {
+    await apiserver?.stop();
+    for (const k of kubelets ?? []) await k.stop();
+  });
+
+  const bothKubelets = async (when: string) => {
+    for (const node of ["cp1", "worker1"]) {
+      const r = await kubeletThroughApiserver(cp.root, apiserver, node);
+      assert.ok(r.ok && r.call?.verified, `${when}: kube-apiserver -> kubelet ${node}: ${JSON.stringify(r)}`);
+    }
+  };
+
+  for (const phase of PHASES)
+    it(`${phase}: first the control plane, then the worker; both kubelets reachable with verification after each node`, async (t) => {
+      const r1 = await rotateCa(cp.root, cp.offline, "ca", phase);
+      assert.equal(r1.status, 0, `control plane: ${r1.stdout}\n${r1.stderr}`);
+      t.diagnostic(`control plane restart order: ${r1.restart.join(", ")}`);
+      for (const c of r1.restart) {
+        if (c === "kube-apiserver") await apiserver.restart();
+        if (c === "kubelet") await kubelets[0]?.restart();
+      }
+      await bothKubelets(`${phase} on the control plane only`);
+      const rw = await rotateCa(
+        worker.root,
+        worker.offline,
+        "ca",
+        phase,
+        ...(phase === "drop" ? [] : ["--from", cp.offline]),
+      );
+      assert.equal(rw.status, 0, `worker: ${rw.stdout}\n${rw.stderr}`);
+      t.diagnostic(`worker restart order: ${rw.restart.join(", ")}`);
+      if (rw.restart.includes("kubelet")) await kubelets[1]?.restart();
+      await bothKubelets(`${phase} on both nodes`);
+      const served = readFileSync(join(worker.root, "var/lib/kubelet/pki/kubelet.crt"));
+      assert.ok(
+        opensslVerifies(join(cp.root, PKI, "ca.crt"), served).ok,
+        "the worker's kubelet.crt is the signer's",
+      );
+      assert.equal(
+        opensslVerifies(oldCa, served).ok,
+        phase === "trust",
+        "the worker's kubelet.crt vs the old CA",
+      );
+    });
+});

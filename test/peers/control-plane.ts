@@ -242,7 +242,10 @@ export class Kubelet extends TlsStandIn {
   /** The client CN of every authenticated request. */
   readonly callers: string[] = [];
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    host = "127.0.0.1",
+  ) {
     super("kubelet", () => {
       const k = kubeletTls(root);
       const clientCAs = readCerts(inRoot(root, k.clientCAFile));
@@ -253,6 +256,7 @@ export class Kubelet extends TlsStandIn {
       };
       return { tls, handler: (req, res, sock) => this.handle(req, res, sock, clientCAs) };
     });
+    this.host = host;
   }
 
   private handle(req: IncomingMessage, res: ServerResponse, sock: TLSSocket, cas: X509Certificate[]) {

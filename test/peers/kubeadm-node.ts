@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
 import { initCluster } from "../../src/app/init.js";
-import { apiserverFlags, etcdFlags, put, writeManifests } from "../fixtures.js";
+import { apiserverFlags, etcdFlags, KCM, put, writeManifests } from "../fixtures.js";
 import { tempDir } from "../helpers.js";
 import { KUBELET_CONFIG } from "./node-files.js";
 
@@ -34,11 +34,28 @@ function applyExtraArgs(flags: string[], extra: ExtraArgs): string[] {
 
 const loopback = (flags: string[]) => flags.map((f) => f.replaceAll("10.0.0.10", "127.0.0.1"));
 
-export async function kubeadmNode(): Promise<KubeadmNode> {
+/** Other nodes (NAME=IP) whose kubelet serving pairs init signs into the offline folder. */
+export async function kubeadmNode(opts: { nodes?: string[] } = {}): Promise<KubeadmNode> {
   const dir = tempDir("kubepki-peers-node-");
   const root = join(dir, "node");
   const offline = join(dir, "offline");
-  await initCluster({ root, offlineDir: offline, nodeName: "cp1", advertiseAddress: "127.0.0.1" });
+  await initCluster({
+    root,
+    offlineDir: offline,
+    nodeName: "cp1",
+    advertiseAddress: "127.0.0.1",
+    node: opts.nodes,
+  });
+  writeKubeadmFiles(root);
+  return { root, offline };
+}
+
+/**
+ * What kubeadm writes from `etc/kubernetes/kubepki/kubeadm-config.yaml` (at init, and again at
+ * `kubeadm upgrade`, which regenerates the manifests from the ClusterConfiguration): the static pod
+ * manifests with the config's extraArgs, and the KubeletConfiguration as var/lib/kubelet/config.yaml.
+ */
+export function writeKubeadmFiles(root: string): void {
   const docs = parseAllDocuments(
     readFileSync(join(root, "etc/kubernetes/kubepki/kubeadm-config.yaml"), "utf8"),
   ).map((d) => d.toJS());
@@ -49,7 +66,7 @@ export async function kubeadmNode(): Promise<KubeadmNode> {
   writeManifests(root, false, {
     apiserver: applyExtraArgs(loopback(apiserverFlags(false)), cluster.apiServer?.extraArgs),
     etcd: applyExtraArgs(loopback(etcdFlags(false)), cluster.etcd?.local?.extraArgs),
+    kcm: applyExtraArgs(KCM, cluster.controllerManager?.extraArgs),
   });
   put(root, `/${KUBELET_CONFIG}`, stringify(kubelet), 0o600);
-  return { root, offline };
 }

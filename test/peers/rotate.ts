@@ -41,10 +41,11 @@ export async function rotateCa(
   offline: string,
   id: RotationId,
   phase: Phase,
+  ...extra: string[]
 ): Promise<RotateRun> {
   const r = await runAsync(
     process.execPath,
-    [CLI, "rotate-ca", "--ca", id, "--phase", phase, "--root", root, "--offline-dir", offline],
+    [CLI, "rotate-ca", "--ca", id, "--phase", phase, "--root", root, "--offline-dir", offline, ...extra],
     { ...process.env, NO_COLOR: "1" },
     120_000,
   );

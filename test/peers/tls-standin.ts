@@ -23,6 +23,8 @@ export class TlsStandIn {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   port = 0;
+  /** A loopback address (127.0.0.0/8): a second kubelet listens on 127.0.0.2, the address its certificate names. */
+  host = "127.0.0.1";
 
   constructor(
     readonly name: string,
@@ -30,7 +32,7 @@ export class TlsStandIn {
   ) {}
 
   get url(): string {
-    return `https://127.0.0.1:${this.port}`;
+    return `https://${this.host}:${this.port}`;
   }
 
   note(kind: PeerEvent["kind"], detail: string): void {
@@ -52,7 +54,7 @@ export class TlsStandIn {
     server.on("tlsClientError", (err) => this.note("error", `tls: ${err.message}`));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(this.port, "127.0.0.1", () => resolve());
+      server.listen(this.port, this.host, () => resolve());
     });
     this.port = (server.address() as { port: number }).port;
     this.server = server;
