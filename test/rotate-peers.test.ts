@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, readFileSync } from "node:fs";
+import { cpSync, lstatSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CLI, PKI, tempDir } from "./helpers.js";
@@ -81,13 +81,13 @@ describe("rotate-ca etcd-ca: a three-member etcd cluster under continuous load, 
   it("zero failed operations over the whole rotation", (t) => assertZeroFailedOps(rig, t, 4));
 });
 
-describe("rotate-ca ca: kubectl with every kubeconfig and the apiserver's kubelet client at every phase", {
+describe("rotate-ca ca: kubectl with every kubeconfig (kubelet.conf naming kubelet-client-current.pem, as kubeadm leaves it) and the apiserver's kubelet client at every phase", {
   skip,
 }, () => {
   let rig: Rig;
   let trustUserAtSign: string | undefined;
   before(async () => {
-    rig = await makeRig({ controlPlane: true });
+    rig = await makeRig({ controlPlane: true, kubeletConfFiles: true });
   });
   after(() => stopRig(rig));
 
@@ -95,6 +95,8 @@ describe("rotate-ca ca: kubectl with every kubeconfig and the apiserver's kubele
     it(`${phase}: kubectl with each kubeconfig, the kubelet verified, one-certificate signing files, openssl`, async (t) => {
       const r = await runPhase(rig, "ca", phase);
       t.diagnostic(`printed restart order: ${r.restart.join(", ")}`);
+      const link = join(rig.node.root, "var/lib/kubelet/pki/kubelet-client-current.pem");
+      assert.ok(lstatSync(link).isSymbolicLink(), "kubelet-client-current.pem is still kubeadm's link");
       await checkCluster(rig, phase);
       if (phase === "sign")
         trustUserAtSign = (

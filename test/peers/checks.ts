@@ -25,13 +25,19 @@ export function kubeconfigCa(file: string): Buffer {
   return Buffer.from(data, "base64");
 }
 
-/** The client pair embedded in a kubeconfig (its first user). */
-export function kubeconfigClient(file: string): { cert: Buffer; key: Buffer } {
+/**
+ * The client pair of a kubeconfig (its first user): embedded, or in the files it names (kubeadm's
+ * kubelet.conf names /var/lib/kubelet/pki/kubelet-client-current.pem), read under `root`.
+ */
+export function kubeconfigClient(file: string, root?: string): { cert: Buffer; key: Buffer } {
   const u = parse(readFileSync(file, "utf8"))?.users?.[0]?.user;
   const cert = u?.["client-certificate-data"];
   const key = u?.["client-key-data"];
-  if (!cert || !key) throw new Error(`${file}: no embedded client pair`);
-  return { cert: Buffer.from(cert, "base64"), key: Buffer.from(key, "base64") };
+  if (cert && key) return { cert: Buffer.from(cert, "base64"), key: Buffer.from(key, "base64") };
+  const [cf, kf] = [u?.["client-certificate"], u?.["client-key"]];
+  if (root && typeof cf === "string" && typeof kf === "string")
+    return { cert: readFileSync(join(root, cf)), key: readFileSync(join(root, kf)) };
+  throw new Error(`${file}: no client pair`);
 }
 
 export interface WhoamiResult {
@@ -43,7 +49,7 @@ export interface WhoamiResult {
 
 /** kubectl auth whoami with a kubeconfig: the server must see the certificate's CN. */
 export async function whoamiAs(root: string, file: string, server: string): Promise<WhoamiResult> {
-  const cn = new X509Certificate(kubeconfigClient(file).cert).subject.match(/CN=([^\n]+)/)?.[1] ?? "?";
+  const cn = new X509Certificate(kubeconfigClient(file, root).cert).subject.match(/CN=([^\n]+)/)?.[1] ?? "?";
   const w = await whoami(kubeconfigForRoot(root, file), server);
   return { file, expected: cn, user: w.user, error: w.user ? undefined : w.ran.stderr.trim().slice(0, 400) };
 }

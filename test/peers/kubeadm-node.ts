@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { parseAllDocuments, stringify } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { initCluster } from "../../src/app/init.js";
 import { apiserverFlags, etcdFlags, KCM, put, writeManifests } from "../fixtures.js";
 import { tempDir } from "../helpers.js";
@@ -35,7 +35,9 @@ function applyExtraArgs(flags: string[], extra: ExtraArgs): string[] {
 const loopback = (flags: string[]) => flags.map((f) => f.replaceAll("10.0.0.10", "127.0.0.1"));
 
 /** Other nodes (NAME=IP) whose kubelet serving pairs init signs into the offline folder. */
-export async function kubeadmNode(opts: { nodes?: string[] } = {}): Promise<KubeadmNode> {
+export async function kubeadmNode(
+  opts: { nodes?: string[]; kubeletConfFiles?: boolean } = {},
+): Promise<KubeadmNode> {
   const dir = tempDir("kubepki-peers-node-");
   const root = join(dir, "node");
   const offline = join(dir, "offline");
@@ -47,6 +49,7 @@ export async function kubeadmNode(opts: { nodes?: string[] } = {}): Promise<Kube
     node: opts.nodes,
   });
   writeKubeadmFiles(root);
+  if (opts.kubeletConfFiles) kubeadmKubeletConf(root);
   return { root, offline };
 }
 
@@ -69,4 +72,25 @@ export function writeKubeadmFiles(root: string): void {
     kcm: applyExtraArgs(KCM, cluster.controllerManager?.extraArgs),
   });
   put(root, `/${KUBELET_CONFIG}`, stringify(kubelet), 0o600);
+}
+
+/**
+ * kubelet.conf as kubeadm leaves it after the TLS bootstrap: the client pair in
+ * var/lib/kubelet/pki/kubelet-client-<time>.pem (certificate and key in one file, 0600), named
+ * through the kubelet-client-current.pem link (relative here, so it stays inside the tree).
+ */
+export function kubeadmKubeletConf(root: string): void {
+  const file = join(root, "etc/kubernetes/kubelet.conf");
+  const cfg = parse(readFileSync(file, "utf8"));
+  const user = cfg.users[0].user;
+  const pair = Buffer.concat([
+    Buffer.from(user["client-certificate-data"], "base64"),
+    Buffer.from(user["client-key-data"], "base64"),
+  ]);
+  const dir = join(root, "var/lib/kubelet/pki");
+  put(root, "/var/lib/kubelet/pki/kubelet-client-2026-01-01-00-00-00.pem", pair, 0o600);
+  symlinkSync("kubelet-client-2026-01-01-00-00-00.pem", join(dir, "kubelet-client-current.pem"));
+  const current = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+  cfg.users[0].user = { "client-certificate": current, "client-key": current };
+  put(root, "/etc/kubernetes/kubelet.conf", stringify(cfg), 0o600);
 }

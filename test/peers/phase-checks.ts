@@ -92,8 +92,12 @@ async function saveOld(root: string, offline: string): Promise<Old> {
   };
 }
 
-export async function makeRig(peers: { controlPlane?: boolean; etcd?: boolean }): Promise<Rig> {
-  const node = await kubeadmNode();
+export async function makeRig(peers: {
+  controlPlane?: boolean;
+  etcd?: boolean;
+  kubeletConfFiles?: boolean;
+}): Promise<Rig> {
+  const node = await kubeadmNode({ kubeletConfFiles: peers.kubeletConfFiles });
   const rig: Rig = { node, old: await saveOld(node.root, node.offline), users: {} };
   await issueUser(rig, "before");
   if (peers.controlPlane) Object.assign(rig, await startControlPlane(node.root));
@@ -244,7 +248,7 @@ function checkClusterFiles(rig: Rig, phase: Phase | "none"): void {
       opensslVerifies(fileWith(ca), pem(serving[0] ?? "")).ok,
       `apiserver.crt against ${kc}'s CA data`,
     );
-    const cert = kubeconfigClient(kc).cert;
+    const cert = kubeconfigClient(kc, root).cert;
     assert.ok(opensslVerifies(clientCa, cert).ok, `${kc}'s client against --client-ca-file`);
     leaves.push(cert.toString());
   }
