@@ -34,6 +34,16 @@ export {
 export { addNode, type NodeAddOutcome, type NodeAddRequest } from "./app/node.js";
 export { type RevokeOutcome, type RevokeRequest, revoke } from "./app/revoke.js";
 export {
+  type AbortOutcome,
+  abortRotation,
+  type DroppedCredential,
+  type RotateCaOutcome,
+  type RotateCaRequest,
+  type RotationStatus,
+  rotateCa,
+  rotationStatus,
+} from "./app/rotate.js";
+export {
   type RunningServe,
   type ServeRequest,
   type ServeSetup,

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { createPublicKey, sign, verify } from "node:crypto";
-import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
 import { keysMatch, parsePrivateKeyPem } from "../src/x509/keys.js";
 import { parseCertificatesPem } from "../src/x509/parse.js";
 import { decodePem } from "../src/x509/pem.js";
-import { kubeletConfig, writeKubelet } from "./fixtures.js";
+import { kubeletConfig, signWith, writeKubelet } from "./fixtures.js";
 import { kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
 import { assertSigningFiles, phase, rotateCa, rotationNode, rotationStatus } from "./rotate-helpers.js";
 
@@ -309,13 +309,17 @@ describe("rotate-ca: other nodes, and what stops working", () => {
       r2.cas.find((c: { id: string }) => c.id === "ca").new,
       parseCertificatesPem(published, "p")[0]?.sha256,
     );
-    const rw = phase(worker, "ca", "trust", ...from);
-    assert.equal(rw.cas[0].outcome, "done");
+    const rw = phase(worker, "all", "trust", ...from);
+    assert.deepEqual(
+      rw.cas.map((c: { id: string; outcome: string }) => [c.id, c.outcome]),
+      [["ca", "done"]],
+      "a worker holds only the cluster CA",
+    );
     assert.equal(read(pki(cp2.root, "ca-trust.crt")), read(pki(cp1.root, "ca-trust.crt")));
     assert.equal(read(pki(worker.root, "ca-trust.crt")), read(pki(cp1.root, "ca-trust.crt")));
     phase(cp1, "all", "sign");
     phase(cp2, "all", "sign", ...from);
-    phase(worker, "ca", "sign", ...from);
+    phase(worker, "all", "sign", ...from);
     for (const n of [cp1, cp2, worker]) {
       assert.equal(read(pki(n.root, "ca.crt")), published);
       assert.ok(opensslOk(pki(n.root, "ca.crt"), join(n.root, "var/lib/kubelet/pki/kubelet.crt")));
@@ -326,7 +330,7 @@ describe("rotate-ca: other nodes, and what stops working", () => {
     );
     assert.equal(existsSync(pki(worker.root, "ca.key")), false, "no CA key lands on a worker");
     for (const n of [cp1, cp2]) phase(n, "all", "drop");
-    phase(worker, "ca", "drop");
+    phase(worker, "all", "drop");
     assert.equal(read(pki(worker.root, "ca-trust.crt")), published);
   });
 
@@ -358,5 +362,42 @@ describe("rotate-ca: other nodes, and what stops working", () => {
         ["oncall", true],
       ],
     );
+  });
+});
+
+describe("rotate-ca: kubepki's own pairs and the kubelet's rotated client pair", () => {
+  it("sign issues the webhook pairs and kubelet-client-current.pem again (through its link); the webhook kubeconfig trusts the bundle", async () => {
+    const t = await rotationNode();
+    const setup = kubepki(["serve", "--root", t.root, "--listen", "127.0.0.1:8443", "--setup-only"]);
+    assert.equal(setup.status, 0, setup.stderr);
+    const client = await signWith(t.root, "/etc/kubernetes/pki/ca", {
+      commonName: "system:node:cp1",
+      organizations: ["system:nodes"],
+    });
+    const dir = join(t.root, "var/lib/kubelet/pki");
+    writeFileSync(join(dir, "kubelet-client-2026-01-01-00-00-00.pem"), client.crt + client.key, {
+      mode: 0o600,
+    });
+    symlinkSync(
+      join("/var/lib/kubelet/pki", "kubelet-client-2026-01-01-00-00-00.pem"),
+      join(dir, "kubelet-client-current.pem"),
+    );
+    phase(t, "ca", "trust");
+    const wk = read(join(t.root, "etc/kubernetes/kubepki/webhook.kubeconfig"));
+    assert.match(wk, /certificate-authority: \/etc\/kubernetes\/pki\/ca-trust\.crt/);
+    const r = phase(t, "ca", "sign");
+    assert.match(r.notes.join("\n"), /restart kubepki serve/);
+    const ca = pki(t.root, "ca.crt");
+    for (const f of ["webhook.crt", "apiserver-authz-client.crt"])
+      assert.ok(opensslOk(ca, join(t.root, "etc/kubernetes/kubepki", f)), f);
+    assert.ok(lstatSync(join(dir, "kubelet-client-current.pem")).isSymbolicLink(), "the link stays a link");
+    const pem = read(join(dir, "kubelet-client-2026-01-01-00-00-00.pem"));
+    const [cert] = parseCertificatesPem(pem, "client");
+    assert.equal(cert?.commonName, "system:node:cp1");
+    assert.deepEqual(cert?.organizations, ["system:nodes"]);
+    assert.ok(cert && keysMatch(parsePrivateKeyPem(pem, "k"), cert.publicKey));
+    assert.ok(opensslOk(ca, join(dir, "kubelet-client-2026-01-01-00-00-00.pem")));
+    const s = rotationStatus(t);
+    assert.ok(s.certificates.every((c: { signedBy: string }) => c.signedBy !== "ca old"));
   });
 });

@@ -20,6 +20,11 @@ export interface PhaseContext {
   superseded: string[];
   /** Work that could not be done here, with the reason (the run exits 3). */
   left: string[];
+  /**
+   * Files a later phase of the session will replace: copied into the session's snapshot now, so
+   * the phase that replaces them has no copies to make.
+   */
+  preserve: Set<string>;
   /** What each CA did: "done", or "already" when the phase had run before. */
   outcome: Partial<Record<RotationId, "done" | "already">>;
 }

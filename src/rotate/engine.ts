@@ -67,7 +67,9 @@ async function rotateLocked(opts: RotateOptions): Promise<RotateResult> {
   const todo = ids.filter((id) => order(ctx.state, id, opts.phase) === "run");
   for (const id of ids) ctx.outcome[id] = todo.includes(id) ? "done" : "already";
   if (opts.phase === "sign" && !ctx.force) refuseUntrusted(ctx, todo);
-  for (const id of todo) await PHASE_FN[opts.phase](ctx, id);
+  // Each CA's phase awaits only its key generation and then edits the workspace without yielding,
+  // so the CAs run side by side (keys of every CA generate at once) without interleaving their edits.
+  await Promise.all(todo.map((id) => PHASE_FN[opts.phase](ctx, id)));
   if (todo.length === 0) return finish(ctx, opts.phase, !!opts.dryRun, []);
   if (opts.phase === "trust") joinSession(ctx.state, todo, ctx.now);
   if (todo.includes("ca")) clusterInfoPatch(ctx);
@@ -109,6 +111,7 @@ function context(paths: TreePaths, o: { from?: string; force?: boolean; now?: Da
     issued: [],
     superseded: [],
     left: [],
+    preserve: new Set(),
     outcome: {},
   };
 }
@@ -162,7 +165,7 @@ function snapshot(ctx: PhaseContext): PendingWrite[] {
   if (!s) return [];
   const dirs = snapshotDirs(ctx.paths);
   const writes: PendingWrite[] = [];
-  for (const path of ctx.ws.changed()) {
+  for (const path of new Set([...ctx.ws.changed(), ...ctx.preserve])) {
     if (s.files.some((e) => e.path === path)) continue;
     const data = readFileLimited(path);
     if (data === undefined) {

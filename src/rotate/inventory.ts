@@ -87,6 +87,24 @@ export function trustFiles(ws: Workspace): TrustFile[] {
     const path = join(p.pkiDir, rel);
     if (ws.read(path) !== undefined) add(path, "trust bundle", "pem", id);
   }
+  flagFiles(ws, add);
+  const kubelet = ws.read(kubeletConfigPath(p));
+  const ca = kubelet ? clientCaFile(kubelet) : undefined;
+  if (ca) add(join(p.root, ca), "kubelet clientCAFile", "pem", "ca");
+  for (const k of kubeconfigFiles(p)) {
+    const text = ws.read(k.path) ?? "";
+    const file = /^\s*certificate-authority:\s*["']?([^\s"']+)["']?\s*$/m.exec(text)?.[1];
+    if (file) add(join(p.root, file), `${k.name} certificate-authority`, "pem", "ca");
+    else add(k.path, `${k.name} certificate-authority-data`, "kubeconfig", "ca");
+  }
+  return [...byPath.values()];
+}
+
+type Add = (path: string, who: string, kind: TrustFile["kind"], id?: RotationId) => void;
+
+/** The files the static pod manifests' trust flags name. */
+function flagFiles(ws: Workspace, add: Add): void {
+  const p = ws.paths;
   for (const [component, manifest] of manifests(p)) {
     const text = ws.read(manifest);
     if (text === undefined) continue;
@@ -95,9 +113,4 @@ export function trustFiles(ws: Workspace): TrustFile[] {
       if (value) add(join(p.root, value), `${component} --${f.flag}`, "pem", f.id);
     }
   }
-  const kubelet = ws.read(kubeletConfigPath(p));
-  const ca = kubelet ? clientCaFile(kubelet) : undefined;
-  if (ca) add(join(p.root, ca), "kubelet clientCAFile", "pem", "ca");
-  for (const k of kubeconfigFiles(p)) add(k.path, `${k.name} certificate-authority-data`, "kubeconfig", "ca");
-  return [...byPath.values()];
 }

@@ -55,6 +55,8 @@ export async function signPhase(ctx: PhaseContext, id: RotationId): Promise<void
     ctx.issued.push({ der: next.cert.der, issuerDer: next.cert.der, profile: "ca", path: f.cert });
   const issued = !isSa(id) && old.cert ? await reissueAll(ctx, id, old.cert, pair) : [];
   for (const c of restartFor(id, "sign")) ctx.restart.add(c);
+  if (id === "ca" && ctx.ws.changed().some((p) => p.startsWith(`${paths.configDir}/`) && p.endsWith(".crt")))
+    ctx.notes.push("kubepki's webhook pairs were issued again: restart kubepki serve after kube-apiserver");
   rot.phase = "sign";
   rot.at.sign = ctx.now.toISOString();
   rot.issued = issued;

@@ -4,7 +4,7 @@ import { exists } from "../fsx/read.js";
 import type { RotationId } from "../pki/catalog.js";
 import { kubeconfigCaPem, replaceKubeconfigCa } from "../pki/kubeconfig.js";
 import type { PhaseContext } from "./context.js";
-import { kubeconfigFiles } from "./inventory.js";
+import { certFiles, kubeconfigFiles } from "./inventory.js";
 import {
   bundleText,
   currentGeneration,
@@ -19,7 +19,7 @@ import {
   rotationFiles,
 } from "./material.js";
 import { restartFor } from "./steps.js";
-import { wireTrust } from "./wiring.js";
+import { replaceYamlPath, wireTrust } from "./wiring.js";
 
 /**
  * Phase 1: a new CA (or, with --from, the one the first node made), trusted beside the old one by
@@ -38,8 +38,9 @@ export async function trustPhase(ctx: PhaseContext, id: RotationId): Promise<voi
   const trusted = bundled === undefined ? [old] : generationsIn(id, bundled, f.bundle);
   ws.write(f.bundle, bundleText([...trusted, next.gen]), isSa(id) ? MODE_KEY : MODE_CERT);
   wireTrust(ws, id, ws.nodePath(f.cert), ws.nodePath(f.bundle));
-  if (id === "ca") addToKubeconfigs(ctx, old, next.gen);
+  if (id === "ca") addToKubeconfigs(ctx, old, next.gen, ws.nodePath(f.cert), ws.nodePath(f.bundle));
   for (const c of restartFor(id, "trust")) ctx.restart.add(c);
+  preserveForSign(ctx, id, [f.cert, f.key]);
   ctx.state.cas[id] = {
     phase: "trust",
     old: pemOf(old),
@@ -89,14 +90,32 @@ function publish(ctx: PhaseContext, id: RotationId, next: { gen: Generation; key
 }
 
 /** Every kubeconfig that trusts the old cluster CA trusts the new one too. */
-function addToKubeconfigs(ctx: PhaseContext, old: Generation, next: Generation): void {
+function addToKubeconfigs(
+  ctx: PhaseContext,
+  old: Generation,
+  next: Generation,
+  from: string,
+  to: string,
+): void {
   for (const k of kubeconfigFiles(ctx.paths)) {
     const text = ctx.ws.read(k.path);
     if (text === undefined) continue;
     const caPem = kubeconfigCaPem(text, k.path);
-    if (caPem === undefined) continue;
+    if (caPem === undefined) {
+      // A kubeconfig that names the CA file (the webhook's) names the bundle instead.
+      const wired = replaceYamlPath(text, "certificate-authority", from, to);
+      if (wired !== text) ctx.ws.write(k.path, wired, MODE_KEY);
+      continue;
+    }
     const gens = generationsIn("ca", caPem, `${k.path} certificate-authority-data`);
     if (!gens.some((g) => g.sha256 === old.sha256)) continue;
     ctx.ws.write(k.path, replaceKubeconfigCa(text, k.path, bundleText([...gens, next])), MODE_KEY);
   }
+}
+
+/** What sign will replace, copied into the session now (sign then only swaps). */
+function preserveForSign(ctx: PhaseContext, id: RotationId, signing: string[]): void {
+  const files = isSa(id) ? [] : certFiles(ctx.paths).filter((c) => c.ca === id);
+  for (const p of [...signing, ...files.flatMap((c) => (c.keyPath ? [c.path, c.keyPath] : [c.path]))])
+    if (exists(p)) ctx.preserve.add(p);
 }

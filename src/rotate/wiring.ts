@@ -58,6 +58,12 @@ export function replaceFlag(text: string, flag: string, from: string, to: string
   return text.replace(re, (_m, head: string, q: string) => `${head}${q}${to}${q}`);
 }
 
+/** `key: FROM` (a YAML field naming a file) becomes `key: TO`. */
+export function replaceYamlPath(text: string, key: string, from: string, to: string): string {
+  const re = new RegExp(`^(\\s*${escapeRe(key)}:\\s*)(["']?)${escapeRe(from)}\\2\\s*$`, "gm");
+  return text.replace(re, (_m, head: string, q: string) => `${head}${q}${to}${q}`);
+}
+
 /** The value of `--flag=VALUE` in a manifest's text, if it is there. */
 export function flagValue(text: string, flag: string): string | undefined {
   const m = new RegExp(`--${escapeRe(flag)}=(["']?)([^\\s"',\\]]+)\\1`, "m").exec(text);
@@ -73,8 +79,7 @@ function wireKubelet(ws: Workspace, from: string, to: string): boolean {
   const path = kubeletConfigPath(ws.paths);
   const text = ws.read(path);
   if (text === undefined) return false;
-  const re = new RegExp(`^(\\s*clientCAFile:\\s*)(["']?)${escapeRe(from)}\\2\\s*$`, "m");
-  const edited = text.replace(re, (_m, head: string, q: string) => `${head}${q}${to}${q}`);
+  const edited = replaceYamlPath(text, "clientCAFile", from, to);
   if (edited === text) return false;
   ws.write(path, edited, 0o644);
   return true;
