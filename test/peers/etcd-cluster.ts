@@ -30,7 +30,9 @@ export interface EtcdMember {
   peerUrl: string;
   dataDir: string;
   proc?: ChildProcess;
+  /** This run's log; `past` keeps the runs before (a restart must not hide what a member logged). */
   log: string;
+  past: string;
   starts: number;
 }
 
@@ -67,6 +69,7 @@ export class EtcdCluster {
         peerUrl: `https://127.0.0.1:${p}`,
         dataDir: join(base, `m${i}`),
         log: "",
+        past: "",
         starts: 0,
       });
     }
@@ -95,6 +98,7 @@ export class EtcdCluster {
 
   /** Starts one member (re-reading the manifest) and waits until it serves clients. */
   async startMember(m: EtcdMember): Promise<void> {
+    m.past += m.log;
     m.log = "";
     m.starts++;
     const proc = spawn("etcd", this.args(m), { stdio: ["ignore", "pipe", "pipe"] });
@@ -165,10 +169,12 @@ export class EtcdCluster {
   /** Lines of the members' logs where a peer or client was refused for its certificate. */
   tlsRejections(): string[] {
     return this.members.flatMap((m) =>
-      m.log
+      `${m.past}${m.log}`
         .split("\n")
         .filter((l) =>
-          /x509:|bad certificate|unknown certificate authority|certificate signed by unknown/i.test(l),
+          /x509:|bad certificate|unknown certificate authority|certificate signed by unknown|provide a certificate/i.test(
+            l,
+          ),
         )
         .map((l) => `${m.name}: ${l.slice(0, 400)}`),
     );
