@@ -22,6 +22,8 @@ import {
   stopRig,
 } from "./peers/phase-checks.js";
 import { abortRotation, PHASES, type Phase, rotateCa } from "./peers/rotate.js";
+import { webhookAnswer } from "./peers/serve-peer.js";
+import type { Client } from "./webhook-client.js";
 
 /**
  * Issue 12's acceptance with real peers: `kubepki rotate-ca` (the built CLI) takes each CA of a node
@@ -86,8 +88,12 @@ describe("rotate-ca ca: kubectl with every kubeconfig (kubelet.conf naming kubel
 }, () => {
   let rig: Rig;
   let trustUserAtSign: string | undefined;
+  let oldAuthz: { cert: string; key: string };
+  const webhookBetween: Partial<Record<Phase, { ok: boolean; detail: string }>> = {};
   before(async () => {
-    rig = await makeRig({ controlPlane: true, kubeletConfFiles: true });
+    rig = await makeRig({ controlPlane: true, kubeletConfFiles: true, webhook: true });
+    const { cert, key } = rig.webhookClient ?? {};
+    oldAuthz = { cert: cert ?? "", key: key ?? "" };
   });
   after(() => stopRig(rig));
 
@@ -98,6 +104,19 @@ describe("rotate-ca ca: kubectl with every kubeconfig (kubelet.conf naming kubel
       const link = join(rig.node.root, "var/lib/kubelet/pki/kubelet-client-current.pem");
       assert.ok(lstatSync(link).isSymbolicLink(), "kubelet-client-current.pem is still kubeadm's link");
       await checkCluster(rig, phase);
+      // kubepki serve, restarted when (and where in the order) the phase says.
+      const printed = /restart kubepki serve/.test(`${r.stdout}${r.stderr}`);
+      assert.equal(
+        printed,
+        phase === "sign",
+        "sign (only) issues the webhook's pairs again and says to restart serve",
+      );
+      if (printed) {
+        webhookBetween[phase] = await webhookAnswer(rig.webhookClient as Client);
+        await rig.serve?.restart();
+      }
+      const w = await webhookAnswer(rig.webhookClient as Client);
+      assert.ok(w.ok, `kube-apiserver -> kubepki serve: ${w.detail}`);
       if (phase === "sign")
         trustUserAtSign = (
           await everyKubeconfig(rig.node.root, rig.apiserver?.url ?? "", [rig.users.trust ?? ""])
@@ -111,8 +130,17 @@ describe("rotate-ca ca: kubectl with every kubeconfig (kubelet.conf naming kubel
     assert.equal(trustUserAtSign, "user-trust");
   });
 
-  it("after drop, old-CA client certificates (system:masters minted with the old key, super-admin.conf, a user) are refused at the handshake", () =>
-    checkOldRefused(rig));
+  it("kubepki serve answers kube-apiserver between kube-apiserver's restart and its own at sign", {
+    todo: "gap: kubepki serve verifies kube-apiserver's client certificate with ca.crt read at start, not the trust bundle; the restarted kube-apiserver's new-CA client certificate is refused until serve restarts",
+  }, () => {
+    assert.ok(webhookBetween.sign?.ok, webhookBetween.sign?.detail);
+  });
+
+  it("after drop, old-CA client certificates (system:masters minted with the old key, super-admin.conf, a user) are refused at the handshake", async () => {
+    await checkOldRefused(rig);
+    const old = await webhookAnswer({ ...(rig.webhookClient as Client), ...oldAuthz });
+    assert.equal(old.ok, false, `kubepki serve with the old-CA client pair: ${old.detail}`);
+  });
 });
 
 describe("rotate-ca front-proxy-ca: the request-header client CA at every phase", { skip }, () => {

@@ -6,6 +6,7 @@ import { parse, stringify } from "yaml";
 import { issueClient } from "../../src/app/issue.js";
 import { signWith } from "../fixtures.js";
 import { PKI, tempDir } from "../helpers.js";
+import type { Client } from "../webhook-client.js";
 import {
   everyKubeconfig,
   frontProxyPair,
@@ -28,6 +29,7 @@ import { type KubeadmNode, kubeadmNode } from "./kubeadm-node.js";
 import { whoami } from "./kubectl.js";
 import { flag, inRoot, manifestFlags, readCerts, readPublicKeys } from "./node-files.js";
 import { type Component, type Phase, type RotateRun, type RotationId, rotateCa } from "./rotate.js";
+import { ServePeer, webhookClientOf } from "./serve-peer.js";
 
 /**
  * A node with its real peers for the rotation tests, the old material saved before `trust`, and the
@@ -52,6 +54,9 @@ export interface Rig {
   node: KubeadmNode;
   old: Old;
   users: Partial<Record<User, string>>;
+  /** The real `kubepki serve`, and kube-apiserver's client of it as read at its last (re)start. */
+  serve?: ServePeer;
+  webhookClient?: Client;
   apiserver?: Apiserver;
   kubelet?: Kubelet;
   etcd?: EtcdCluster;
@@ -96,9 +101,14 @@ export async function makeRig(peers: {
   controlPlane?: boolean;
   etcd?: boolean;
   kubeletConfFiles?: boolean;
+  webhook?: boolean;
 }): Promise<Rig> {
   const node = await kubeadmNode({ kubeletConfFiles: peers.kubeletConfFiles });
-  const rig: Rig = { node, old: await saveOld(node.root, node.offline), users: {} };
+  // The webhook's first start issues its pairs: before the old material is saved.
+  const serve = peers.webhook ? new ServePeer(node.root) : undefined;
+  await serve?.start();
+  const rig: Rig = { node, old: await saveOld(node.root, node.offline), users: {}, serve };
+  if (serve) rig.webhookClient = webhookClientOf(node.root);
   await issueUser(rig, "before");
   if (peers.controlPlane) Object.assign(rig, await startControlPlane(node.root));
   if (peers.etcd) {
@@ -110,6 +120,7 @@ export async function makeRig(peers: {
 }
 
 export async function stopRig(rig: Rig | undefined): Promise<void> {
+  await rig?.serve?.stop();
   await rig?.load?.stop();
   await rig?.etcd?.stop();
   await rig?.apiserver?.stop();
@@ -140,6 +151,7 @@ export async function restartAsPrinted(rig: Rig, order: Component[]): Promise<vo
     if (c === "etcd") await rig.etcd?.rollingRestart();
     if (c === "kube-apiserver") {
       await rig.apiserver?.restart();
+      if (rig.serve) rig.webhookClient = webhookClientOf(rig.node.root);
       rig.load?.reload();
     }
     if (c === "kubelet") await rig.kubelet?.restart();
