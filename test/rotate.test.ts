@@ -239,8 +239,11 @@ describe("rotate-ca: order, idempotence, refusals, abort", () => {
 
   it("abort after trust and sign restores a byte-identical tree (node and offline folder); refused after drop", async () => {
     const t = await rotationNode();
+    // The CRLs are revocation state, not trust state: abort signs them again with the old CA.
     const without = (s: Record<string, string>) =>
-      Object.fromEntries(Object.entries(s).filter(([k]) => !k.startsWith("var/lib/kubepki/ledger.db")));
+      Object.fromEntries(
+        Object.entries(s).filter(([k]) => !k.startsWith("var/lib/kubepki/ledger.db") && !k.endsWith(".crl")),
+      );
     const before = { node: without(snapshot(t.root)), offline: snapshot(t.offline) };
     let r = rotateCa(t, "abort");
     assert.equal(r.status, 2);
@@ -252,6 +255,14 @@ describe("rotate-ca: order, idempotence, refusals, abort", () => {
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual({ node: without(snapshot(t.root)), offline: snapshot(t.offline) }, before);
     assertSigningFiles(t.root);
+    for (const ca of ["ca", "etcd/ca"]) {
+      const crl = ["crl", "-inform", "DER", "-in", pki(t.root, `${ca}.crl`), "-noout"];
+      assert.equal(
+        openssl([...crl, "-CAfile", pki(t.root, `${ca}.crt`)]).status,
+        0,
+        `${ca}.crl from the old CA`,
+      );
+    }
     phase(t, "front-proxy-ca", "trust");
     phase(t, "front-proxy-ca", "sign");
     phase(t, "front-proxy-ca", "drop");
@@ -399,5 +410,66 @@ describe("rotate-ca: kubepki's own pairs and the kubelet's rotated client pair",
     assert.ok(opensslOk(ca, join(dir, "kubelet-client-2026-01-01-00-00-00.pem")));
     const s = rotationStatus(t);
     assert.ok(s.certificates.every((c: { signedBy: string }) => c.signedBy !== "ca old"));
+  });
+});
+
+describe("rotate-ca: the published CRLs", () => {
+  it("during the rotation the CRL keeps the old CA's revocations and its number grows; after drop the new CA's only", async () => {
+    const t = await rotationNode();
+    const out = tempDir();
+    const revokeUser = (user: string) => {
+      const issued = kubepki(["issue", "client", "--root", t.root, "--user", user, "--out", join(out, user)]);
+      assert.equal(issued.status, 0, issued.stderr);
+      const r = kubepki([
+        "revoke",
+        "--root",
+        t.root,
+        "--user",
+        user,
+        "--reason",
+        "keyCompromise",
+        "-o",
+        "json",
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout).revoked[0].serial as string;
+    };
+    const crl = () => {
+      const r = openssl(["crl", "-inform", "DER", "-in", pki(t.root, "ca.crl"), "-noout", "-text"]);
+      const number = Number(/CRL Number: \n\s+(\d+)/.exec(r.stdout)?.[1]);
+      const serials = [...r.stdout.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) =>
+        m[1]?.toLowerCase().replace(/^0+/, ""),
+      );
+      return { number, serials };
+    };
+    const bob = revokeUser("bob");
+    const first = crl();
+    phase(t, "ca", "trust");
+    phase(t, "ca", "sign");
+    const signed = crl();
+    assert.ok(signed.number > first.number);
+    assert.deepEqual(signed.serials, [bob], "the old CA's revocation stays while it is trusted");
+    assert.equal(
+      openssl([
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        pki(t.root, "ca.crl"),
+        "-noout",
+        "-CAfile",
+        pki(t.root, "ca.crt"),
+      ]).status,
+      0,
+      "signed by the new CA",
+    );
+    const carol = revokeUser("carol");
+    assert.deepEqual(crl().serials.sort(), [bob, carol].sort());
+    phase(t, "ca", "drop");
+    const dropped = crl();
+    assert.ok(dropped.number > signed.number);
+    assert.deepEqual(dropped.serials, [carol]);
+    const verify = kubepki(["ledger", "verify", "--root", t.root]);
+    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
   });
 });

@@ -69,15 +69,13 @@ export async function rotateCa(req: RotateCaRequest): Promise<RotateCaOutcome> {
   });
   const dropped = result.cas.filter((c) => c.outcome === "done").map((c) => c.id);
   const stopWorking = dropping.filter((d) => dropped.includes(d.credential.id));
-  if (!req.dryRun && (issued.length > 0 || stopWorking.length > 0)) {
-    const ledger = ledgerPresent(paths, notices);
-    if (ledger) {
-      const { withLedger, recordIssued } = await import("../ledger/record.js");
-      await withLedger(paths.ledgerFile, async (store) => {
-        await recordIssued(store, issued, result.superseded);
-        await store.supersede(stopWorking.map((d) => d.sha256));
-      });
-    }
+  if (!req.dryRun && dropped.length > 0 && ledgerPresent(paths, notices)) {
+    const { withLedger, recordIssued } = await import("../ledger/record.js");
+    await withLedger(paths.ledgerFile, async (store) => {
+      await recordIssued(store, issued, result.superseded);
+      await store.supersede(stopWorking.map((d) => d.sha256));
+    });
+    await republishCrls(paths, req.phase, dropped, { info: result.notes, warn: notices });
   }
   const unfinished =
     result.left.length > 0 ? new IoError(`left undone:\n  - ${result.left.join("\n  - ")}`) : undefined;
@@ -105,13 +103,17 @@ export async function abortRotation(t: TreeOptions & { dryRun?: boolean }): Prom
   const paths = rotationPaths(t, notices);
   const { abort } = await import("../rotate/engine.js");
   const { issued: _issued, supersede, ...result } = await abort({ paths, dryRun: t.dryRun });
-  if (!t.dryRun && supersede.length > 0 && ledgerPresent(paths, notices)) {
+  if (t.dryRun || !ledgerPresent(paths, notices)) return { result, notices };
+  if (supersede.length > 0) {
     const { withLedger } = await import("../ledger/record.js");
     await withLedger(paths.ledgerFile, (store) => store.supersede(supersede));
     notices.push(
       `the ledger marks the ${supersede.length} certificate(s) sign issued as superseded; the restored ones stay marked superseded there (they are valid again on the node)`,
     );
   }
+  // The CRLs are signed again by the old CA: what was revoked meanwhile stays revoked.
+  const aborted = result.cas.map((c) => c.id);
+  await republishCrls(paths, "abort", aborted, { info: result.notes, warn: notices });
   return { result, notices };
 }
 
@@ -175,4 +177,32 @@ function credential(id: RotationId, e: LedgerEntry): DroppedCredential {
     breakGlass: !!e.breakGlass,
     ...(e.path ? { path: e.path } : {}),
   };
+}
+
+/**
+ * After sign and drop the CRLs are signed again by the CA that now signs: during the rotation they
+ * also list the old CA's revocations (etcd matches serials whatever the issuer), after drop only the
+ * new CA's. A CA key kept offline is a notice with the command to run.
+ */
+async function republishCrls(
+  paths: TreePaths,
+  phase: Phase | "abort",
+  ids: RotationId[],
+  say: { info: string[]; warn: Notice[] },
+): Promise<void> {
+  const cas = CAS.filter((c) => ids.includes(c.id) && exists(crlPath(paths, c.id)));
+  if (phase === "trust" || cas.length === 0) return;
+  const [{ withLedger }, { publishCrls }] = await Promise.all([
+    import("../ledger/record.js"),
+    import("../revoke/crl.js"),
+  ]);
+  const { published, skipped } = await withLedger(paths.ledgerFile, (store) =>
+    publishCrls(paths, store, { only: cas.map((c) => c.id) }),
+  );
+  for (const p of published)
+    say.info.push(`${p.path}: CRL number ${p.number} from the new ${p.ca}, ${p.revoked} revoked`);
+  for (const s of skipped)
+    say.warn.push(
+      `${s.ca}: CRL not signed again (${s.reason}); run kubepki crl --ca ${s.ca} --offline-dir DIR`,
+    );
 }

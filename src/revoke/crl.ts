@@ -1,14 +1,15 @@
+import { join } from "node:path";
 import { IoError } from "../errors.js";
 import { writeFileAtomic } from "../fsx/atomic.js";
 import { MODE_CERT } from "../fsx/modes.js";
 import { exists, readFileLimited } from "../fsx/read.js";
 import { normalizeSerial } from "../ledger/entry.js";
 import type { LedgerStore } from "../ledger/store.js";
-import { CAS, type CaId } from "../pki/catalog.js";
-import { caPaths, crlPath, type TreePaths } from "../pki/paths.js";
+import { CAS, type CaId, TRUST_BUNDLES } from "../pki/catalog.js";
+import { caPaths, crlPath, readTreeText, type TreePaths } from "../pki/paths.js";
 import { requireCaSigner } from "../pki/signer.js";
 import { buildCrl, crlSignWarning, type ParsedCrl, type RevokedEntry, readCrl } from "../x509/crl.js";
-import type { CertInfo } from "../x509/parse.js";
+import { type CertInfo, parseCertificatesPem } from "../x509/parse.js";
 
 export const DEFAULT_CRL_VALIDITY_MS = 30 * 86_400_000;
 
@@ -24,7 +25,22 @@ export interface PublishedCrl {
   warning?: string;
 }
 
-/** The CRL published next to the CA, if it was signed by this CA's key (else it belongs to a replaced CA). */
+/**
+ * The CAs whose revocations this CA's CRL carries: itself and, during a rotation (rotate-ca), the
+ * other CA its trust bundle still holds. Components trust both until `drop`, and etcd matches the
+ * CRL's serials whatever the issuer, so the old CA's revocations stay listed.
+ */
+export function crlIssuers(paths: TreePaths, id: CaId, ca: CertInfo): CertInfo[] {
+  const bundle = join(paths.pkiDir, TRUST_BUNDLES[id]);
+  const text = readTreeText(paths, bundle);
+  if (text === undefined) return [ca];
+  return [ca, ...parseCertificatesPem(text, bundle).filter((c) => c.sha256 !== ca.sha256)];
+}
+
+/**
+ * The CRL published next to the CA, if it was signed by this CA's key or, during a rotation, by the
+ * old CA's (else it belongs to a replaced CA).
+ */
 export async function readPublishedCrl(
   paths: TreePaths,
   id: CaId,
@@ -34,7 +50,11 @@ export async function readPublishedCrl(
   const data = readFileLimited(path);
   if (!data) return undefined;
   try {
-    return await readCrl(data, ca);
+    for (const issuer of crlIssuers(paths, id, ca)) {
+      const crl = await readCrl(data, issuer);
+      if (crl) return crl;
+    }
+    return undefined;
   } catch (err) {
     throw new IoError(
       `cannot read the published CRL ${path} (${(err as Error).message}); it is the second record of the revocations: inspect it, and move it aside only if it is damaged`,
@@ -60,9 +80,17 @@ export async function publishCrl(
   return store.exclusive(async () => {
     const now = opts.now ?? new Date();
     const published = await readPublishedCrl(paths, id, cert);
-    const entries = await revokedEntries(store, cert.sha256, now);
+    const entries = await revokedEntries(
+      store,
+      crlIssuers(paths, id, cert).map((c) => c.sha256),
+      now,
+    );
     const listed = new Set(entries.map((e) => normalizeSerial(e.serialHex)));
-    const lost = (published?.entries ?? []).filter((e) => !listed.has(normalizeSerial(e.serialHex)));
+    // A revocation of a CA that rotate-ca dropped leaves the CRL, but the ledger still holds it.
+    const kept = new Set((await store.revoked()).map((e) => e.serial));
+    const lost = (published?.entries ?? []).filter(
+      (e) => !listed.has(normalizeSerial(e.serialHex)) && !kept.has(normalizeSerial(e.serialHex)),
+    );
     if (lost.length > 0)
       throw new IoError(
         `refusing to replace ${crlPath(paths, id)} (CRL number ${published?.number}): it lists ${lost.length} revoked certificate(s) the ledger does not (serial ${lost
@@ -96,14 +124,15 @@ export async function publishCrl(
   });
 }
 
-async function revokedEntries(store: LedgerStore, issuer: string, now: Date): Promise<RevokedEntry[]> {
-  const fromLedger = (await store.revoked(issuer)).map((e) => ({
+async function revokedEntries(store: LedgerStore, issuers: string[], now: Date): Promise<RevokedEntry[]> {
+  const fromLedger = (await Promise.all(issuers.map((i) => store.revoked(i)))).flat().map((e) => ({
     serial: e.serial,
     revokedAt: e.revokedAt ?? now.toISOString(),
     reason: e.reason ?? ("unspecified" as const),
   }));
   const seen = new Set(fromLedger.map((e) => e.serial));
-  const onlySerial = (await store.serialOnly(issuer)).filter((e) => !seen.has(e.serial));
+  const serialOnly = (await Promise.all(issuers.map((i) => store.serialOnly(i)))).flat();
+  const onlySerial = serialOnly.filter((e) => !seen.has(e.serial) && seen.add(e.serial));
   return [...fromLedger, ...onlySerial].map((e) => ({
     serialHex: e.serial.length % 2 ? `0${e.serial}` : e.serial,
     revokedAt: new Date(e.revokedAt),

@@ -4,7 +4,7 @@ import { CAS, type CaId } from "../pki/catalog.js";
 import { caPaths, crlPath, readTreeText, type TreePaths } from "../pki/paths.js";
 import { crlSignWarning, type RevokedEntry } from "../x509/crl.js";
 import { type CertInfo, parseCertificatePem } from "../x509/parse.js";
-import { readPublishedCrl } from "./crl.js";
+import { crlIssuers, readPublishedCrl } from "./crl.js";
 
 export interface CrlComparison {
   ca: CaId;
@@ -36,10 +36,12 @@ export async function verifyLedger(paths: TreePaths, store: LedgerStore): Promis
   const out: CrlComparison[] = [];
   for (const { id, cert } of caCerts(paths)) {
     const published = await readPublishedCrl(paths, id, cert);
-    const ledger = new Set([
-      ...(await store.revoked(cert.sha256)).map((e) => e.serial),
-      ...(await store.serialOnly(cert.sha256)).map((e) => e.serial),
-    ]);
+    // During a CA rotation the CRL also lists the old CA's revocations (crlIssuers).
+    const ledger = new Set<string>();
+    for (const issuer of crlIssuers(paths, id, cert)) {
+      for (const e of await store.revoked(issuer.sha256)) ledger.add(e.serial);
+      for (const e of await store.serialOnly(issuer.sha256)) ledger.add(e.serial);
+    }
     const inCrl = new Set((published?.entries ?? []).map((e) => normalizeSerial(e.serialHex)));
     out.push({
       ca: id,

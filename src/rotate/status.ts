@@ -174,8 +174,17 @@ function signingFiles(p: TreePaths, ws: Workspace): RotationStatus["signingFiles
   }
   const sa = join(p.pkiDir, SIGNING_FILES.sa.cert);
   const saText = ws.read(sa);
-  if (saText !== undefined)
-    out.push({ id: "sa", path: sa, certificates: generationsIn("sa", saText, sa).length });
+  if (saText === undefined) return out;
+  const pubs = generationsIn("sa", saText, sa);
+  const saKeyText = ws.read(join(p.pkiDir, SIGNING_FILES.sa.key));
+  const saKey = saKeyText ? safe(() => parsePrivateKeyPem(saKeyText, SIGNING_FILES.sa.key)) : undefined;
+  const first = pubs[0];
+  out.push({
+    id: "sa",
+    path: sa,
+    certificates: pubs.length,
+    ...(saKey && first ? { keyMatches: keysMatch(saKey, first.publicKey) } : {}),
+  });
   return out;
 }
 
