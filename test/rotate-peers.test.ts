@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { cpSync, lstatSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CLI, PKI, tempDir } from "./helpers.js";
 import { everyKubeconfig, kubeconfigCa, kubeletThroughApiserver, opensslVerifies } from "./peers/checks.js";
 import { Apiserver, Kubelet } from "./peers/control-plane.js";
+import { putWith } from "./peers/etcd-load.js";
 import { type KubeadmNode, kubeadmNode, writeKubeadmFiles } from "./peers/kubeadm-node.js";
-import { readCerts } from "./peers/node-files.js";
+import { runAsync } from "./peers/kubectl.js";
+import { flag, inRoot, manifestFlags, readCerts } from "./peers/node-files.js";
 import {
   checkCluster,
   checkEtcd,
@@ -81,6 +84,68 @@ describe("rotate-ca etcd-ca: a three-member etcd cluster under continuous load, 
     });
 
   it("zero failed operations over the whole rotation", (t) => assertZeroFailedOps(rig, t, 4));
+});
+
+describe("rotate-ca etcd-ca: a revoked etcd client stays refused at every phase (etcd's --client-crl-file)", {
+  skip,
+}, () => {
+  let rig: Rig;
+  let revoked: { cert: Buffer; key: Buffer };
+  const cli = (...args: string[]) => runAsync(process.execPath, [CLI, ...args, "--root", rig.node.root]);
+  const etcdClient = (pair: { cert: Buffer; key: Buffer }) => {
+    const trust = flag(manifestFlags(rig.node.root, "kube-apiserver"), "etcd-cafile") ?? "";
+    return putWith(rig.etcd?.endpoints[1] ?? "", { ca: readFileSync(inRoot(rig.node.root, trust)), ...pair });
+  };
+  const current = () => ({
+    cert: readFileSync(join(rig.node.root, PKI, "etcd/healthcheck-client.crt")),
+    key: readFileSync(join(rig.node.root, PKI, "etcd/healthcheck-client.key")),
+  });
+
+  /**
+   * etcd checks its CRL after the handshake, closes the connection (the client sees a reset) and logs
+   * "certificate serial ... revoked". After drop the old CA is not trusted at all: a TLS refusal.
+   */
+  const assertRevokedRefused = async (when: string) => {
+    const serial = new X509Certificate(revoked.cert).serialNumber.toLowerCase().replace(/^0+/, "");
+    const count = () =>
+      (rig.etcd?.members ?? []).reduce(
+        (n, m) =>
+          n + (`${m.past}${m.log}`.match(new RegExp(`serial 0*${serial} revoked`, "gi"))?.length ?? 0),
+        0,
+      );
+    const before = count();
+    const p = await etcdClient(revoked);
+    assert.equal(p.ok, false, `${when}: the revoked client got in`);
+    if (when === "drop") return assert.equal(p.ok === false && p.kind, "tls", JSON.stringify(p));
+    const deadline = Date.now() + 3000;
+    while (count() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(count() > before, `${when}: etcd did not log the serial as revoked (${JSON.stringify(p)})`);
+  };
+
+  before(async () => {
+    rig = await makeRig({ etcd: true });
+    revoked = rig.old.etcdPair;
+    const renew = await cli("certs", "renew", "etcd-healthcheck-client");
+    assert.equal(renew.status, 0, renew.stderr);
+    const serial = new X509Certificate(revoked.cert).serialNumber.toLowerCase();
+    const r = await cli("revoke", "--serial", serial, "--reason", "superseded");
+    assert.equal(r.status, 0, r.stderr);
+  });
+  after(() => stopRig(rig));
+
+  it("before the rotation: refused by the CRL alone (its CA is trusted)", async () => {
+    await assertRevokedRefused("before");
+    assert.deepEqual(await etcdClient(current()), { ok: true });
+  });
+
+  for (const phase of PHASES)
+    it(`${phase}: the revoked client is refused, the renewed one accepted`, async () => {
+      await runPhase(rig, "etcd-ca", phase);
+      await assertRevokedRefused(phase);
+      assert.deepEqual(await etcdClient(current()), { ok: true }, phase);
+    });
+
+  it("zero failed etcd operations", (t) => assertZeroFailedOps(rig, t, 4));
 });
 
 describe("rotate-ca ca: kubectl with every kubeconfig (kubelet.conf naming kubelet-client-current.pem, as kubeadm leaves it) and the apiserver's kubelet client at every phase", {
