@@ -357,6 +357,23 @@ describe("rotate-ca: other nodes, and what stops working", () => {
     }
     phase(t, "ca", "trust");
     phase(t, "ca", "sign");
+    const during = kubepki([
+      "issue",
+      "client",
+      "--root",
+      t.root,
+      "--user",
+      "dave",
+      "--out",
+      join(out, "dave.conf"),
+    ]);
+    assert.equal(during.status, 0, during.stderr);
+    const daveCa = parseKubeconfig(read(join(out, "dave.conf")), "dave").caPem ?? "";
+    assert.equal(
+      parseCertificatesPem(daveCa, "dave").length,
+      2,
+      "a kubeconfig issued during the rotation trusts both CAs",
+    );
     const dry = phase(t, "ca", "drop", "--dry-run");
     assert.equal(dry.dryRun, true);
     const r = rotateCa(t, "--ca", "ca", "--phase", "drop");

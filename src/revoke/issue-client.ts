@@ -1,10 +1,11 @@
+import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { writeFileAtomic } from "../fsx/atomic.js";
 import { MODE_KEY } from "../fsx/modes.js";
 import { exists } from "../fsx/read.js";
 import { recordIssued } from "../ledger/record.js";
 import type { LedgerStore } from "../ledger/store.js";
-import { kubeconfigEntry } from "../pki/catalog.js";
+import { kubeconfigEntry, TRUST_BUNDLES } from "../pki/catalog.js";
 import { formatHours } from "../pki/duration.js";
 import { buildKubeconfig, parseKubeconfig } from "../pki/kubeconfig.js";
 import { kubeconfigPath, readTreeText, type TreePaths } from "../pki/paths.js";
@@ -73,7 +74,8 @@ export async function issueClient(o: IssueClientOptions): Promise<IssuedClient> 
   const kubeconfig = buildKubeconfig({
     clusterName: admin?.clusterName ?? "kubernetes",
     server,
-    caPem: ca.pem,
+    // During a CA rotation (rotate-ca) the user trusts both CAs, as every kubeconfig on the node does.
+    caPem: readTreeText(o.paths, join(o.paths.pkiDir, TRUST_BUNDLES.ca)) ?? ca.pem,
     userName: o.user,
     clientCertPem: issued.pem,
     clientKeyPem: privateKeyToPem(kp.privateKey),

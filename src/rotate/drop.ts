@@ -4,11 +4,11 @@ import { MODE_CERT, MODE_KEY, MODE_OFFLINE_DIR } from "../fsx/modes.js";
 import { isInside, readFileLimited } from "../fsx/read.js";
 import { backupTargets } from "../pki/backup.js";
 import type { RotationId } from "../pki/catalog.js";
-import { kubeconfigCaPem, replaceKubeconfigCa } from "../pki/kubeconfig.js";
+import { replaceKubeconfigCa } from "../pki/kubeconfig.js";
 import type { CertInfo } from "../x509/parse.js";
 import { signedBy } from "../x509/verify.js";
 import type { PhaseContext } from "./context.js";
-import { certFiles, kubeconfigFiles } from "./inventory.js";
+import { certFiles, kubeconfigFiles, kubeconfigView } from "./inventory.js";
 import { bundleText, type Generation, generationsIn, isSa, rotationFiles } from "./material.js";
 import { leafOf } from "./sign.js";
 import { restartFor } from "./steps.js";
@@ -62,7 +62,7 @@ function refuseStillOld(ctx: PhaseContext, id: RotationId, old: CertInfo): void 
 function dropFromKubeconfigs(ctx: PhaseContext, old: Generation): void {
   for (const k of kubeconfigFiles(ctx.paths)) {
     const text = ctx.ws.read(k.path);
-    const caPem = text === undefined ? undefined : kubeconfigCaPem(text, k.path);
+    const caPem = text === undefined ? undefined : kubeconfigView(ctx.ws, k.path)?.caPem;
     if (text === undefined || caPem === undefined) continue;
     const gens = generationsIn("ca", caPem, `${k.path} certificate-authority-data`);
     const kept = gens.filter((g) => g.sha256 !== old.sha256);

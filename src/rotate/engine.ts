@@ -9,12 +9,11 @@ import { commitFiles, type PendingWrite, recoverJournal } from "../fsx/transacti
 import { type Component, ROTATION_IDS, type RotationId } from "../pki/catalog.js";
 import type { IssuedCert } from "../pki/init.js";
 import { noPkiError, pkiPresent } from "../pki/inventory.js";
-import { kubeconfigCaPem, parseKubeconfig } from "../pki/kubeconfig.js";
 import type { TreePaths } from "../pki/paths.js";
 import { abortSession } from "./abort.js";
 import { PHASE_ORDER, type PhaseContext } from "./context.js";
 import { dropPhase } from "./drop.js";
-import { kubeconfigFiles } from "./inventory.js";
+import { kubeconfigFiles, kubeconfigView } from "./inventory.js";
 import { currentGeneration, generationsIn, label, rotationFiles } from "./material.js";
 import { signPhase } from "./sign.js";
 import { pruneEmpty, readState, snapshotDirs, stateWrite } from "./state.js";
@@ -198,9 +197,9 @@ function clusterInfoPatch(ctx: PhaseContext): void {
   const admin = kubeconfigFiles(ctx.paths).find((k) => k.name === "admin.conf");
   const text = admin ? ctx.ws.read(admin.path) : undefined;
   if (!admin || text === undefined) return;
-  const view = parseKubeconfig(text, admin.path);
-  const caPem = kubeconfigCaPem(text, admin.path);
-  if (!caPem || !view.server) return;
+  const view = kubeconfigView(ctx.ws, admin.path);
+  const caPem = kubeconfigView(ctx.ws, admin.path)?.caPem;
+  if (!caPem || !view?.server) return;
   const kubeconfig = stringify({
     apiVersion: "v1",
     clusters: [

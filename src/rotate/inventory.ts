@@ -10,6 +10,7 @@ import {
   TRUST_FLAGS,
 } from "../pki/catalog.js";
 import { treeItems } from "../pki/inventory.js";
+import { type KubeconfigView, parseKubeconfig } from "../pki/kubeconfig.js";
 import { kubeconfigPath, type TreePaths } from "../pki/paths.js";
 import { clientCaFile, flagValue, kubeletConfigPath, manifests } from "./wiring.js";
 import type { Workspace } from "./workspace.js";
@@ -113,4 +114,9 @@ function flagFiles(ws: Workspace, add: Add): void {
       if (value) add(join(p.root, value), `${component} --${f.flag}`, "pem", f.id);
     }
   }
+}
+
+/** A kubeconfig of the workspace, parsed once per content. */
+export function kubeconfigView(ws: Workspace, path: string): KubeconfigView | undefined {
+  return ws.parse(path, "kubeconfig", (t) => parseKubeconfig(t, path));
 }

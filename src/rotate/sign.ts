@@ -2,7 +2,7 @@ import type { KeyObject } from "node:crypto";
 import { MODE_CERT, MODE_KEY } from "../fsx/modes.js";
 import { exists } from "../fsx/read.js";
 import type { RotationId } from "../pki/catalog.js";
-import { kubeconfigCaPem, parseKubeconfig, replaceKubeconfigCredentials } from "../pki/kubeconfig.js";
+import { parseKubeconfig, replaceKubeconfigCredentials } from "../pki/kubeconfig.js";
 import { BACKDATE_MS, leafTemplate } from "../pki/profiles.js";
 import { algorithmOfKey, DEFAULT_KEY_ALGORITHM } from "../x509/algorithms.js";
 import { issueCertificate } from "../x509/certificate.js";
@@ -12,7 +12,7 @@ import { privateKeyToPem } from "../x509/keys.js";
 import { type CertInfo, extKeyUsageNames, parseCertificatesPem } from "../x509/parse.js";
 import { signedBy } from "../x509/verify.js";
 import type { PhaseContext } from "./context.js";
-import { type CertFile, certFiles } from "./inventory.js";
+import { type CertFile, certFiles, kubeconfigView } from "./inventory.js";
 import {
   generationsIn,
   isSa,
@@ -96,10 +96,9 @@ async function reissueAll(
 }
 
 export function leafOf(ctx: PhaseContext, file: CertFile): CertInfo | undefined {
-  const text = ctx.ws.read(file.path);
-  if (text === undefined) return undefined;
-  if (file.kind !== "kubeconfig") return parseCertificatesPem(text, file.path)[0];
-  return parseKubeconfig(text, file.path).clientCert;
+  if (file.kind !== "kubeconfig")
+    return ctx.ws.parse(file.path, "pem", (t) => parseCertificatesPem(t, file.path))?.[0];
+  return ctx.ws.parse(file.path, "kubeconfig", (t) => parseKubeconfig(t, file.path))?.clientCert;
 }
 
 /** The same subject, SANs, usages and lifetime, a new key of the same algorithm, signed by the new CA. */
@@ -129,7 +128,7 @@ function writeReissued(ctx: PhaseContext, file: CertFile, pem: string, keyPem: s
   } else if (file.kind === "combined") ws.write(file.path, pem + keyPem, MODE_KEY);
   else {
     const text = ws.read(file.path) ?? "";
-    const caPem = kubeconfigCaPem(text, file.path) ?? "";
+    const caPem = kubeconfigView(ws, file.path)?.caPem ?? "";
     ws.write(
       file.path,
       replaceKubeconfigCredentials(text, file.path, { caPem, clientCertPem: pem, clientKeyPem: keyPem }),

@@ -2,14 +2,13 @@ import { join } from "node:path";
 import { exists } from "../fsx/read.js";
 import { CAS, ROTATION_IDS, type RotationId, SIGNING_FILES } from "../pki/catalog.js";
 import { selfContained } from "../pki/expiry.js";
-import { kubeconfigCaPem } from "../pki/kubeconfig.js";
 import { caPaths, type TreePaths } from "../pki/paths.js";
 import { keysMatch, parsePrivateKeyPem } from "../x509/keys.js";
 import { parseCertificatesPem } from "../x509/parse.js";
 import { signedBy } from "../x509/verify.js";
 import { PHASE_ORDER, type PhaseContext } from "./context.js";
 import { stillSignedBy } from "./drop.js";
-import { certFiles, type TrustFile, trustFiles } from "./inventory.js";
+import { certFiles, kubeconfigView, type TrustFile, trustFiles } from "./inventory.js";
 import { currentGeneration, type Generation, generationsIn, rotationFiles } from "./material.js";
 import { leafOf } from "./sign.js";
 import type { Phase, RotationState } from "./types.js";
@@ -76,7 +75,7 @@ function holdsOf(ws: Workspace, t: TrustFile, known: Known[]): string[] {
   const text = ws.read(t.path);
   if (text === undefined) return ["(missing)"];
   try {
-    const pem = t.kind === "kubeconfig" ? kubeconfigCaPem(text, t.path) : text;
+    const pem = t.kind === "kubeconfig" ? kubeconfigView(ws, t.path)?.caPem : text;
     if (pem === undefined) return ["(no embedded CA data)"];
     const kind: RotationId = t.id === "sa" ? "sa" : "ca";
     return generationsIn(kind, pem, t.path).map(

@@ -2,9 +2,9 @@ import { InputError } from "../errors.js";
 import { MODE_CERT, MODE_KEY, MODE_OFFLINE_DIR } from "../fsx/modes.js";
 import { exists } from "../fsx/read.js";
 import type { RotationId } from "../pki/catalog.js";
-import { kubeconfigCaPem, replaceKubeconfigCa } from "../pki/kubeconfig.js";
+import { replaceKubeconfigCa } from "../pki/kubeconfig.js";
 import type { PhaseContext } from "./context.js";
-import { certFiles, kubeconfigFiles } from "./inventory.js";
+import { certFiles, kubeconfigFiles, kubeconfigView } from "./inventory.js";
 import {
   bundleText,
   currentGeneration,
@@ -100,7 +100,7 @@ function addToKubeconfigs(
   for (const k of kubeconfigFiles(ctx.paths)) {
     const text = ctx.ws.read(k.path);
     if (text === undefined) continue;
-    const caPem = kubeconfigCaPem(text, k.path);
+    const caPem = kubeconfigView(ctx.ws, k.path)?.caPem;
     if (caPem === undefined) {
       // A kubeconfig that names the CA file (the webhook's) names the bundle instead.
       const wired = replaceYamlPath(text, "certificate-authority", from, to);

@@ -10,6 +10,7 @@ import { readTreeText, type TreePaths } from "../pki/paths.js";
  */
 export class Workspace {
   private readonly pending = new Map<string, PendingWrite>();
+  private readonly parsed = new Map<string, { text: string; value: unknown }>();
 
   constructor(readonly paths: TreePaths) {}
 
@@ -31,6 +32,18 @@ export class Workspace {
   remove(path: string): void {
     if (this.read(path) === undefined && !this.pending.has(path)) return;
     this.pending.set(path, { path, data: undefined, mode: 0 });
+  }
+
+  /** `parse(text)` of a file's current text, parsed once per content (kubeconfigs are read by every step). */
+  parse<T>(path: string, kind: string, parse: (text: string) => T): T | undefined {
+    const text = this.read(path);
+    if (text === undefined) return undefined;
+    const key = `${kind}\u0000${path}`;
+    const hit = this.parsed.get(key);
+    if (hit && hit.text === text) return hit.value as T;
+    const value = parse(text);
+    this.parsed.set(key, { text, value });
+    return value;
   }
 
   writes(): PendingWrite[] {
