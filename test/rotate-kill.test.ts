@@ -3,7 +3,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { CLI, snapshot, tempDir } from "./helpers.js";
+import { parseCertificatePem } from "../src/x509/parse.js";
+import { CLI, kubepki, PKI, snapshot, tempDir } from "./helpers.js";
 import { rotateCa, rotationNode, rotationStatus } from "./rotate-helpers.js";
 
 type Tree = { root: string; offline: string };
@@ -78,6 +79,12 @@ describe("rotate-ca kill-safety", () => {
         for (const c of status.certificates) assert.match(c.signedBy, / new$/, `${c.name}: ${c.signedBy}`);
         for (const f of status.signingFiles)
           assert.ok(f.certificates === 1 && f.keyMatches !== false, f.path);
+        // Run again, the phase is done already; the ledger holds every certificate of the node.
+        assert.equal(rotateCa(t, "--ca", "all", "--phase", "sign").status, 0);
+        const list = kubepki(["ledger", "list", "--root", t.root, "-o", "json"]);
+        const known = new Set(JSON.parse(list.stdout).map((e: { sha256: string }) => e.sha256));
+        const apiserver = parseCertificatePem(readFileSync(join(t.root, PKI, "apiserver.crt"), "utf8"), "a");
+        assert.ok(known.has(apiserver.sha256), "the ledger records what the killed run signed");
       }
     }
     assert.ok(outcome.killed >= 8, `only ${outcome.killed} of 20 runs were killed mid-way`);

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { createPublicKey, sign, verify } from "node:crypto";
-import { cpSync, existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseKubeconfig } from "../src/pki/kubeconfig.js";
@@ -8,7 +16,7 @@ import { keysMatch, parsePrivateKeyPem } from "../src/x509/keys.js";
 import { parseCertificatesPem } from "../src/x509/parse.js";
 import { decodePem } from "../src/x509/pem.js";
 import { kubeletConfig, signWith, writeKubelet } from "./fixtures.js";
-import { kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
+import { initArgs, kubepki, openssl, PKI, snapshot, tempDir } from "./helpers.js";
 import { assertSigningFiles, phase, rotateCa, rotationNode, rotationStatus } from "./rotate-helpers.js";
 
 const CAS = {
@@ -295,9 +303,11 @@ describe("rotate-ca: order, idempotence, refusals, abort", () => {
       assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
     }
     const empty = tempDir();
-    const r = kubepki(["rotate-ca", "--ca", "ca", "--phase", "trust", "--root", empty]);
-    assert.equal(r.status, 2);
-    assert.match(r.stderr, /no PKI found under/);
+    for (const args of [["--ca", "ca", "--phase", "trust"], ["status"], ["abort"]]) {
+      const r = kubepki(["rotate-ca", ...args, "--root", empty]);
+      assert.equal(r.status, 2, args.join(" "));
+      assert.match(r.stderr, /no PKI found under/);
+    }
     assert.deepEqual(snapshot(t.root), before);
     assert.equal(existsSync(join(empty, "var")), false);
   });
@@ -312,8 +322,14 @@ describe("rotate-ca: other nodes, and what stops working", () => {
     for (const f of ["etc/kubernetes/pki/ca.crt", "etc/kubernetes/kubelet.conf", "var/lib/kubelet"])
       cpSync(join(cp1.root, f), join(worker.root, f), { recursive: true });
     writeKubelet(worker.root, kubeletConfig(true));
+    const stray = { root: join(tempDir(), "node"), offline: join(tempDir(), "other-offline") };
+    cpSync(cp1.root, stray.root, { recursive: true });
     phase(cp1, "all", "trust");
     const published = read(join(cp1.offline, "rotation/ca/ca.crt"));
+    phase(stray, "ca", "trust"); // made a new CA of its own by mistake
+    const mixed = rotateCa(stray, "--ca", "ca", "--phase", "trust", "--from", cp1.offline);
+    assert.equal(mixed.status, 2);
+    assert.match(mixed.stderr, /another new CA than the one in --from/);
     const from = ["--from", cp1.offline];
     const r2 = phase(cp2, "all", "trust", ...from);
     assert.equal(
@@ -430,6 +446,32 @@ describe("rotate-ca: kubepki's own pairs and the kubelet's rotated client pair",
   });
 });
 
+describe("rotate-ca: other commands in between", () => {
+  it("certs renew between trust and sign keeps both CAs in the kubeconfig it renews", async () => {
+    const t = await rotationNode();
+    phase(t, "ca", "trust");
+    const r = kubepki(["certs", "renew", "admin.conf", "--root", t.root]);
+    assert.equal(r.status, 0, r.stderr);
+    const view = parseKubeconfig(read(join(t.root, "etc/kubernetes/admin.conf")), "admin.conf");
+    assert.equal(parseCertificatesPem(view.caPem ?? "", "a").length, 2);
+    const ca = rotationStatus(t).cas.find((c: { id: string }) => c.id === "ca");
+    assert.equal(ca.nextSafe, true, ca.reasons.join("\n"));
+  });
+});
+
+describe("rotate-ca: init in between", () => {
+  it("init run again during the rotation accepts the kubeconfigs' bundle and keeps the bundles wired in kubeadm-config.yaml", async () => {
+    const t = await rotationNode();
+    phase(t, "all", "trust");
+    const config = join(t.root, "etc/kubernetes/kubepki/kubeadm-config.yaml");
+    const wired = read(config);
+    const r = kubepki(initArgs(t.root, t.offline));
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(read(config), wired);
+    for (const s of rotationStatus(t).cas) assert.equal(s.nextSafe, true, `${s.id}: ${s.reasons}`);
+  });
+});
+
 describe("rotate-ca: the published CRLs", () => {
   it("during the rotation the CRL keeps the old CA's revocations and its number grows; after drop the new CA's only", async () => {
     const t = await rotationNode();
@@ -488,5 +530,38 @@ describe("rotate-ca: the published CRLs", () => {
     assert.deepEqual(dropped.serials, [carol]);
     const verify = kubepki(["ledger", "verify", "--root", t.root]);
     assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+  });
+});
+
+describe("rotate-ca: CA keys kept offline (--external-ca)", () => {
+  it("the new keys stay in the offline folder through every phase; the old ones go to its backups", async () => {
+    const dir = tempDir();
+    const t = { root: join(dir, "node"), offline: join(dir, "offline") };
+    const init = kubepki([...initArgs(t.root, t.offline), "--external-ca"]);
+    assert.equal(init.status, 0, init.stderr);
+    const keysOnNode = () =>
+      ["ca.key", "front-proxy-ca.key", "etcd/ca.key", "ca.next.key", "etcd/ca.next.key"].filter((k) =>
+        existsSync(pki(t.root, k)),
+      );
+    const offlineKey = join(t.offline, "pki/ca.key");
+    const oldKey = read(offlineKey);
+    phase(t, "all", "trust");
+    assert.deepEqual(keysOnNode(), []);
+    assert.ok(existsSync(join(t.offline, "pki/ca.next.key")));
+    phase(t, "all", "sign");
+    assert.deepEqual(keysOnNode(), []);
+    const newCa = parseCertificatesPem(read(pki(t.root, "ca.crt")), "ca")[0];
+    assert.ok(
+      newCa && keysMatch(parsePrivateKeyPem(read(offlineKey), "k"), newCa.publicKey),
+      "the new key is offline",
+    );
+    assert.ok(opensslOk(pki(t.root, "ca.crt"), pki(t.root, "apiserver.crt")));
+    phase(t, "all", "drop");
+    assert.deepEqual(keysOnNode(), []);
+    const backups = readdirSync(join(t.offline, "backups"), { recursive: true, encoding: "utf8" });
+    const kept = backups
+      .filter((f) => f.endsWith("pki/ca.key"))
+      .map((f) => read(join(t.offline, "backups", f)));
+    assert.ok(kept.includes(oldKey), "the old key is in the offline folder's backups");
   });
 });

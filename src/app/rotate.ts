@@ -58,6 +58,7 @@ export async function rotateCa(req: RotateCaRequest): Promise<RotateCaOutcome> {
   const from = req.from ? resolve(req.from) : undefined;
   if (from && !exists(from)) throw new InputError(`--from ${from} does not exist (mount the offline folder)`);
   const { rotate } = await import("../rotate/engine.js");
+  if (!req.dryRun && req.phase !== "trust") await recordLeftovers(paths);
   const dropping = req.phase === "drop" ? await oldCredentials(paths, req.ca) : [];
   const { issued, ...result } = await rotate({
     paths,
@@ -205,4 +206,18 @@ async function republishCrls(
     say.warn.push(
       `${s.ca}: CRL not signed again (${s.reason}); run kubepki crl --ca ${s.ca} --offline-dir DIR`,
     );
+}
+
+/**
+ * A run killed after its files were committed but before the ledger heard of them leaves
+ * certificates on the node the ledger lacks: recorded now (as found on the node), before sign or
+ * drop reads the ledger.
+ */
+async function recordLeftovers(paths: TreePaths): Promise<void> {
+  if (!exists(paths.ledgerFile)) return;
+  const [{ withLedger }, { reconcile }] = await Promise.all([
+    import("../ledger/record.js"),
+    import("../ledger/reconcile.js"),
+  ]);
+  await withLedger(paths.ledgerFile, (store) => reconcile(store, paths, []));
 }

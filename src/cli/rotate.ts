@@ -197,7 +197,7 @@ function printStatus(s: RotationStatus): void {
     ]),
   );
   if (s.session)
-    info(
+    out(
       `rotation session since ${s.session.startedAt}: ${s.session.ids.join(", ")}; abort restores ${s.session.files} file(s)`,
     );
 }

@@ -14,6 +14,7 @@ import {
   kubeletServingEntry,
   type LeafEntry,
   leavesFor,
+  TRUST_BUNDLES,
 } from "./catalog.js";
 import { leafProblems, loadPair } from "./existing.js";
 import { parseKubeconfig } from "./kubeconfig.js";
@@ -344,10 +345,13 @@ export async function inspectKubeconfig(
   const pair = kubeconfigPair(paths, path, view);
   const problems = [...pair.problems];
   const caPem = ca.cert?.pem.trim();
+  // During a CA rotation (rotate-ca) kubeconfigs trust the bundle, old and new CA.
+  const bundle = () => readTreeText(paths, join(paths.pkiDir, TRUST_BUNDLES.ca))?.trim();
   if (
     caPem &&
     view.caPem?.trim() !== caPem &&
-    view.caPem?.trim() !== readTreeText(paths, ca.paths.cert)?.trim()
+    view.caPem?.trim() !== readTreeText(paths, ca.paths.cert)?.trim() &&
+    view.caPem?.trim() !== bundle()
   )
     problems.push(`${path} embeds a different CA than ${ca.paths.cert}`);
   const expected = job.kubeconfig?.server;

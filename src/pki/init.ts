@@ -25,6 +25,7 @@ import { InitWrites } from "./init-writes.js";
 import { type TreePaths, treePaths } from "./paths.js";
 import { readSettings, settingsWrite } from "./settings.js";
 import type { ClusterSpec } from "./spec.js";
+import { keepTrustWiring } from "./trust-wiring.js";
 
 export type { Action, ArtifactKind, ArtifactReport } from "./init-plan.js";
 export type { IssuedCert } from "./init-sign.js";
@@ -153,7 +154,7 @@ async function initLocked(
   out.leaves(plan.jobs, signed, spec.clusterName);
   out.sa(plan.sa, signed.saKey);
   const config = kubeadmConfig(spec);
-  out.config(join(paths.configDir, "kubeadm-config.yaml"), config.yaml);
+  out.config(join(paths.configDir, "kubeadm-config.yaml"), keepTrustWiring(paths, config.yaml));
   const warnings = [...spec.warnings, ...offlineWarnings, ...plan.breakGlass.warnings];
   if (plan.jobs.some((j) => j.id === "kubelet" && j.action === "kept" && j.note))
     warnings.push(

@@ -1,4 +1,5 @@
 import type { KeyObject } from "node:crypto";
+import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
 import { MODE_CERT, MODE_KEY } from "../fsx/modes.js";
@@ -11,7 +12,7 @@ import { generateKeyPair } from "../x509/keygen.js";
 import { privateKeyToPem } from "../x509/keys.js";
 import { type CertInfo, extKeyUsageNames } from "../x509/parse.js";
 import { backupTargets } from "./backup.js";
-import type { CaId } from "./catalog.js";
+import { type CaId, TRUST_BUNDLES } from "./catalog.js";
 import { parseDuration } from "./duration.js";
 import { readItemChain, selfContained } from "./expiry.js";
 import type { IssuedCert } from "./init.js";
@@ -165,7 +166,8 @@ function renewalWrites(paths: TreePaths, s: SignedRenewal): PendingWrite[] {
     ];
   const text = readTreeText(paths, s.item.path) ?? "";
   const updated = replaceKubeconfigCredentials(text, s.item.path, {
-    caPem: s.signer.pem,
+    // During a CA rotation (rotate-ca) a kubeconfig trusts the bundle: old and new CA.
+    caPem: readTreeText(paths, join(paths.pkiDir, TRUST_BUNDLES.ca)) ?? s.signer.pem,
     clientCertPem: s.issued.pem,
     clientKeyPem: keyPem,
   });

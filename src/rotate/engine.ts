@@ -14,12 +14,12 @@ import { abortSession } from "./abort.js";
 import { PHASE_ORDER, type PhaseContext } from "./context.js";
 import { dropPhase } from "./drop.js";
 import { kubeconfigFiles, kubeconfigView } from "./inventory.js";
-import { currentGeneration, generationsIn, label, rotationFiles } from "./material.js";
+import { currentGeneration, generationsIn, label, readPublished, rotationFiles } from "./material.js";
 import { signPhase } from "./sign.js";
 import { pruneEmpty, readState, snapshotDirs, stateWrite } from "./state.js";
 import { blockers, type RotationStatus, rotationStatus } from "./status.js";
 import { clusterSteps, restartLines } from "./steps.js";
-import { trustPhase } from "./trust.js";
+import { applyTrust, prepareTrust, trustPhase } from "./trust.js";
 import type { Phase, RotationState } from "./types.js";
 import { Workspace } from "./workspace.js";
 
@@ -64,11 +64,10 @@ async function rotateLocked(opts: RotateOptions): Promise<RotateResult> {
   const ctx = context(opts.paths, opts);
   const ids = chosen(ctx, opts.ids);
   const todo = ids.filter((id) => order(ctx.state, id, opts.phase) === "run");
+  if (ctx.from) for (const id of ids.filter((i) => !todo.includes(i))) sameNewCa(ctx, id);
   for (const id of ids) ctx.outcome[id] = todo.includes(id) ? "done" : "already";
   if (opts.phase === "sign" && !ctx.force) refuseUntrusted(ctx, todo);
-  // Each CA's phase awaits only its key generation and then edits the workspace without yielding,
-  // so the CAs run side by side (keys of every CA generate at once) without interleaving their edits.
-  await Promise.all(todo.map((id) => PHASE_FN[opts.phase](ctx, id)));
+  await runPhase(ctx, opts.phase, todo);
   if (todo.length === 0) return finish(ctx, opts.phase, !!opts.dryRun, []);
   if (opts.phase === "trust") joinSession(ctx.state, todo, ctx.now);
   if (todo.includes("ca")) clusterInfoPatch(ctx);
@@ -82,6 +81,7 @@ export async function abort(opts: {
   dryRun?: boolean;
   now?: Date;
 }): Promise<RotateResult & { supersede: string[] }> {
+  if (!exists(opts.paths.journal) && !pkiPresent(opts.paths)) throw noPkiError(opts.paths);
   return withTreeLock(opts.paths.stateDir, () => {
     recoverJournal(opts.paths.journal);
     const ctx = context(opts.paths, opts);
@@ -93,6 +93,7 @@ export async function abort(opts: {
 
 /** `rotate-ca status`: read-only. */
 export function status(paths: TreePaths): RotationStatus {
+  if (!pkiPresent(paths)) throw noPkiError(paths);
   const ctx = context(paths, {});
   return rotationStatus(ctx);
 }
@@ -143,6 +144,34 @@ function order(state: RotationState, id: RotationId, phase: Phase): "run" | "alr
   throw new InputError(
     `--phase ${phase} refused for ${id}: ${why}; the next phase is ${PHASE_ORDER[at]} (rotate-ca status shows where each CA is)`,
   );
+}
+
+/**
+ * The CAs' keys generate side by side. trust edits files several CAs share (manifests, the kubeadm
+ * configuration), so its edits then run in a fixed order; sign's edits touch each CA's own files
+ * and run as each CA's keys are ready (no edit yields midway).
+ */
+async function runPhase(ctx: PhaseContext, phase: Phase, ids: RotationId[]): Promise<void> {
+  if (phase === "trust") {
+    const prepared = await Promise.all(ids.map((id) => prepareTrust(ctx, id)));
+    ids.forEach((id, i) => {
+      const p = prepared[i];
+      if (p) applyTrust(ctx, id, p);
+    });
+    return;
+  }
+  await Promise.all(ids.map((id) => PHASE_FN[phase](ctx, id)));
+}
+
+/** A node that trusts a new CA already, told to take one from --from, must be taking the same one. */
+function sameNewCa(ctx: PhaseContext, id: RotationId): void {
+  const rot = ctx.state.cas[id];
+  if (!rot || rot.phase === "drop") return;
+  const published = readPublished(ctx.from ?? "", id).gen.sha256;
+  if (generationsIn(id, rot.next, "rotation.json")[0]?.sha256 !== published)
+    throw new InputError(
+      `${id}: this node's rotation has another new CA than the one in --from ${ctx.from}; run rotate-ca abort here, then trust again with --from`,
+    );
 }
 
 function refuseUntrusted(ctx: PhaseContext, ids: RotationId[]): void {

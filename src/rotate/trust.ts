@@ -26,10 +26,25 @@ import { replaceYamlPath, wireTrust } from "./wiring.js";
  * every trust file and kubeconfig of the node. The signing files are not touched.
  */
 export async function trustPhase(ctx: PhaseContext, id: RotationId): Promise<void> {
+  applyTrust(ctx, id, await prepareTrust(ctx, id));
+}
+
+export interface PreparedTrust {
+  old: Generation;
+  next: { gen: Generation; keyPem?: string };
+}
+
+/** The slow part, safe to run for several CAs at once: the new key and certificate (or --from's). */
+export async function prepareTrust(ctx: PhaseContext, id: RotationId): Promise<PreparedTrust> {
+  const f = rotationFiles(ctx.paths, id);
+  const old = currentGeneration(id, (p) => ctx.ws.read(p), f);
+  return { old, next: await nextFor(ctx, id, old, f.key) };
+}
+
+/** The edits, in a fixed order across CAs so that every node writes the same files. */
+export function applyTrust(ctx: PhaseContext, id: RotationId, { old, next }: PreparedTrust): void {
   const { ws, paths } = ctx;
   const f = rotationFiles(paths, id);
-  const old = currentGeneration(id, (p) => ws.read(p), f);
-  const next = await nextFor(ctx, id, old, f.key);
   ws.write(f.nextCert, pemOf(next.gen), isSa(id) ? MODE_KEY : MODE_CERT);
   if (next.keyPem !== undefined && exists(f.key))
     ws.write(f.nextKey, next.keyPem, MODE_KEY, f.keyOffline ? MODE_OFFLINE_DIR : undefined);

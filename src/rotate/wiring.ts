@@ -1,18 +1,16 @@
 import { join } from "node:path";
-import { type Document, isMap, parseAllDocuments } from "yaml";
 import { MODE_KEY } from "../fsx/modes.js";
 import {
   type Component,
   KUBEADM_CONFIG_FILE,
-  KUBEADM_EXTRA_ARGS,
   KUBELET_CONFIG_FILE,
   type RotationId,
   STATIC_POD_DIR,
   STATIC_POD_MANIFEST,
   TRUST_FLAGS,
 } from "../pki/catalog.js";
-import { DocEditor } from "../pki/config-edit.js";
 import type { TreePaths } from "../pki/paths.js";
+import { wireKubeadmTrust } from "../pki/trust-wiring.js";
 import type { Workspace } from "./workspace.js";
 
 /**
@@ -30,7 +28,7 @@ export function wireTrust(ws: Workspace, id: RotationId, from: string, to: strin
     for (const f of TRUST_FLAGS.filter((t) => t.id === id && t.component === component))
       edited = replaceFlag(edited, f.flag, from, to);
     if (edited !== text) {
-      ws.write(path, edited, MODE_KEY);
+      ws.write(path, edited, ws.modeOf(path) ?? MODE_KEY);
       touched.add(component);
     }
   }
@@ -81,7 +79,7 @@ function wireKubelet(ws: Workspace, from: string, to: string): boolean {
   if (text === undefined) return false;
   const edited = replaceYamlPath(text, "clientCAFile", from, to);
   if (edited === text) return false;
-  ws.write(path, edited, 0o644);
+  ws.write(path, edited, ws.modeOf(path) ?? 0o644);
   return true;
 }
 
@@ -89,38 +87,6 @@ function wireKubelet(ws: Workspace, from: string, to: string): boolean {
 function wireKubeadmConfig(ws: Workspace, id: RotationId, to: string): void {
   const path = kubeadmConfigPath(ws.paths);
   const text = ws.read(path);
-  if (text === undefined) return;
-  const docs = parseAllDocuments(text);
-  if (!Array.isArray(docs) || docs.some((d) => d.errors.length > 0)) return;
-  const changes: never[] = [];
-  const reason = "rotate-ca: trust moves to a bundle that kubeadm upgrade must keep";
-  for (const doc of docs) {
-    const kind = kindOf(doc);
-    if (kind === "ClusterConfiguration") editCluster(new DocEditor(doc, kind, changes), doc, id, to, reason);
-    if (kind === "KubeletConfiguration" && id === "ca")
-      new DocEditor(doc, kind, changes).scalar(["authentication", "x509", "clientCAFile"], to, reason);
-  }
-  if (changes.length === 0) return;
-  const body = docs
-    .map((d, i) => {
-      const t = d.toString({ flowCollectionPadding: false, lineWidth: 0 });
-      return i === 0 || t.startsWith("---") ? t : `---\n${t}`;
-    })
-    .join("");
-  ws.write(path, body, 0o600);
-}
-
-function kindOf(doc: Document): string | undefined {
-  return isMap(doc.contents) ? String(doc.get("kind") ?? "") : undefined;
-}
-
-function editCluster(e: DocEditor, doc: Document, id: RotationId, to: string, reason: string): void {
-  const style = String(doc.get("apiVersion") ?? "").endsWith("v1beta3") ? "map" : "list";
-  const external = e.value(["etcd", "external"]) !== undefined;
-  for (const f of TRUST_FLAGS.filter((t) => t.id === id && t.kubeadm)) {
-    const where = KUBEADM_EXTRA_ARGS[f.component];
-    if (!where || (f.component === "etcd" && external)) continue;
-    if (f.flag === "etcd-cafile" && external) continue;
-    e.arg(where, style, f.flag, to, reason);
-  }
+  const wired = text === undefined ? undefined : wireKubeadmTrust(text, id, to);
+  if (wired !== undefined) ws.write(path, wired, ws.modeOf(path) ?? 0o600);
 }

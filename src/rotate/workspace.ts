@@ -59,7 +59,8 @@ export class Workspace {
     return `/${relative(this.paths.root, host).split(sep).join("/")}`;
   }
 
-  private modeOf(path: string): number | undefined {
+  /** The mode a file has (or will have): edits keep it. */
+  modeOf(path: string): number | undefined {
     if (this.pending.has(path)) return this.pending.get(path)?.mode;
     try {
       return lstatSync(path).mode & 0o777;
