@@ -42,6 +42,10 @@ describe("rotate-ca kill-safety", () => {
     assert.equal(rotateCa(timing, "--ca", "all", "--phase", "sign").status, 0);
     const span = Date.now() - t0;
     const outcome = { before: 0, after: 0, killed: 0, journals: 0 };
+    // Where in a run the kills land, as a fraction of one run's length: it moves later after a kill
+    // that landed before the commit and earlier after one that landed after, so the kills keep
+    // circling the commit whatever the machine's load.
+    let aim = 0.7;
     for (let trial = 0; trial < 20; trial++) {
       const t = copyOf(template);
       const args = [
@@ -56,7 +60,7 @@ describe("rotate-ca kill-safety", () => {
         t.offline,
       ];
       const child = spawn(process.execPath, [CLI, ...args], { stdio: "ignore" });
-      const timer = setTimeout(() => child.kill("SIGKILL"), Math.random() * span * 1.1);
+      const timer = setTimeout(() => child.kill("SIGKILL"), span * aim * (0.75 + Math.random() * 0.5));
       const [code, signal] = await new Promise<[number | null, string | null]>((r) =>
         child.on("exit", (c, s) => r([c, s])),
       );
@@ -72,9 +76,11 @@ describe("rotate-ca kill-safety", () => {
       assert.equal(at.size, 1, `every CA at the same phase: ${[...at]}`);
       if (at.has("trust")) {
         outcome.before++;
+        aim *= 1.15;
         assert.deepEqual(files(t), trusted, "before: byte-identical to the trusted tree");
       } else {
         outcome.after++;
+        aim *= 0.9;
         assert.ok(at.has("sign"));
         for (const c of status.certificates) assert.match(c.signedBy, / new$/, `${c.name}: ${c.signedBy}`);
         for (const f of status.signingFiles)
@@ -87,7 +93,8 @@ describe("rotate-ca kill-safety", () => {
         assert.ok(known.has(apiserver.sha256), "the ledger records what the killed run signed");
       }
     }
-    assert.ok(outcome.killed >= 8, `only ${outcome.killed} of 20 runs were killed mid-way`);
+    assert.ok(outcome.killed >= 6, `only ${outcome.killed} of 20 runs were killed mid-way`);
+    assert.ok(outcome.before > 0 && outcome.after > 0, "kills landed on both sides of the commit");
     console.log(`# rotate-ca kill-safety: ${JSON.stringify(outcome)}`);
   });
 });

@@ -6,6 +6,7 @@ import {
   lstatSync,
   readdirSync,
   readFileSync,
+  renameSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -191,6 +192,9 @@ describe("rotate-ca: order, idempotence, refusals, abort", () => {
     r = rotateCa(t, "--ca", "etcd-ca", "--phase", "drop");
     assert.equal(r.status, 2);
     assert.deepEqual(snapshot(t.root), before, "a refused phase writes nothing");
+    const dry = phase(t, "all", "trust", "--dry-run");
+    assert.ok(dry.dryRun && dry.changed.length > 10, "dry-run says what would change");
+    assert.deepEqual(snapshot(t.root), before, "--dry-run writes nothing");
     phase(t, "ca", "trust");
     const trusted = { node: snapshot(t.root), offline: snapshot(t.offline) };
     const again = phase(t, "ca", "trust");
@@ -346,7 +350,17 @@ describe("rotate-ca: other nodes, and what stops working", () => {
     assert.equal(read(pki(worker.root, "ca-trust.crt")), read(pki(cp1.root, "ca-trust.crt")));
     phase(cp1, "all", "sign");
     phase(cp2, "all", "sign", ...from);
-    phase(worker, "all", "sign", ...from);
+    const away = join(tempDir(), "unmounted");
+    renameSync(cp1.offline, away); // the offline folder is not mounted on the worker
+    const keyless = rotateCa(worker, "--ca", "all", "--phase", "sign");
+    renameSync(away, cp1.offline);
+    assert.equal(keyless.status, 3, "without the new key a worker's kubelet pair is left: exit 3");
+    assert.match(keyless.stderr, /left undone:\n {2}- kubelet: signed by the old ca/);
+    assert.equal(
+      phase(worker, "all", "sign", ...from).cas[0].outcome,
+      "done",
+      "sign again with --from finishes it",
+    );
     for (const n of [cp1, cp2, worker]) {
       assert.equal(read(pki(n.root, "ca.crt")), published);
       assert.ok(opensslOk(pki(n.root, "ca.crt"), join(n.root, "var/lib/kubelet/pki/kubelet.crt")));
@@ -505,25 +519,27 @@ describe("rotate-ca: the published CRLs", () => {
     const first = crl();
     phase(t, "ca", "trust");
     phase(t, "ca", "sign");
+    assert.deepEqual(crl(), first, "sign leaves the old CA's CRL as it is");
+    const carol = revokeUser("carol");
     const signed = crl();
     assert.ok(signed.number > first.number);
-    assert.deepEqual(signed.serials, [bob], "the old CA's revocation stays while it is trusted");
-    assert.equal(
-      openssl([
-        "crl",
-        "-inform",
-        "DER",
-        "-in",
-        pki(t.root, "ca.crl"),
-        "-noout",
-        "-CAfile",
-        pki(t.root, "ca.crt"),
-      ]).status,
-      0,
-      "signed by the new CA",
+    assert.deepEqual(
+      signed.serials.sort(),
+      [bob, carol].sort(),
+      "the old CA's revocation stays while it is trusted",
     );
-    const carol = revokeUser("carol");
-    assert.deepEqual(crl().serials.sort(), [bob, carol].sort());
+    const byNewCa = [
+      "crl",
+      "-inform",
+      "DER",
+      "-in",
+      pki(t.root, "ca.crl"),
+      "-noout",
+      "-CAfile",
+      pki(t.root, "ca.crt"),
+    ];
+    assert.equal(openssl(byNewCa).status, 0, "signed by the new CA");
+    assert.equal(kubepki(["ledger", "verify", "--root", t.root]).status, 0);
     phase(t, "ca", "drop");
     const dropped = crl();
     assert.ok(dropped.number > signed.number);

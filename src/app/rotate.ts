@@ -58,7 +58,7 @@ export async function rotateCa(req: RotateCaRequest): Promise<RotateCaOutcome> {
   const from = req.from ? resolve(req.from) : undefined;
   if (from && !exists(from)) throw new InputError(`--from ${from} does not exist (mount the offline folder)`);
   const { rotate } = await import("../rotate/engine.js");
-  if (!req.dryRun && req.phase !== "trust") await recordLeftovers(paths);
+  if (!req.dryRun && req.phase !== "trust") await recordLeftovers(paths, req.ca);
   const dropping = req.phase === "drop" ? await oldCredentials(paths, req.ca) : [];
   const { issued, ...result } = await rotate({
     paths,
@@ -181,9 +181,8 @@ function credential(id: RotationId, e: LedgerEntry): DroppedCredential {
 }
 
 /**
- * After sign and drop the CRLs are signed again by the CA that now signs: during the rotation they
- * also list the old CA's revocations (etcd matches serials whatever the issuer), after drop only the
- * new CA's. A CA key kept offline is a notice with the command to run.
+ * After drop (and abort) the CRLs are signed again by the CA that now signs, listing only its
+ * revocations. A CA key kept offline is a notice with the command to run.
  */
 async function republishCrls(
   paths: TreePaths,
@@ -192,7 +191,8 @@ async function republishCrls(
   say: { info: string[]; warn: Notice[] },
 ): Promise<void> {
   const cas = CAS.filter((c) => ids.includes(c.id) && exists(crlPath(paths, c.id)));
-  if (phase === "trust" || cas.length === 0) return;
+  // Until drop the CRL on disk may stay the old CA's: it is read as such, and etcd matches serials.
+  if (phase === "trust" || phase === "sign" || cas.length === 0) return;
   const [{ withLedger }, { publishCrls }] = await Promise.all([
     import("../ledger/record.js"),
     import("../revoke/crl.js"),
@@ -213,11 +213,16 @@ async function republishCrls(
  * certificates on the node the ledger lacks: recorded now (as found on the node), before sign or
  * drop reads the ledger.
  */
-async function recordLeftovers(paths: TreePaths): Promise<void> {
+async function recordLeftovers(paths: TreePaths, ca: RotationCa): Promise<void> {
   if (!exists(paths.ledgerFile)) return;
-  const [{ withLedger }, { reconcile }] = await Promise.all([
+  const [{ withLedger }, { reconcile }, { readState }] = await Promise.all([
     import("../ledger/record.js"),
     import("../ledger/reconcile.js"),
+    import("../rotate/state.js"),
   ]);
+  // Only sign issues certificates: nothing can be missing before a CA has been signed.
+  const state = readState(paths);
+  const ids = ca === "all" ? ROTATION_IDS : [ca];
+  if (!ids.some((id) => state.cas[id]?.phase === "sign")) return;
   await withLedger(paths.ledgerFile, (store) => reconcile(store, paths, []));
 }

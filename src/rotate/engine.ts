@@ -15,7 +15,7 @@ import { PHASE_ORDER, type PhaseContext } from "./context.js";
 import { dropPhase } from "./drop.js";
 import { kubeconfigFiles, kubeconfigView } from "./inventory.js";
 import { currentGeneration, generationsIn, label, readPublished, rotationFiles } from "./material.js";
-import { signPhase } from "./sign.js";
+import { signLeftovers, signPhase } from "./sign.js";
 import { pruneEmpty, readState, snapshotDirs, stateWrite } from "./state.js";
 import { blockers, type RotationStatus, rotationStatus } from "./status.js";
 import { clusterSteps, restartLines } from "./steps.js";
@@ -66,9 +66,15 @@ async function rotateLocked(opts: RotateOptions): Promise<RotateResult> {
   const todo = ids.filter((id) => order(ctx.state, id, opts.phase) === "run");
   if (ctx.from) for (const id of ids.filter((i) => !todo.includes(i))) sameNewCa(ctx, id);
   for (const id of ids) ctx.outcome[id] = todo.includes(id) ? "done" : "already";
+  if (opts.phase === "sign")
+    await finishLeftovers(
+      ctx,
+      ids.filter((id) => !todo.includes(id)),
+    );
   if (opts.phase === "sign" && !ctx.force) refuseUntrusted(ctx, todo);
   await runPhase(ctx, opts.phase, todo);
-  if (todo.length === 0) return finish(ctx, opts.phase, !!opts.dryRun, []);
+  if (todo.length === 0)
+    return finish(ctx, opts.phase, !!opts.dryRun, ctx.ws.changed().length > 0 ? snapshot(ctx) : []);
   if (opts.phase === "trust") joinSession(ctx.state, todo, ctx.now);
   if (todo.includes("ca")) clusterInfoPatch(ctx);
   const extra = opts.phase === "drop" ? endSession(ctx) : snapshot(ctx);
@@ -161,6 +167,11 @@ async function runPhase(ctx: PhaseContext, phase: Phase, ids: RotationId[]): Pro
     return;
   }
   await Promise.all(ids.map((id) => PHASE_FN[phase](ctx, id)));
+}
+
+/** sign run again: certificates of the old CA a first sign could not issue (no key here) are issued now. */
+async function finishLeftovers(ctx: PhaseContext, ids: RotationId[]): Promise<void> {
+  for (const id of ids) if (await signLeftovers(ctx, id)) ctx.outcome[id] = "done";
 }
 
 /** A node that trusts a new CA already, told to take one from --from, must be taking the same one. */

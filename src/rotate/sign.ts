@@ -14,6 +14,7 @@ import { signedBy } from "../x509/verify.js";
 import type { PhaseContext } from "./context.js";
 import { type CertFile, certFiles, kubeconfigView } from "./inventory.js";
 import {
+  type Generation,
   generationsIn,
   isSa,
   label,
@@ -37,11 +38,7 @@ export async function signPhase(ctx: PhaseContext, id: RotationId): Promise<void
   const [next] = generationsIn(id, rot.next, "rotation.json");
   const [old] = generationsIn(id, rot.old, "rotation.json");
   if (!next || !old) throw new Error("internal: rotation.json lacks a CA");
-  const keyCandidates = [
-    f.nextKey,
-    ...[paths.offlineDir, rot.from].flatMap((d) => (d ? [publishedFiles(d, id).key] : [])),
-  ];
-  const pair = nextSigningPair(next, keyCandidates, (p) => ws.read(p));
+  const pair = newPair(ctx, id, next);
   ws.write(f.cert, pemOf(next), isSa(id) ? MODE_KEY : MODE_CERT);
   // The key goes where the old one was; a node without the old key (a worker) gets none.
   if (pair && exists(f.key)) ws.write(f.key, pair.keyPem, MODE_KEY);
@@ -60,6 +57,36 @@ export async function signPhase(ctx: PhaseContext, id: RotationId): Promise<void
   rot.phase = "sign";
   rot.at.sign = ctx.now.toISOString();
   rot.issued = issued;
+}
+
+/** The new CA's key: waiting beside the old key, in the offline folder, or where --from points. */
+function newPair(ctx: PhaseContext, id: RotationId, next: Generation): SigningPair | undefined {
+  const f = rotationFiles(ctx.paths, id);
+  const folders = [ctx.paths.offlineDir, ctx.from, ctx.state.cas[id]?.from];
+  const candidates = [f.nextKey, f.key, ...folders.flatMap((d) => (d ? [publishedFiles(d, id).key] : []))];
+  return nextSigningPair(next, candidates, (p) => ctx.ws.read(p));
+}
+
+/**
+ * sign run again after it left certificates of the old CA (the new key was not here): those are
+ * issued now, when the key is (--from). Returns whether there was anything to do.
+ */
+export async function signLeftovers(ctx: PhaseContext, id: RotationId): Promise<boolean> {
+  const rot = ctx.state.cas[id];
+  const [next] = rot ? generationsIn(id, rot.next, "rotation.json") : [];
+  const [old] = rot ? generationsIn(id, rot.old, "rotation.json") : [];
+  if (!rot || !next || !old?.cert || rot.phase !== "sign") return false;
+  const oldCert = old.cert;
+  if (!certFiles(ctx.paths).some((c) => c.ca === id && isSignedBy(ctx, c, oldCert))) return false;
+  const issued = await reissueAll(ctx, id, oldCert, newPair(ctx, id, next));
+  rot.issued = [...(rot.issued ?? []), ...issued];
+  for (const c of restartFor(id, "sign")) ctx.restart.add(c);
+  return true;
+}
+
+function isSignedBy(ctx: PhaseContext, file: CertFile, ca: CertInfo): boolean {
+  const cert = leafOf(ctx, file);
+  return cert !== undefined && signedBy(cert, ca);
 }
 
 /** Every certificate of the node that the old CA signed, issued again by the new one. */
