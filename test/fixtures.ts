@@ -103,7 +103,7 @@ export function etcdFlags(harden: boolean): string[] {
   return flags;
 }
 
-const KCM = [
+export const KCM = [
   "kube-controller-manager",
   "--authentication-kubeconfig=/etc/kubernetes/controller-manager.conf",
   "--authorization-kubeconfig=/etc/kubernetes/controller-manager.conf",
