@@ -18,7 +18,7 @@ const namedCjsExports = {
   name: "named-cjs-exports",
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, (args) =>
-      args.kind === "dynamic-import" && !args.path.startsWith("node:")
+      args.kind === "dynamic-import" && !args.path.startsWith("node:") && !args.path.startsWith("etcd3")
         ? { path: args.path, namespace: "named-exports" }
         : undefined,
     );
@@ -49,5 +49,8 @@ await build({
     js: 'import { createRequire as kubepkiCreateRequire } from "node:module"; const require = kubepkiCreateRequire(import.meta.url);',
   },
   plugins: [namedCjsExports],
+  // etcd3 reads its .proto files next to its own code (lib/../proto) and gRPC loads at run time:
+  // both stay in node_modules, loaded only by commands given an etcd store.
+  external: ["etcd3", "etcd3/*"],
   logLevel: "warning",
 });

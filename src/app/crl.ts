@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import type { CaId } from "../pki/catalog.js";
 import type { PublishedCrl } from "../revoke/crl.js";
-import { type Duration, durationMs, pathsOf, type TreeOptions } from "./tree.js";
+import { type Duration, durationMs, pathsOf, storeOf, type TreeOptions } from "./tree.js";
 
 export interface CrlRequest extends TreeOptions {
   /** ca (default), etcd-ca or front-proxy-ca. */
@@ -22,7 +22,7 @@ export async function writeCrl(req: CrlRequest): Promise<PublishedCrl> {
   ]);
   const paths = pathsOf(req);
   const validityMs = await durationMs(req.validity, "--validity");
-  return withLedger(paths.ledgerFile, (store) =>
+  return withLedger(await storeOf(req, paths), (store) =>
     publishCrl(paths, store, req.ca ?? "ca", {
       out: req.out ? resolve(req.out) : undefined,
       der: req.der,

@@ -7,7 +7,7 @@ import type { InitResult } from "../pki/init.js";
 import { type TreePaths, treePaths } from "../pki/paths.js";
 import { type ClusterSpec, type NodeInput, parseNodeFlag, resolveSpec, type SpecInput } from "../pki/spec.js";
 import { KeyPool } from "../x509/keygen.js";
-import type { Notice } from "./tree.js";
+import { type Notice, storeOf, type TreeOptions } from "./tree.js";
 
 /** The cluster's settings, as `kubepki init`'s flags name them; everything optional. */
 export interface ClusterSettings {
@@ -30,7 +30,13 @@ export interface ClusterSettings {
   externalCa?: boolean;
 }
 
-export interface InitRequest extends ClusterSettings {
+/** Where the ledger lives (--store and the etcd flags). */
+export type StoreSettings = Pick<
+  TreeOptions,
+  "store" | "etcdCacert" | "etcdCert" | "etcdKey" | "etcdPrefix" | "etcdTimeout"
+>;
+
+export interface InitRequest extends ClusterSettings, StoreSettings {
   root: string;
   /** A kubeadm configuration file (v1beta3/v1beta4); the settings above are added to it. */
   config?: string;
@@ -67,8 +73,13 @@ export async function initCluster(req: InitRequest): Promise<InitOutcome> {
     import("../pki/init.js"),
     import("../ledger/record.js"),
   ]);
-  const ledgerFile = treePaths(req.root, spec.certificatesDir, undefined, req.state).ledgerFile;
-  const recorded = exists(ledgerFile) ? await withLedger(ledgerFile, activeBreakGlass) : undefined;
+  // The flags override the KubepkiConfiguration's store settings.
+  const given = Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined));
+  const store = { ...spec.store, ...given } as InitRequest;
+  const before = await storeOf(store, treePaths(req.root, spec.certificatesDir, undefined, req.state));
+  const recorded = (before.kind === "sqlite" ? exists(before.file) : exists(before.cert))
+    ? await withLedger(before, activeBreakGlass)
+    : undefined;
   const { issued, ...result } = await initPki({
     root: req.root,
     spec,
@@ -79,7 +90,12 @@ export async function initCluster(req: InitRequest): Promise<InitOutcome> {
   });
   const paths = treePaths(req.root, spec.certificatesDir, result.offlineDir, req.state);
   const notices: Notice[] = [];
-  const crls = await withLedger(paths.ledgerFile, (s) => recordTree(paths, s, issued, notices), "create");
+  if (before.kind === "etcd" && before.ownPair) {
+    const { ensureEtcdClientPair } = await import("../pki/etcd-client-pair.js");
+    const pair = await ensureEtcdClientPair(paths);
+    if (pair) issued.push(pair);
+  }
+  const crls = await withLedger(before, (s) => recordTree(paths, s, issued, notices), "create");
   for (const n of result.kubeadmConfig.notes) notices.push(n);
   const superAdmin = result.artifacts.find((a) => a.id === "super-admin.conf");
   if (superAdmin && superAdmin.action !== "skipped")

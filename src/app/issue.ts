@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import type { IssuedClient } from "../revoke/issue-client.js";
-import { type Duration, durationMs, type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { type Duration, durationMs, type Notice, pathsOf, storeOf, type TreeOptions } from "./tree.js";
 
 export interface IssueClientRequest extends TreeOptions {
   /** User name (certificate CN). */
@@ -37,7 +37,7 @@ export async function issueClient(
     );
   const ttlMs = (await durationMs(req.ttl, "--ttl")) ?? m.DEFAULT_CLIENT_TTL_MS;
   const maxTtlMs = (await durationMs(req.maxTtl, "--max-ttl")) ?? m.DEFAULT_CLIENT_MAX_TTL_MS;
-  const client = await withLedger(paths.ledgerFile, (store) =>
+  const client = await withLedger(await storeOf(req, paths), (store) =>
     m.issueClient({
       paths,
       store,

@@ -2,17 +2,22 @@ import { basename, dirname, resolve } from "node:path";
 import { exists } from "../fsx/read.js";
 import type { LedgerEntry, Status } from "../ledger/store.js";
 import type { CrlComparison } from "../revoke/ledger-check.js";
-import { type Duration, durationMs, type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { type Duration, durationMs, type Notice, pathsOf, storeOf, type TreeOptions } from "./tree.js";
 
 /** `kubepki ledger init`: an empty ledger; an existing one is kept. */
 export async function ledgerInit(
   t: TreeOptions,
 ): Promise<{ file: string; created: boolean; entries: number }> {
-  const { withLedger } = await import("../ledger/record.js");
-  const file = pathsOf(t).ledgerFile;
-  const existed = exists(file);
+  const [{ withLedger }, { describeTarget }] = await Promise.all([
+    import("../ledger/record.js"),
+    import("../ledger/target.js"),
+  ]);
+  const target = await storeOf(t);
+  const file = describeTarget(target);
+  // etcd: "create" keeps an existing ledger (its schema key is put only when absent).
+  const existed = target.kind === "sqlite" ? exists(target.file) : false;
   const entries = await withLedger(
-    file,
+    target,
     async (s) => (await s.list()).length,
     existed ? "existing" : "create",
   );
@@ -34,7 +39,7 @@ export async function ledgerImport(t: TreeOptions): Promise<ImportOutcome> {
     import("../revoke/ledger-check.js"),
   ]);
   const paths = pathsOf(t);
-  const r = await withLedger(paths.ledgerFile, (store) => importNode(store, resolve(t.root)));
+  const r = await withLedger(await storeOf(t, paths), (store) => importNode(store, resolve(t.root)));
   return { ...r, notices: crlSignWarnings(paths) };
 }
 
@@ -53,7 +58,7 @@ export type ListedEntry = LedgerEntry & { name: string; nodePath: string | undef
 export async function ledgerList(req: LedgerListRequest, now = new Date()): Promise<ListedEntry[]> {
   const { withLedger } = await import("../ledger/record.js");
   const within = await durationMs(req.expiring, "--expiring");
-  const rows = await withLedger(pathsOf(req).ledgerFile, (store) =>
+  const rows = await withLedger(await storeOf(req), (store) =>
     store.list(
       {
         status: req.status,
@@ -83,7 +88,7 @@ export async function ledgerVerify(t: TreeOptions): Promise<VerifyOutcome> {
     import("../revoke/ledger-check.js"),
   ]);
   const paths = pathsOf(t);
-  const rows = await withLedger(paths.ledgerFile, (store) => verifyLedger(paths, store));
+  const rows = await withLedger(await storeOf(t, paths), (store) => verifyLedger(paths, store));
   const lost = rows.reduce((n, r) => n + r.onlyInCrl.length, 0);
   const notices: Notice[] = [];
   if (lost > 0)
@@ -105,7 +110,7 @@ export async function ledgerRepair(
     import("../revoke/ledger-check.js"),
   ]);
   const paths = pathsOf(t);
-  const r = await withLedger(paths.ledgerFile, (store) => repairLedger(paths, store));
+  const r = await withLedger(await storeOf(t, paths), (store) => repairLedger(paths, store));
   const notices: Notice[] = [];
   if (r.serialOnly > 0)
     notices.push(

@@ -2,7 +2,7 @@ import { IoError } from "../errors.js";
 import type { LedgerEntry } from "../ledger/store.js";
 import type { PublishedCrl } from "../revoke/crl.js";
 import type { CrlReason } from "../x509/crl.js";
-import { type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { type Notice, pathsOf, storeOf, type TreeOptions } from "./tree.js";
 
 export interface RevokeRequest extends TreeOptions {
   /** What to revoke: a serial (hex), a SHA-256 fingerprint, or every active certificate of a user (CN). */
@@ -36,7 +36,7 @@ export async function revoke(req: RevokeRequest): Promise<RevokeOutcome> {
   ]);
   const reason = m.parseReason(req.reason);
   const paths = pathsOf(req);
-  const r = await withLedger(paths.ledgerFile, (store) =>
+  const r = await withLedger(await storeOf(req, paths), (store) =>
     m.revokeCertificates(
       paths,
       store,

@@ -48,7 +48,7 @@ export function registerInit(program: Command): void {
       "keep the kubelet's self-signed serving certificate (kube-apiserver then cannot verify it)",
     )
     .option("--new-break-glass", "mint a super-admin.conf although the ledger holds an active one");
-  withOutput(withFlags(cmd, { state: true }), ["text", "json"]).addHelpText(
+  withOutput(withFlags(cmd, { ledger: true }), ["text", "json"]).addHelpText(
     "after",
     `
 Examples:

@@ -5,7 +5,7 @@ import { STATUSES } from "../ledger/store.js";
 import { act, type Common, duration, oneOf, printData, warnAll, withFlags, withOutput } from "./common.js";
 import { out, table } from "./output.js";
 
-const TREE = { root: true, state: true } as const;
+const TREE = { root: true, ledger: true } as const;
 
 export function registerLedger(program: Command): void {
   const ledger = program

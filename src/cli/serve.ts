@@ -10,7 +10,7 @@ export function registerServe(program: Command): void {
   const cmd = program
     .command("serve")
     .description("Run the authorization webhook that denies revoked client certificates at kube-apiserver");
-  withFlags(cmd, { root: true, state: true, offlineDir: true })
+  withFlags(cmd, { root: true, ledger: true, offlineDir: true })
     .option("--listen <host:port>", "address to listen on", "127.0.0.1:8443")
     .option(
       "--allowed-cn <cn>",

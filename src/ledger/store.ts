@@ -84,4 +84,13 @@ export interface LedgerStore {
   id(): Promise<string>;
   version(): Promise<number>;
   close(): Promise<void>;
+  /**
+   * Shared stores (etcd) only. Writes commit one by one, also inside exclusive() (which is a lock
+   * there, not a transaction): a failure after a write leaves that write in place.
+   */
+  readonly autocommit?: boolean;
+  /** Shared stores: keeps the CRL signed with `number` as the CA's latest, for every node to publish. */
+  storeCrl?(issuerSha256: string, number: bigint, der: Buffer): Promise<void>;
+  /** Shared stores: the latest CRL of each CA (DER), as storeCrl() left them. */
+  latestCrls?(): Promise<{ issuerSha256: string; der: Buffer }[]>;
 }

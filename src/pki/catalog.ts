@@ -361,3 +361,15 @@ export function isKubeletSelfSigned(commonName: string, issuerCommonName: string
   if (!KUBELET_SELF_SIGNED_CN.test(commonName)) return false;
   return issuerCommonName === commonName || /-ca@\d{9,}$/.test(issuerCommonName);
 }
+
+/**
+ * kubepki's own files (not kubeadm's): the client pair an etcd-backed ledger connects with, issued
+ * from the etcd CA (clientAuth only), key 0600, recorded in the ledger. Paths relative to the root.
+ */
+export const KUBEPKI_ETCD_CLIENT = {
+  commonName: "kubepki-etcd-client",
+  ca: "etcd-ca" as CaId,
+  cert: "etc/kubernetes/kubepki/etcd-client.crt",
+  key: "etc/kubernetes/kubepki/etcd-client.key",
+  profile: "kubepki:etcd-client",
+} as const;
