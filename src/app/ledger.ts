@@ -131,3 +131,35 @@ function nodePath(root: string, path: string | undefined): string | undefined {
   if (!path || root === "/" || !path.startsWith(`${root}/`)) return path;
   return path.slice(root.length);
 }
+
+export interface MigrateRequest extends TreeOptions {
+  /** sqlite:PATH or etcd://... */
+  from: string;
+  to: string;
+}
+
+/** `kubepki ledger migrate`: copies a ledger between SQLite and etcd (both ways), then verifies it. */
+export async function ledgerMigrate(req: MigrateRequest) {
+  const [{ openStore }, { migrateLedger }, { describeTarget }] = await Promise.all([
+    import("../ledger/record.js"),
+    import("../ledger/migrate.js"),
+    import("../ledger/target.js"),
+  ]);
+  const paths = pathsOf(req);
+  const from = await storeOf({ ...req, state: undefined, store: req.from }, paths);
+  const to = await storeOf({ ...req, state: undefined, store: req.to }, paths);
+  if (describeTarget(from) === describeTarget(to))
+    throw new (await import("../errors.js")).InputError("--from and --to name the same ledger");
+  const source = await openStore(from, from.kind === "sqlite" ? "readonly" : "existing");
+  try {
+    const target = await openStore(to, "create");
+    try {
+      const counts = await migrateLedger(source, target);
+      return { from: describeTarget(from), to: describeTarget(to), ...counts };
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await source.close();
+  }
+}

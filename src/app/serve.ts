@@ -3,7 +3,7 @@ import { IoError } from "../errors.js";
 import type { LedgerStore } from "../ledger/store.js";
 import type { WebhookServer } from "../revoke/webhook.js";
 import type { WebhookFiles } from "../revoke/webhook-setup.js";
-import { type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { type Duration, durationMs, type Notice, pathsOf, storeOf, type TreeOptions } from "./tree.js";
 
 export interface ServeSetupRequest extends TreeOptions {
   /** host:port the webhook listens on (default 127.0.0.1:8443). */
@@ -29,6 +29,8 @@ export interface ServeRequest extends ServeSetupRequest {
   allowedCn?: string[];
   /** Deny requests without a credential id (clusters before 1.32) by the user name of revoked certificates. */
   denyRevokedUsers?: boolean;
+  /** etcd store: /readyz fails when the revoked set was not confirmed current for this long (default 30s). */
+  maxStaleness?: Duration;
   log?: (message: string) => void;
 }
 
@@ -56,7 +58,8 @@ export async function startServe(req: ServeRequest): Promise<RunningServe> {
       ca: readFileSync(f.caCert, "utf8"),
       allowedCNs: req.allowedCn?.length ? req.allowedCn : [WEBHOOK_CLIENT_CN],
       store,
-      ledgerFile: pathsOf(req).ledgerFile,
+      ledgerFile: store.autocommit ? undefined : pathsOf(req).ledgerFile,
+      source: await replicaSource(req, store),
       denyRevokedUsers: req.denyRevokedUsers,
       ...(req.log ? { log: req.log } : {}),
     });
@@ -73,15 +76,36 @@ export async function startServe(req: ServeRequest): Promise<RunningServe> {
 
 const DEFAULT_LISTEN = "127.0.0.1:8443";
 
+/** On the etcd ledger, the webhook's set is a watched replica (and writes this node's CRL files). */
+async function replicaSource(req: ServeRequest, store: LedgerStore) {
+  if (!store.autocommit) return undefined;
+  const { EtcdLedger } = await import("../ledger/etcd.js");
+  if (!(store instanceof EtcdLedger)) return undefined;
+  const [{ ReplicaSet, DEFAULT_MAX_STALENESS_MS }, { WEBHOOK_CLIENT_CN }] = await Promise.all([
+    import("../revoke/replica.js"),
+    import("../revoke/webhook-setup.js"),
+  ]);
+  const maxStalenessMs = (await durationMs(req.maxStaleness, "--max-staleness")) ?? DEFAULT_MAX_STALENESS_MS;
+  return (log: (message: string) => void) =>
+    new ReplicaSet({
+      store,
+      paths: pathsOf(req),
+      allowedCNs: req.allowedCn?.length ? req.allowedCn : [WEBHOOK_CLIENT_CN],
+      denyRevokedUsers: !!req.denyRevokedUsers,
+      maxStalenessMs,
+      log,
+    });
+}
+
 /** The setup, with the ledger left open for the server. */
 async function prepare(req: ServeSetupRequest): Promise<{ store: LedgerStore; setup: ServeSetup }> {
-  const [{ openLedger }, { setupWebhook }, { verifyLedger }] = await Promise.all([
+  const [{ openStore }, { setupWebhook }, { verifyLedger }] = await Promise.all([
     import("../ledger/record.js"),
     import("../revoke/webhook-setup.js"),
     import("../revoke/ledger-check.js"),
   ]);
   const paths = pathsOf(req);
-  const store = openLedger(paths.ledgerFile);
+  const store = await openStore(await storeOf(req, paths));
   try {
     const files = await setupWebhook(paths, store, req.listen ?? DEFAULT_LISTEN);
     const notices: Notice[] = [];

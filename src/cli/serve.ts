@@ -22,6 +22,10 @@ export function registerServe(program: Command): void {
       "also deny requests without a credential id (clusters before 1.32) by the user name of revoked certificates",
     )
     .option(
+      "--max-staleness <duration>",
+      "etcd store: /readyz fails when the revoked set was not confirmed current for this long (default: 30s)",
+    )
+    .option(
       "--setup-only",
       "write the certificates, webhook kubeconfig and AuthorizationConfiguration, then exit",
     );
@@ -30,6 +34,7 @@ export function registerServe(program: Command): void {
     `
 Examples:
   kubepki serve --root / --listen 127.0.0.1:8443
+  kubepki serve --root / --store etcd://10.0.0.11:2379,10.0.0.12:2379,10.0.0.13:2379
   kubepki serve --root / --setup-only     # then: kube-apiserver --authorization-config=/etc/kubernetes/kubepki/authorization-config.yaml
   kubepki serve --root / --setup-only -o json`,
   );

@@ -200,6 +200,11 @@ export class EtcdLedger implements LedgerStore {
     return Number(r.header.revision);
   }
 
+  /** A quorum read of the schema key, without diagnosis: the replica's health check. Its revision. */
+  async probe(): Promise<string> {
+    return (await this.conn.ns.get(K.schema).exec()).header.revision;
+  }
+
   async record(entries: LedgerEntry[]): Promise<void> {
     for (let i = 0; i < entries.length; i += ENTRIES_PER_TXN) {
       const chunk = entries.slice(i, i + ENTRIES_PER_TXN);
@@ -399,6 +404,26 @@ export class EtcdLedger implements LedgerStore {
     return { revision: r.header.revision, revoked };
   }
 
+  /**
+   * Every change under the prefix from `fromRevision` on, in order. etcd3 reconnects a broken
+   * stream by itself (another endpoint, the revision after the last one seen); `lost` means the
+   * watch ended for good (its revision was compacted): load everything again and watch anew.
+   */
+  async watch(fromRevision: string, on: WatchHandlers): Promise<{ cancel: () => Promise<void> }> {
+    const prefix = this.target.prefix;
+    const w = await this.conn.ns.watch().prefix("").startRevision(fromRevision).create();
+    const rel = (kv: IKeyValue) => {
+      const k = kv.key.toString();
+      return k.startsWith(prefix) ? k.slice(prefix.length) : k;
+    };
+    w.on("put", (kv) => on.change(rel(kv), kv.value, kv.mod_revision));
+    w.on("delete", (kv) => on.change(rel(kv), undefined, kv.mod_revision));
+    w.on("connected", () => on.connected());
+    w.on("disconnected", (err) => on.disconnected(err));
+    w.on("error", (err) => on.lost(err));
+    return { cancel: () => w.cancel() };
+  }
+
   /** exclusive(): the lease-held lock key (etcd-lock.ts); nested calls run inside the held lock. */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     if (this.lockDepth > 0) return fn();
@@ -417,6 +442,14 @@ export class EtcdLedger implements LedgerStore {
   async close(): Promise<void> {
     this.conn.client.close();
   }
+}
+
+export interface WatchHandlers {
+  /** A put (value) or a delete (undefined) of a key relative to the prefix. */
+  change(key: string, value: Buffer | undefined, revision: string): void;
+  connected(): void;
+  disconnected(err: Error): void;
+  lost(err: Error): void;
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

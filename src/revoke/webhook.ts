@@ -8,7 +8,7 @@ import { sha256Hex } from "../x509/fingerprint.js";
 import { readBody } from "./webhook-body.js";
 import { type Metrics, metrics, send } from "./webhook-metrics.js";
 import { decide, parseSar } from "./webhook-sar.js";
-import { RevokedSet } from "./webhook-set.js";
+import { type RevocationView, RevokedSet } from "./webhook-set.js";
 
 export { CREDENTIAL_ID_KEY } from "./webhook-sar.js";
 
@@ -47,6 +47,8 @@ export interface WebhookOptions {
   store: LedgerStore;
   /** The ledger's file: its deletion or replacement is noticed within `pollMs`. */
   ledgerFile?: string;
+  /** Where the revoked set comes from when not polled from `store` (an etcd replica: watched). */
+  source?: (log: (message: string) => void) => RevocationView;
   /** Deny requests without a credential id (clusters before 1.32) by the user name of revoked certificates. */
   denyRevokedUsers?: boolean;
   bodyLimit?: number;
@@ -77,13 +79,15 @@ export function lastCommonName(cn: string | string[] | undefined): string | unde
 export async function createWebhookServer(o: WebhookOptions): Promise<WebhookServer> {
   const limits = { ...DEFAULT_LIMITS, ...o.limits };
   const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-  const set = new RevokedSet({
-    store: o.store,
-    file: o.ledgerFile,
-    allowedCNs: o.allowedCNs,
-    denyRevokedUsers: !!o.denyRevokedUsers,
-    log,
-  });
+  const set: RevocationView =
+    o.source?.(log) ??
+    new RevokedSet({
+      store: o.store,
+      file: o.ledgerFile,
+      allowedCNs: o.allowedCNs,
+      denyRevokedUsers: !!o.denyRevokedUsers,
+      log,
+    });
   await set.start();
   const m = metrics(set);
   let polling = false;
@@ -101,12 +105,12 @@ export async function createWebhookServer(o: WebhookOptions): Promise<WebhookSer
     server,
     registry: m.registry,
     reload: () => set.poll(),
-    close: () => closeServer(server, sockets, poll, limits.shutdownMs),
+    close: () => closeServer(server, sockets, poll, limits.shutdownMs).finally(() => set.stop?.()),
   };
 }
 
 /** The mTLS server with its limits; only a certificate kubepki issued for the caller stays connected. */
-function httpsServer(o: WebhookOptions, limits: WebhookLimits, set: RevokedSet, m: Metrics) {
+function httpsServer(o: WebhookOptions, limits: WebhookLimits, set: RevocationView, m: Metrics) {
   const handle = requestHandler(o, set, m);
   const server = createServer(
     {
@@ -179,7 +183,7 @@ function closeServer(server: Server, sockets: Set<Socket>, poll: NodeJS.Timeout,
 type Handler = (req: IncomingMessage, res: ServerResponse, path: string) => void;
 
 /** The GET endpoints: liveness, readiness (the ledger's health) and metrics. */
-function getRoutes(set: RevokedSet, m: Metrics): Record<string, Handler> {
+function getRoutes(set: RevocationView, m: Metrics): Record<string, Handler> {
   const text = { type: "text/plain" };
   return {
     "/healthz": (_req, res, path) => send(m, res, path, 200, "ok", text),
@@ -194,7 +198,7 @@ function getRoutes(set: RevokedSet, m: Metrics): Record<string, Handler> {
   };
 }
 
-function requestHandler(o: WebhookOptions, set: RevokedSet, m: Metrics) {
+function requestHandler(o: WebhookOptions, set: RevocationView, m: Metrics) {
   const gets = getRoutes(set, m);
   const authorize = authorizeHandler(o, set, m);
   return (req: IncomingMessage, res: ServerResponse) => {
@@ -210,7 +214,7 @@ function requestHandler(o: WebhookOptions, set: RevokedSet, m: Metrics) {
 }
 
 /** POST /authorize: a body within the limit, then the answer. */
-function authorizeHandler(o: WebhookOptions, set: RevokedSet, m: Metrics): Handler {
+function authorizeHandler(o: WebhookOptions, set: RevocationView, m: Metrics): Handler {
   const limit = o.bodyLimit ?? 1024 * 1024;
   const tooLarge = (res: ServerResponse, path: string) =>
     send(m, res, path, 413, '{"error":"request body too large"}', { close: true });
@@ -225,7 +229,7 @@ function authorizeHandler(o: WebhookOptions, set: RevokedSet, m: Metrics): Handl
 
 function answer(
   o: WebhookOptions,
-  set: RevokedSet,
+  set: RevocationView,
   m: Metrics,
   res: ServerResponse,
   path: string,
