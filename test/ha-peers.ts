@@ -37,7 +37,7 @@ export function clientEntries(root: string, count: number, tag: string): LedgerE
   return Array.from({ length: count }, (_, i) => ({
     sha256: randomBytes(32).toString("hex"),
     // 8 bytes, first in 0x10..0x7f: positive, no leading zero (openssl prints it as is).
-    serial: `${(16 + (randomBytes(1)[0] ?? 0) % 112).toString(16)}${randomBytes(7).toString("hex")}`,
+    serial: `${(16 + ((randomBytes(1)[0] ?? 0) % 112)).toString(16)}${randomBytes(7).toString("hex")}`,
     issuerSha256: issuer,
     subjectCN: `${tag}-${i}`,
     subjectO: ["dev"],

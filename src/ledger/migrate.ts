@@ -27,7 +27,11 @@ export async function migrateLedger(from: LedgerStore, to: LedgerStore): Promise
   await to.record(entries);
   const revoked = entries.filter((e) => e.status === "revoked");
   await to.markRevoked(
-    revoked.map((e) => ({ sha256: e.sha256, revokedAt: e.revokedAt ?? e.recordedAt, reason: e.reason ?? "unspecified" })),
+    revoked.map((e) => ({
+      sha256: e.sha256,
+      revokedAt: e.revokedAt ?? e.recordedAt,
+      reason: e.reason ?? "unspecified",
+    })),
   );
   const superseded = entries.filter((e) => e.status === "superseded");
   await to.supersede(superseded.map((e) => e.sha256));

@@ -55,7 +55,9 @@ export class CrlFiles {
     if (!ca) return; // a CA this node does not have
     const crl = await readCrl(der, ca.cert).catch(() => undefined);
     if (!crl) {
-      this.log(`kubepki serve: the CRL etcd holds for ${ca.id} is not signed by this node's ${ca.id}; not written`);
+      this.log(
+        `kubepki serve: the CRL etcd holds for ${ca.id} is not signed by this node's ${ca.id}; not written`,
+      );
       return;
     }
     const path = crlPath(this.paths, ca.id);

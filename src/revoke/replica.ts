@@ -80,14 +80,20 @@ export class ReplicaSet implements RevocationView {
 
   /** One change under the prefix: the revoked set grows, a caller's entry changes, a CRL arrives. */
   private change(key: string, value: Buffer | undefined): void {
-    if (key.startsWith(K.revokedAll)) {
-      if (!value) return this.o.log(`kubepki serve: ${key} was deleted in etcd; keeping the revocation`);
-      const v = parseRevoked(value);
-      if (typeof v === "string") return this.o.log(`kubepki serve: skipping ${key}: ${v}`);
-      return this.addRevoked(key.slice(K.revokedAll.length), v.subjectCN);
+    if (key.startsWith(K.revokedAll)) this.revokedChanged(key, value);
+    else if (key.startsWith(K.entries) && value) this.callerChanged(key, value);
+    else if (key.startsWith(K.crlAll) && value) void this.crls.write(key.slice(K.crlAll.length), value);
+  }
+
+  /** A revocation arrives; a deleted one is kept (the set never shrinks). */
+  private revokedChanged(key: string, value: Buffer | undefined): void {
+    if (!value) {
+      this.o.log(`kubepki serve: ${key} was deleted in etcd; keeping the revocation`);
+      return;
     }
-    if (key.startsWith(K.entries) && value) return this.callerChanged(key, value);
-    if (key.startsWith(K.crlAll) && value) void this.crls.write(key.slice(K.crlAll.length), value);
+    const v = parseRevoked(value);
+    if (typeof v === "string") this.o.log(`kubepki serve: skipping ${key}: ${v}`);
+    else this.addRevoked(key.slice(K.revokedAll.length), v.subjectCN);
   }
 
   private callerChanged(key: string, value: Buffer): void {
@@ -136,7 +142,8 @@ export class ReplicaSet implements RevocationView {
 
   private confirmed(): void {
     this.loadedAt = Date.now();
-    if (this.trouble) this.o.log(`kubepki serve: etcd is back; the revoked set is current (${this.fingerprints.size})`);
+    if (this.trouble)
+      this.o.log(`kubepki serve: etcd is back; the revoked set is current (${this.fingerprints.size})`);
     this.trouble = undefined;
     this.error = undefined;
   }
@@ -144,7 +151,9 @@ export class ReplicaSet implements RevocationView {
   private unhealthy(message: string): void {
     this.failures++;
     if (this.trouble !== message)
-      this.o.log(`kubepki serve: ${message}; answering from the revoked set held (${this.fingerprints.size})`);
+      this.o.log(
+        `kubepki serve: ${message}; answering from the revoked set held (${this.fingerprints.size})`,
+      );
     this.trouble = message;
   }
 
