@@ -126,7 +126,23 @@ describe("the ledger on a three-member etcd cluster, three serve replicas", { ti
   });
 
   /** While every member is down: replicas answer from their sets and go stale. */
-  const outage = async (lateSha: string) => {
+  const outage = async (lateSha: string, lateSerial: string) => {
+    // A revoke now does not commit, says so, and exits 3 (the retry after the restart succeeds).
+    const failed = await kubepkiAsync([
+      "revoke",
+      "--root",
+      roots[0] as string,
+      "--store",
+      cluster.url(0),
+      "--etcd-timeout",
+      "1s",
+      "--serial",
+      lateSerial,
+      "--reason",
+      "superseded",
+    ]);
+    assert.equal(failed.status, 3, failed.stderr);
+    assert.match(failed.stderr, /nothing was revoked: [^]*Retrying is safe/);
     const stale = await waitFor(async () => (await readyz(replicas[1] as Serve)) === 503, 15_000);
     assert.ok(stale >= 0, "/readyz fails once the set is older than --max-staleness");
     for (const s of replicas) assert.ok((await waitFor(async () => (await readyz(s)) === 503, 5_000)) >= 0);
@@ -145,7 +161,7 @@ describe("the ledger on a three-member etcd cluster, three serve replicas", { ti
     await recordEntries(roots[0] as string, cluster.url(0), [late]);
     await Promise.all(cluster.members.map((m) => m.kill("SIGKILL")));
     try {
-      await outage(late.sha256);
+      await outage(late.sha256, late.serial);
     } finally {
       await Promise.all(cluster.members.map((m) => m.restart()));
     }

@@ -36,7 +36,8 @@ export async function revoke(req: RevokeRequest): Promise<RevokeOutcome> {
   ]);
   const reason = m.parseReason(req.reason);
   const paths = pathsOf(req);
-  const r = await withLedger(await storeOf(req, paths), (store) =>
+  const target = await storeOf(req, paths);
+  const r = await withLedger(target, (store) =>
     m.revokeCertificates(
       paths,
       store,
@@ -46,7 +47,9 @@ export async function revoke(req: RevokeRequest): Promise<RevokeOutcome> {
         force: req.force,
       },
     ),
-  );
+  ).catch((err: unknown) => {
+    throw target.kind === "etcd" ? notReached(err) : err;
+  });
   const notices: Notice[] = r.unstoppable.map(
     (e) =>
       `${e.subjectCN} (serial ${e.serial}) is in system:masters: kube-apiserver allows it before any authorizer runs. It is in the CRLs, but only rotating the cluster CA cuts it off at the API server.`,
@@ -60,6 +63,12 @@ export async function revoke(req: RevokeRequest): Promise<RevokeOutcome> {
     notices,
     unfinished: r.crlSkipped.length > 0 ? crlsLeft(req.root, r.crlSkipped) : undefined,
   };
+}
+
+/** etcd could not be reached or opened: nothing was written, and saying so tells the operator a retry is safe. */
+function notReached(err: unknown): unknown {
+  if (!(err instanceof IoError) || /^(nothing was revoked|revoked in the ledger)/.test(err.message)) return err;
+  return new IoError(`nothing was revoked: ${err.message}\nRetrying is safe.`, { cause: err });
 }
 
 function crlsLeft(root: string, skipped: { ca: string; reason: string }[]): IoError {
