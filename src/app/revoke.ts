@@ -67,7 +67,8 @@ export async function revoke(req: RevokeRequest): Promise<RevokeOutcome> {
 
 /** etcd could not be reached or opened: nothing was written, and saying so tells the operator a retry is safe. */
 function notReached(err: unknown): unknown {
-  if (!(err instanceof IoError) || /^(nothing was revoked|revoked in the ledger)/.test(err.message)) return err;
+  if (!(err instanceof IoError) || /^(nothing was revoked|revoked in the ledger)/.test(err.message))
+    return err;
   return new IoError(`nothing was revoked: ${err.message}\nRetrying is safe.`, { cause: err });
 }
 
