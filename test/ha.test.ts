@@ -374,6 +374,9 @@ describe("the ledger on a three-member etcd cluster, three serve replicas", { ti
     assert.match(missing.stderr, /does not exist/);
     const bad = kubepki(["ledger", "list", "--root", root, "--store", "etcd://no-port"]);
     assert.equal(bad.status, 2);
+    const audited = kubepki(["audit", "--root", root, "--store", `etcd://${m1}`, "-o", "json"]);
+    assert.ok(audited.status === 0 || audited.status === 1, audited.stderr);
+    assert.ok(JSON.parse(audited.stdout).findings.length >= 0);
     const crl = readFileSync(join(root, PKI, "ca.crl"));
     assert.ok(crl.length > 0);
   });

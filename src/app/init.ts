@@ -7,7 +7,7 @@ import type { InitResult } from "../pki/init.js";
 import { type TreePaths, treePaths } from "../pki/paths.js";
 import { type ClusterSpec, type NodeInput, parseNodeFlag, resolveSpec, type SpecInput } from "../pki/spec.js";
 import { KeyPool } from "../x509/keygen.js";
-import { type Notice, storeOf, type TreeOptions } from "./tree.js";
+import { ensureOwnEtcdPair, type Notice, storeOf, type TreeOptions } from "./tree.js";
 
 /** The cluster's settings, as `kubepki init`'s flags name them; everything optional. */
 export interface ClusterSettings {
@@ -90,11 +90,8 @@ export async function initCluster(req: InitRequest): Promise<InitOutcome> {
   });
   const paths = treePaths(req.root, spec.certificatesDir, result.offlineDir, req.state);
   const notices: Notice[] = [];
-  if (before.kind === "etcd" && before.ownPair) {
-    const { ensureEtcdClientPair } = await import("../pki/etcd-client-pair.js");
-    const pair = await ensureEtcdClientPair(paths);
-    if (pair) issued.push(pair);
-  }
+  const pair = await ensureOwnEtcdPair(before, paths);
+  if (pair) issued.push(pair);
   const crls = await withLedger(before, (s) => recordTree(paths, s, issued, notices), "create");
   for (const n of result.kubeadmConfig.notes) notices.push(n);
   const superAdmin = result.artifacts.find((a) => a.id === "super-admin.conf");

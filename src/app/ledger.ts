@@ -2,7 +2,15 @@ import { basename, dirname, resolve } from "node:path";
 import { exists } from "../fsx/read.js";
 import type { LedgerEntry, Status } from "../ledger/store.js";
 import type { CrlComparison } from "../revoke/ledger-check.js";
-import { type Duration, durationMs, type Notice, pathsOf, storeOf, type TreeOptions } from "./tree.js";
+import {
+  type Duration,
+  durationMs,
+  ensureOwnEtcdPair,
+  type Notice,
+  pathsOf,
+  storeOf,
+  type TreeOptions,
+} from "./tree.js";
 
 /** `kubepki ledger init`: an empty ledger; an existing one is kept. */
 export async function ledgerInit(
@@ -12,13 +20,19 @@ export async function ledgerInit(
     import("../ledger/record.js"),
     import("../ledger/target.js"),
   ]);
-  const target = await storeOf(t);
+  const paths = pathsOf(t);
+  const target = await storeOf(t, paths);
   const file = describeTarget(target);
   // etcd: "create" keeps an existing ledger (its schema key is put only when absent).
   const existed = target.kind === "sqlite" ? exists(target.file) : false;
+  const pair = await ensureOwnEtcdPair(target, paths);
+  const { recordIssued } = await import("../ledger/record.js");
   const entries = await withLedger(
     target,
-    async (s) => (await s.list()).length,
+    async (s) => {
+      if (pair) await recordIssued(s, [pair]);
+      return (await s.list()).length;
+    },
     existed ? "existing" : "create",
   );
   return { file, created: !existed, entries };
@@ -150,11 +164,13 @@ export async function ledgerMigrate(req: MigrateRequest) {
   const to = await storeOf({ ...req, state: undefined, store: req.to }, paths);
   if (describeTarget(from) === describeTarget(to))
     throw new (await import("../errors.js")).InputError("--from and --to name the same ledger");
+  const pair = (await ensureOwnEtcdPair(to, paths)) ?? (await ensureOwnEtcdPair(from, paths));
   const source = await openStore(from, from.kind === "sqlite" ? "readonly" : "existing");
   try {
     const target = await openStore(to, "create");
     try {
       const counts = await migrateLedger(source, target);
+      if (pair) await (await import("../ledger/record.js")).recordIssued(target, [pair]);
       return { from: describeTarget(from), to: describeTarget(to), ...counts };
     } finally {
       await target.close();

@@ -44,6 +44,16 @@ export async function storeOf(t: TreeOptions, paths: TreePaths = pathsOf(t)): Pr
   );
 }
 
+/**
+ * kubepki's own etcd client pair, issued from the etcd CA when an etcd store uses it and it is
+ * missing or no longer good (needs the etcd CA key); what to record in the ledger once it is open.
+ */
+export async function ensureOwnEtcdPair(target: StoreTarget, paths: TreePaths) {
+  if (target.kind !== "etcd" || !target.ownPair) return undefined;
+  const { ensureEtcdClientPair } = await import("../pki/etcd-client-pair.js");
+  return ensureEtcdClientPair(paths);
+}
+
 /** Something the caller should tell the operator (a warning), in the order it arose. */
 export type Notice = string;
 

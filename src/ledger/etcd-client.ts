@@ -17,7 +17,7 @@ function readPem(file: string, flag: string, own: boolean): Buffer {
     return readFileSync(file);
   } catch (err) {
     const hint = own
-      ? " (kubepki's own etcd client pair: `kubepki init --store etcd://...` issues it from the etcd CA, or pass --etcd-cert and --etcd-key)"
+      ? " (kubepki's own etcd client pair: `kubepki init` or `kubepki ledger init` with --store etcd://... issues it from the etcd CA, or pass --etcd-cert and --etcd-key)"
       : "";
     throw new IoError(
       `cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}${hint}`,

@@ -7,13 +7,27 @@ import { DEFAULT_KEY_ALGORITHM } from "../x509/algorithms.js";
 import { issueCertificate } from "../x509/certificate.js";
 import { generateKeyPair } from "../x509/keygen.js";
 import { privateKeyToPem } from "../x509/keys.js";
+import { parseCertificatePem } from "../x509/parse.js";
 import { KUBEPKI_ETCD_CLIENT } from "./catalog.js";
 import { leafProblems, loadPair } from "./existing.js";
-import { readTreeText, type TreePaths } from "./paths.js";
+import { caPaths, type PairPaths, readTreeText, type TreePaths } from "./paths.js";
 import { leafTemplate } from "./profiles.js";
 import { requireCaSigner } from "./signer.js";
 
 const VALIDITY_MS = 365 * 86_400_000;
+
+/** The pair verifies against the etcd CA's certificate (no key needed) with more than 30 days left. */
+async function stillGood(paths: TreePaths, pair: PairPaths, now: Date): Promise<boolean> {
+  if (!exists(pair.cert) || !exists(pair.key)) return false;
+  const caFile = caPaths(paths, KUBEPKI_ETCD_CLIENT.ca).cert;
+  const caPem = readTreeText(paths, caFile);
+  if (!caPem) return false;
+  const loaded = loadPair(pair, (f) => readTreeText(paths, f));
+  const problems = await leafProblems(loaded, parseCertificatePem(caPem, caFile), { dns: [], ips: [] }, now);
+  return (
+    problems.length === 0 && !!loaded.cert && loaded.cert.notAfter.getTime() - now.getTime() > 30 * 86_400_000
+  );
+}
 
 /**
  * kubepki's etcd client pair (catalog: KUBEPKI_ETCD_CLIENT), what an etcd-backed ledger connects
@@ -28,21 +42,12 @@ export async function ensureEtcdClientPair(
     cert: join(paths.root, KUBEPKI_ETCD_CLIENT.cert),
     key: join(paths.root, KUBEPKI_ETCD_CLIENT.key),
   };
+  if (await stillGood(paths, pair, now)) return undefined;
   const ca = requireCaSigner(
     paths,
     KUBEPKI_ETCD_CLIENT.ca,
     "used to issue kubepki's etcd client certificate",
   );
-  if (exists(pair.cert) && exists(pair.key)) {
-    const loaded = loadPair(pair, (f) => readTreeText(paths, f));
-    const problems = await leafProblems(loaded, ca.cert, { dns: [], ips: [] }, now);
-    if (
-      problems.length === 0 &&
-      loaded.cert &&
-      loaded.cert.notAfter.getTime() - now.getTime() > 30 * 86_400_000
-    )
-      return undefined;
-  }
   const kp = await generateKeyPair(DEFAULT_KEY_ALGORITHM);
   const tpl = leafTemplate(
     {
