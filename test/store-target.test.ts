@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { statSync } from "node:fs";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { InputError } from "../src/errors.js";
@@ -7,7 +8,8 @@ import { K, parseEntry, parseSchema } from "../src/ledger/etcd-keys.js";
 import { storeTarget } from "../src/ledger/target.js";
 import { parseConfig } from "../src/pki/config.js";
 import { resolveSpec } from "../src/pki/spec.js";
-import { buildTree, kubepki } from "./helpers.js";
+import { kubepkiAsync } from "./ha-peers.js";
+import { buildTree, kubepki, PKI } from "./helpers.js";
 
 const own = { cacert: "/r/etc/kubernetes/pki/etcd/ca.crt", cert: "/r/own.crt", key: "/r/own.key" };
 
@@ -102,6 +104,40 @@ etcd:
       "--etcd-timeout",
     ])
       assert.ok(help.stdout.includes(f), f);
+  });
+
+  it("an etcd endpoint that accepts and never answers: exit 3 naming it, within about --etcd-timeout", async () => {
+    const { root } = await buildTree();
+    const held: Socket[] = [];
+    const srv = createServer((c) => {
+      held.push(c);
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const port = (srv.address() as AddressInfo).port;
+    try {
+      const t0 = Date.now();
+      const r = await kubepkiAsync([
+        "ledger",
+        "list",
+        "--root",
+        root,
+        "--store",
+        `etcd://127.0.0.1:${port}`,
+        "--etcd-timeout",
+        "1s",
+        "--etcd-cert",
+        join(root, PKI, "apiserver-etcd-client.crt"),
+        "--etcd-key",
+        join(root, PKI, "apiserver-etcd-client.key"),
+      ]);
+      assert.equal(r.status, 3, r.stderr);
+      assert.ok(Date.now() - t0 < 6_000, `${Date.now() - t0} ms`);
+      assert.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${port}: no answer within`));
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    } finally {
+      for (const c of held) c.destroy();
+      srv.close();
+    }
   });
 
   it("etcd values: a bad one is named and skipped, the schema is read", () => {

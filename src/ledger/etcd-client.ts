@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Etcd3, IOptions, Namespace } from "etcd3";
-import { errorMessage, IoError } from "../errors.js";
+import { errorMessage, InputError, IoError } from "../errors.js";
 import type { StoreTarget } from "./target.js";
 
 export type EtcdTarget = Extract<StoreTarget, { kind: "etcd" }>;
@@ -59,7 +59,15 @@ export async function connectEtcd(t: EtcdTarget): Promise<EtcdConnection> {
     faultHandling: { watchBackoff: watchBackoff() },
     grpcOptions: { "grpc.keepalive_time_ms": 5_000, "grpc.keepalive_timeout_ms": 2_000 },
   };
-  const client = new Etcd3(options);
+  let client: Etcd3;
+  try {
+    client = new Etcd3(options);
+  } catch (err) {
+    throw new InputError(
+      `cannot use the etcd TLS files (--etcd-cacert ${t.cacert}, --etcd-cert ${t.cert}, --etcd-key ${t.key}): ${errorMessage(err)}`,
+      { cause: err },
+    );
+  }
   return { client, ns: client.namespace(t.prefix), target: t };
 }
 
@@ -86,17 +94,35 @@ function cause(err: unknown): string {
   return (last ?? m).replace(/^Error: /, "").replace(/\.? ?Resolution note:.*$/, "");
 }
 
+/** `p`, or a rejection after `ms` (the timer does not keep the process alive). */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+    p.then(resolve, reject).finally(() => clearTimeout(timer));
+  });
+}
+
 /**
- * When a call failed: asks each endpoint on its own (a client per endpoint, one read each) so the
- * message names every endpoint with its own cause (refused, TLS, certificate refused, timeout).
+ * When a call failed: asks each endpoint on its own (a client per endpoint, one read each, all at
+ * once, within what is left of the timeout, at least 300 ms) so the message names every endpoint
+ * with its own cause (refused, TLS, certificate refused, no answer).
  */
-export async function diagnose(t: EtcdTarget, err: unknown): Promise<IoError> {
+export async function diagnose(t: EtcdTarget, err: unknown, budgetMs = t.timeoutMs): Promise<IoError> {
+  const ms = Math.max(300, budgetMs);
   const results = await Promise.all(
     t.endpoints.map(async (e) => {
       let conn: EtcdConnection | undefined;
       try {
-        conn = await connectEtcd({ ...t, endpoints: [e] });
-        await conn.ns.get("schema").exec();
+        conn = await connectEtcd({ ...t, endpoints: [e], timeoutMs: ms });
+        const c = conn;
+        await within(
+          c.ns
+            .get("schema")
+            .exec()
+            .then(() => undefined),
+          ms,
+        );
         return `  - ${e}: reachable`;
       } catch (inner) {
         return `  - ${e}: ${cause(inner)}`;
@@ -106,17 +132,21 @@ export async function diagnose(t: EtcdTarget, err: unknown): Promise<IoError> {
     }),
   );
   return new IoError(
-    `etcd at ${t.endpoints.join(",")} failed (${cause(err)}; each call may take ${t.timeoutMs} ms, --etcd-timeout). Each endpoint:\n${results.join("\n")}\nCheck the endpoints, --etcd-cacert (the CA that signed etcd's serving certificate) and the client pair (--etcd-cert/--etcd-key, signed by the CA etcd trusts)`,
+    `etcd at ${t.endpoints.join(",")} failed (${cause(err)}; --etcd-timeout ${t.timeoutMs} ms). Each endpoint:\n${results.join("\n")}\nCheck the endpoints, --etcd-cacert (the CA that signed etcd's serving certificate) and the client pair (--etcd-cert/--etcd-key, signed by the CA etcd trusts)`,
     { cause: err },
   );
 }
 
-/** Runs one etcd call; a failure becomes an IoError naming each endpoint and its cause. */
-export async function call<T>(conn: EtcdConnection, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs one etcd call within --etcd-timeout (whatever etcd3 retries inside it); a failure becomes an
+ * IoError naming each endpoint and its cause. `unbounded` for a wait with its own limit (the lock).
+ */
+export async function call<T>(conn: EtcdConnection, fn: () => Promise<T>, unbounded = false): Promise<T> {
+  const started = Date.now();
   try {
-    return await fn();
+    return await (unbounded ? fn() : within(fn(), conn.target.timeoutMs));
   } catch (err) {
     if (err instanceof IoError) throw err;
-    throw await diagnose(conn.target, err);
+    throw await diagnose(conn.target, err, conn.target.timeoutMs - (Date.now() - started));
   }
 }

@@ -427,7 +427,7 @@ export class EtcdLedger implements LedgerStore {
   /** exclusive(): the lease-held lock key (etcd-lock.ts); nested calls run inside the held lock. */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     if (this.lockDepth > 0) return fn();
-    const release = await call(this.conn, () => acquireLock(this.conn, `pid ${process.pid}`));
+    const release = await call(this.conn, () => acquireLock(this.conn, `pid ${process.pid}`), true);
     this.lockDepth++;
     try {
       return await fn();
