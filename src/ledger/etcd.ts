@@ -18,7 +18,14 @@ import {
 import { acquireLock } from "./etcd-lock.js";
 import { missingLedgerMessage } from "./messages.js";
 import type { OpenMode } from "./sqlite.js";
-import type { LedgerEntry, LedgerStore, ListFilter, RevokeMatch, SerialOnly } from "./store.js";
+import type {
+  LedgerEntry,
+  LedgerStore,
+  ListFilter,
+  RevokeMatch,
+  SerialOnly,
+  WatchHandlers,
+} from "./store.js";
 import { describeTarget } from "./target.js";
 
 type Op = IRequestOp | IOperation;
@@ -200,9 +207,12 @@ export class EtcdLedger implements LedgerStore {
     return Number(r.header.revision);
   }
 
-  /** A quorum read of the schema key, without diagnosis: the replica's health check. Its revision. */
-  async probe(): Promise<string> {
-    return (await this.conn.ns.get(K.schema).exec()).header.revision;
+  /**
+   * The replica's health check, without diagnosis: a quorum read of how many revocations etcd holds
+   * (a replica holding fewer missed some and reloads).
+   */
+  async probe(): Promise<number> {
+    return this.conn.ns.getAll().prefix(K.revokedAll).count();
   }
 
   async record(entries: LedgerEntry[]): Promise<void> {
@@ -442,14 +452,6 @@ export class EtcdLedger implements LedgerStore {
   async close(): Promise<void> {
     this.conn.client.close();
   }
-}
-
-export interface WatchHandlers {
-  /** A put (value) or a delete (undefined) of a key relative to the prefix. */
-  change(key: string, value: Buffer | undefined, revision: string): void;
-  connected(): void;
-  disconnected(err: Error): void;
-  lost(err: Error): void;
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -128,16 +128,30 @@ export class ReplicaSet implements RevocationView {
         if (this.reload) {
           this.reload = false;
           await this.load();
-        } else {
-          await this.o.store.probe();
-          if (this.connected) this.confirmed();
-        }
+        } else await this.check();
       } catch (err) {
         if (this.watcher === undefined) this.reload = true;
         this.unhealthy(`etcd is unreachable (${errorMessage(err)})`);
       }
     }
     this.checkAge();
+  }
+
+  /**
+   * etcd answers: the set is current while the watch is connected and holds at least as many
+   * revocations as etcd (a watch can miss events across reconnections: etcd3 moves its resume
+   * revision forward when a stream is created, before the events up to it arrived). Fewer: reload.
+   */
+  private async check(): Promise<void> {
+    const count = await this.o.store.probe();
+    if (count > this.fingerprints.size) {
+      this.reload = true;
+      this.unhealthy(
+        `the watch missed ${count - this.fingerprints.size} revocation(s); reloading the whole set`,
+      );
+      return;
+    }
+    if (this.connected) this.confirmed();
   }
 
   private confirmed(): void {
