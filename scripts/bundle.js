@@ -20,7 +20,7 @@ const namedCjsExports = {
   name: "named-cjs-exports",
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, (args) =>
-      args.kind === "dynamic-import" && !args.path.startsWith("node:")
+      args.kind === "dynamic-import" && !args.path.startsWith("node:") && !args.path.startsWith("etcd3")
         ? { path: args.path, namespace: "named-exports" }
         : undefined,
     );
@@ -119,5 +119,8 @@ await build({
     js: 'const require = (id) => process.getBuiltinModule(id) ?? process.getBuiltinModule("node:module").createRequire(import.meta.url)(id);',
   },
   plugins: [namedCjsExports, lazyChildProcess, builtinsByRequire],
+  // etcd3 reads its .proto files next to its own code (lib/../proto) and gRPC loads at run time:
+  // both stay in node_modules, loaded only by commands given an etcd store.
+  external: ["etcd3", "etcd3/*"],
   logLevel: "warning",
 });

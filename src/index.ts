@@ -50,8 +50,10 @@ export {
   ledgerImport,
   ledgerInit,
   ledgerList,
+  ledgerMigrate,
   ledgerRepair,
   ledgerVerify,
+  type MigrateRequest,
   type VerifyOutcome,
 } from "./app/ledger.js";
 export { addNode, type NodeAddOutcome, type NodeAddRequest } from "./app/node.js";

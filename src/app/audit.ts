@@ -2,10 +2,11 @@ import { dirname, resolve } from "node:path";
 import { type Severity, severityRank } from "../audit/finding.js";
 import type { Distro } from "../layout/types.js";
 import type { AuditReport } from "../report/model.js";
+import type { StoreSettings } from "./init.js";
 
 export type ReportFormat = "text" | "json" | "yaml" | "sarif" | "html";
 
-export interface AuditRequest {
+export interface AuditRequest extends StoreSettings {
   /** The node's / (or a mounted image of it). */
   root: string;
   /** Override detection (kubeadm, k3s, rke2, ...). */
@@ -19,6 +20,8 @@ export interface AuditRequest {
   /** The outcome fails when a finding at or above this severity exists. */
   failOn?: Severity;
   now?: Date;
+  /** The older name of `store: "sqlite:DIR/ledger.db"`. */
+  state?: string;
 }
 
 export interface AuditOutcome {
@@ -40,10 +43,26 @@ export async function audit(req: AuditRequest): Promise<AuditOutcome> {
     profile: req.profile,
     expiringDays: req.expiringDays,
     now: req.now,
+    revoked: req.store || req.state ? await revokedIn(req) : undefined,
   });
   const report = buildReport(result);
   const limit = req.failOn ? severityRank(req.failOn) : Number.POSITIVE_INFINITY;
   return { report, failed: report.findings.some((f) => severityRank(f.severity) >= limit) };
+}
+
+/** The revocations of the ledger --store names (etcd, or another SQLite file), read only. */
+async function revokedIn(req: AuditRequest): Promise<Map<string, { reason?: string; revokedAt?: string }>> {
+  const [{ withLedger }, { storeOf }] = await Promise.all([
+    import("../ledger/record.js"),
+    import("./tree.js"),
+  ]);
+  const target = await storeOf({ ...req, root: resolve(req.root) });
+  const revoked = await withLedger(
+    target,
+    (s) => s.revoked(),
+    target.kind === "sqlite" ? "readonly" : "existing",
+  );
+  return new Map(revoked.map((e) => [e.sha256, { reason: e.reason, revokedAt: e.revokedAt }]));
 }
 
 /** The report as text (colour optional), JSON, YAML, SARIF 2.1.0 or a self-contained HTML page. */

@@ -11,7 +11,7 @@ import type { CertificateExpirationInfo, ExpirationRow } from "../pki/expiry.js"
 import { crlPath, type TreePaths } from "../pki/paths.js";
 import type { RenewedItem, RenewResult } from "../pki/renew.js";
 import { parseKeyAlgorithm } from "../x509/algorithms.js";
-import { inTree, type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { inTree, type Notice, pathsOf, storeOf, type TreeOptions } from "./tree.js";
 
 export interface ExpirationOutcome {
   report: CertificateExpirationInfo;
@@ -65,7 +65,7 @@ export function renewCertificates(req: RenewRequest): Promise<RenewOutcome> {
 async function renewIn(paths: TreePaths, req: RenewRequest): Promise<RenewOutcome> {
   const { renewCertificates: renew } = await import("../pki/renew.js");
   const notices: Notice[] = [];
-  const record = req.dryRun ? false : ledgerForRenew(paths, notices);
+  const record = req.dryRun ? false : req.store?.startsWith("etcd://") || ledgerForRenew(paths, notices);
   const { issued, ...result } = await renew({
     paths,
     names: req.names,
@@ -76,7 +76,7 @@ async function renewIn(paths: TreePaths, req: RenewRequest): Promise<RenewOutcom
   });
   if (record && issued.length > 0) {
     const { withLedger, recordIssued } = await import("../ledger/record.js");
-    await withLedger(paths.ledgerFile, (store) => recordIssued(store, issued, result.superseded));
+    await withLedger(await storeOf(req, paths), (store) => recordIssued(store, issued, result.superseded));
   }
   return {
     result,

@@ -1,7 +1,7 @@
 import { dirname, resolve } from "node:path";
 import type { CaId } from "../pki/catalog.js";
 import type { PublishedCrl } from "../revoke/crl.js";
-import { type Duration, durationMs, inTree, pathsOf, type TreeOptions } from "./tree.js";
+import { type Duration, durationMs, inTree, pathsOf, storeOf, type TreeOptions } from "./tree.js";
 
 export interface CrlRequest extends TreeOptions {
   /** ca (default), etcd-ca or front-proxy-ca. */
@@ -26,7 +26,7 @@ async function writeCrlIn(req: CrlRequest): Promise<PublishedCrl> {
   ]);
   const paths = pathsOf(req);
   const validityMs = await durationMs(req.validity, "--validity");
-  return withLedger(paths.ledgerFile, (store) =>
+  return withLedger(await storeOf(req, paths), (store) =>
     publishCrl(paths, store, req.ca ?? "ca", {
       out: req.out ? resolve(req.out) : undefined,
       der: req.der,

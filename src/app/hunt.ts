@@ -3,8 +3,9 @@ import { join, resolve } from "node:path";
 import { type Severity, severityRank } from "../audit/finding.js";
 import { InputError } from "../errors.js";
 import type { KnownCert } from "../hunt/findings.js";
+import type { StoreTarget } from "../ledger/target.js";
 import type { HuntReport } from "../report/hunt-model.js";
-import { type Duration, durationMs, pathsOf, type TreeOptions } from "./tree.js";
+import { type Duration, durationMs, storeOf, type TreeOptions } from "./tree.js";
 
 export type HuntFormat = "text" | "json" | "yaml" | "sarif";
 
@@ -38,8 +39,9 @@ export async function hunt(req: HuntRequest): Promise<HuntOutcome> {
     import("../hunt/hunt.js"),
     import("../report/hunt-model.js"),
   ]);
-  const ledgerPath = pathsOf(req).ledgerFile;
-  const ledger = await readLedger(ledgerPath);
+  const [target, { describeTarget }] = await Promise.all([storeOf(req), import("../ledger/target.js")]);
+  const ledgerPath = describeTarget(target);
+  const ledger = await readLedger(target);
   const result = await huntLogs({ files, ledger, cacheDelayMs });
   const report = buildHuntReport({ result, ledger, ledgerPath, cacheDelayMs, now: req.now ?? new Date() });
   const limit = req.failOn ? severityRank(req.failOn) : Number.POSITIVE_INFINITY;
@@ -47,9 +49,9 @@ export async function hunt(req: HuntRequest): Promise<HuntOutcome> {
 }
 
 /** Every certificate the ledger records, by fingerprint (read-only: hunt never changes it). */
-async function readLedger(file: string): Promise<Map<string, KnownCert>> {
+async function readLedger(at: StoreTarget): Promise<Map<string, KnownCert>> {
   const { withLedger } = await import("../ledger/record.js");
-  const entries = await withLedger(file, (store) => store.list(), "readonly");
+  const entries = await withLedger(at, (store) => store.list(), "readonly");
   return new Map(entries.map((e) => [e.sha256, e]));
 }
 

@@ -1,13 +1,14 @@
 import { join, resolve } from "node:path";
 import { exists } from "../fsx/read.js";
 import type { LedgerStore } from "../ledger/store.js";
+import type { StoreTarget } from "../ledger/target.js";
 import { plannedKeyCount } from "../pki/catalog.js";
 import { loadConfigFile } from "../pki/config.js";
 import type { InitOptions, InitResult, OfflineFolder } from "../pki/init.js";
 import { type TreePaths, treePaths } from "../pki/paths.js";
 import { type ClusterSpec, type NodeInput, parseNodeFlag, resolveSpec, type SpecInput } from "../pki/spec.js";
 import { KeyPool } from "../x509/keygen.js";
-import { inTree, type Notice } from "./tree.js";
+import { ensureOwnEtcdPair, inTree, type Notice, storeOf, type TreeOptions } from "./tree.js";
 
 /** The cluster's settings, as `kubepki init`'s flags name them; everything optional. */
 export interface ClusterSettings {
@@ -30,7 +31,13 @@ export interface ClusterSettings {
   externalCa?: boolean;
 }
 
-export interface InitRequest extends ClusterSettings {
+/** Where the ledger lives (--store and the etcd flags). */
+export type StoreSettings = Pick<
+  TreeOptions,
+  "store" | "etcdCacert" | "etcdCert" | "etcdKey" | "etcdPrefix" | "etcdTimeout"
+>;
+
+export interface InitRequest extends ClusterSettings, StoreSettings {
   root: string;
   /** A kubeadm configuration file (v1beta3/v1beta4); the settings above are added to it. */
   config?: string;
@@ -72,7 +79,10 @@ export async function initCluster(req: InitRequest, mode: InitMode = {}): Promis
   const pki = await import("../pki/init.js");
   const offline = pki.offlineFolderFor(req.root, spec);
   const paths = treePaths(req.root, spec.certificatesDir, offline.dir, req.state);
-  return inTree(paths, () => initIn(req, { spec, paths, offline, keyPool, mode }, pki.initPki));
+  // The flags override the KubepkiConfiguration's store settings.
+  const given = Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined));
+  const target = await storeOf({ ...spec.store, ...given } as InitRequest, paths);
+  return inTree(paths, () => initIn(req, { spec, paths, offline, keyPool, mode, target }, pki.initPki));
 }
 
 interface Prepared {
@@ -81,18 +91,21 @@ interface Prepared {
   offline: OfflineFolder;
   keyPool: KeyPool;
   mode: InitMode;
+  target: StoreTarget;
 }
 
 /** init with its writes confined: the tree, then the ledger (opened once) and the first CRLs. */
 async function initIn(
   req: InitRequest,
-  { spec, paths, offline, keyPool, mode }: Prepared,
+  { spec, paths, offline, keyPool, mode, target }: Prepared,
   initPki: (opts: InitOptions) => Promise<InitResult>,
 ): Promise<InitOutcome> {
-  const { openLedger } = await import("../ledger/record.js");
+  const { openStore } = await import("../ledger/record.js");
   // An existing ledger says whether the cluster has its break-glass credential; a missing one is
-  // created only once the tree is written (a refused run leaves nothing behind).
-  let store = exists(paths.ledgerFile) ? openLedger(paths.ledgerFile) : undefined;
+  // created only once the tree is written (a refused run leaves nothing behind). An etcd ledger
+  // exists for this node once kubepki's etcd client pair does.
+  const existing = target.kind === "sqlite" ? exists(target.file) : exists(target.cert);
+  let store = existing ? await openStore(target) : undefined;
   try {
     const { issued, ...result } = await initPki({
       root: req.root,
@@ -108,7 +121,9 @@ async function initIn(
       },
     });
     const notices: Notice[] = [];
-    store ??= openLedger(paths.ledgerFile, "create");
+    const pair = await ensureOwnEtcdPair(target, paths);
+    if (pair) issued.push(pair);
+    store ??= await openStore(target, "create");
     const crls = await recordTree(paths, store, issued, notices, mode);
     // What init wrote is no integrity change for kubepki watch (issue 13).
     await (await import("../watch/baseline.js")).approveWrites(

@@ -1,6 +1,14 @@
 import { dirname, resolve } from "node:path";
 import type { IssuedClient } from "../revoke/issue-client.js";
-import { type Duration, durationMs, inTree, type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import {
+  type Duration,
+  durationMs,
+  inTree,
+  type Notice,
+  pathsOf,
+  storeOf,
+  type TreeOptions,
+} from "./tree.js";
 
 export interface IssueClientRequest extends TreeOptions {
   /** User name (certificate CN). */
@@ -39,7 +47,7 @@ async function issueIn(req: IssueClientRequest): Promise<{ client: IssuedClient;
     );
   const ttlMs = (await durationMs(req.ttl, "--ttl")) ?? m.DEFAULT_CLIENT_TTL_MS;
   const maxTtlMs = (await durationMs(req.maxTtl, "--max-ttl")) ?? m.DEFAULT_CLIENT_MAX_TTL_MS;
-  const client = await withLedger(paths.ledgerFile, (store) =>
+  const client = await withLedger(await storeOf(req, paths), (store) =>
     m.issueClient({
       paths,
       store,

@@ -2,7 +2,16 @@ import { basename, dirname, resolve } from "node:path";
 import { exists } from "../fsx/read.js";
 import type { LedgerEntry, Status } from "../ledger/store.js";
 import type { CrlComparison } from "../revoke/ledger-check.js";
-import { type Duration, durationMs, inTree, type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import {
+  type Duration,
+  durationMs,
+  ensureOwnEtcdPair,
+  inTree,
+  type Notice,
+  pathsOf,
+  storeOf,
+  type TreeOptions,
+} from "./tree.js";
 
 /** `kubepki ledger init`: an empty ledger; an existing one is kept. */
 export function ledgerInit(t: TreeOptions): Promise<{ file: string; created: boolean; entries: number }> {
@@ -10,12 +19,23 @@ export function ledgerInit(t: TreeOptions): Promise<{ file: string; created: boo
 }
 
 async function ledgerInitIn(t: TreeOptions): Promise<{ file: string; created: boolean; entries: number }> {
-  const { withLedger } = await import("../ledger/record.js");
-  const file = pathsOf(t).ledgerFile;
-  const existed = exists(file);
+  const [{ withLedger }, { describeTarget }] = await Promise.all([
+    import("../ledger/record.js"),
+    import("../ledger/target.js"),
+  ]);
+  const paths = pathsOf(t);
+  const target = await storeOf(t, paths);
+  const file = describeTarget(target);
+  // etcd: "create" keeps an existing ledger (its schema key is put only when absent).
+  const existed = target.kind === "sqlite" ? exists(target.file) : false;
+  const pair = await ensureOwnEtcdPair(target, paths);
+  const { recordIssued } = await import("../ledger/record.js");
   const entries = await withLedger(
-    file,
-    async (s) => (await s.list()).length,
+    target,
+    async (s) => {
+      if (pair) await recordIssued(s, [pair]);
+      return (await s.list()).length;
+    },
     existed ? "existing" : "create",
   );
   return { file, created: !existed, entries };
@@ -40,7 +60,7 @@ async function ledgerImportIn(t: TreeOptions): Promise<ImportOutcome> {
     import("../revoke/ledger-check.js"),
   ]);
   const paths = pathsOf(t);
-  const r = await withLedger(paths.ledgerFile, (store) => importNode(store, resolve(t.root)));
+  const r = await withLedger(await storeOf(t, paths), (store) => importNode(store, resolve(t.root)));
   return { ...r, notices: crlSignWarnings(paths) };
 }
 
@@ -63,7 +83,7 @@ export function ledgerList(req: LedgerListRequest, now = new Date()): Promise<Li
 async function ledgerListIn(req: LedgerListRequest, now: Date): Promise<ListedEntry[]> {
   const { withLedger } = await import("../ledger/record.js");
   const within = await durationMs(req.expiring, "--expiring");
-  const rows = await withLedger(pathsOf(req).ledgerFile, (store) =>
+  const rows = await withLedger(await storeOf(req), (store) =>
     store.list(
       {
         status: req.status,
@@ -97,7 +117,7 @@ async function ledgerVerifyIn(t: TreeOptions): Promise<VerifyOutcome> {
     import("../revoke/ledger-check.js"),
   ]);
   const paths = pathsOf(t);
-  const rows = await withLedger(paths.ledgerFile, (store) => verifyLedger(paths, store));
+  const rows = await withLedger(await storeOf(t, paths), (store) => verifyLedger(paths, store));
   const lost = rows.reduce((n, r) => n + r.onlyInCrl.length, 0);
   const notices: Notice[] = [];
   if (lost > 0)
@@ -125,7 +145,7 @@ async function ledgerRepairIn(
     import("../revoke/ledger-check.js"),
   ]);
   const paths = pathsOf(t);
-  const r = await withLedger(paths.ledgerFile, (store) => repairLedger(paths, store));
+  const r = await withLedger(await storeOf(t, paths), (store) => repairLedger(paths, store));
   const notices: Notice[] = [];
   if (r.serialOnly > 0)
     notices.push(
@@ -145,4 +165,38 @@ function entryName(e: LedgerEntry): string {
 function nodePath(root: string, path: string | undefined): string | undefined {
   if (!path || root === "/" || !path.startsWith(`${root}/`)) return path;
   return path.slice(root.length);
+}
+
+export interface MigrateRequest extends TreeOptions {
+  /** sqlite:PATH or etcd://... */
+  from: string;
+  to: string;
+}
+
+/** `kubepki ledger migrate`: copies a ledger between SQLite and etcd (both ways), then verifies it. */
+export async function ledgerMigrate(req: MigrateRequest) {
+  const [{ openStore }, { migrateLedger }, { describeTarget }] = await Promise.all([
+    import("../ledger/record.js"),
+    import("../ledger/migrate.js"),
+    import("../ledger/target.js"),
+  ]);
+  const paths = pathsOf(req);
+  const from = await storeOf({ ...req, state: undefined, store: req.from }, paths);
+  const to = await storeOf({ ...req, state: undefined, store: req.to }, paths);
+  if (describeTarget(from) === describeTarget(to))
+    throw new (await import("../errors.js")).InputError("--from and --to name the same ledger");
+  const pair = (await ensureOwnEtcdPair(to, paths)) ?? (await ensureOwnEtcdPair(from, paths));
+  const source = await openStore(from, from.kind === "sqlite" ? "readonly" : "existing");
+  try {
+    const target = await openStore(to, "create");
+    try {
+      const counts = await migrateLedger(source, target);
+      if (pair) await (await import("../ledger/record.js")).recordIssued(target, [pair]);
+      return { from: describeTarget(from), to: describeTarget(to), ...counts };
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await source.close();
+  }
 }

@@ -2,7 +2,7 @@ import { dirname } from "node:path";
 import type { NodeAddResult } from "../pki/node-add.js";
 import type { NodeInput } from "../pki/spec.js";
 import { parseKeyAlgorithm } from "../x509/algorithms.js";
-import { type Duration, durationMs, inTree, type Notice, type TreeOptions } from "./tree.js";
+import { type Duration, durationMs, inTree, type Notice, storeOf, type TreeOptions } from "./tree.js";
 
 export interface NodeAddRequest extends TreeOptions {
   /** "NAME=IP[,DNS...]" or parsed. */
@@ -64,7 +64,7 @@ export async function addNode(req: NodeAddRequest): Promise<NodeAddOutcome> {
         certValidityMs,
       });
       const { withLedger, recordIssued } = await import("../ledger/record.js");
-      await withLedger(paths.ledgerFile, (store) =>
+      await withLedger(await storeOf(req, paths), (store) =>
         recordIssued(store, [issued], result.supersededSha256 ? [result.supersededSha256] : []),
       );
       return result;

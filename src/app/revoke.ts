@@ -2,7 +2,7 @@ import { IoError } from "../errors.js";
 import type { LedgerEntry } from "../ledger/store.js";
 import type { PublishedCrl } from "../revoke/crl.js";
 import type { CrlReason } from "../x509/crl.js";
-import { inTree, type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { inTree, type Notice, pathsOf, storeOf, type TreeOptions } from "./tree.js";
 
 export interface RevokeRequest extends TreeOptions {
   /** What to revoke: a serial (hex), a SHA-256 fingerprint, or every active certificate of a user (CN). */
@@ -40,7 +40,8 @@ async function revokeIn(req: RevokeRequest): Promise<RevokeOutcome> {
   ]);
   const reason = m.parseReason(req.reason);
   const paths = pathsOf(req);
-  const r = await withLedger(paths.ledgerFile, (store) =>
+  const target = await storeOf(req, paths);
+  const r = await withLedger(target, (store) =>
     m.revokeCertificates(
       paths,
       store,
@@ -50,7 +51,9 @@ async function revokeIn(req: RevokeRequest): Promise<RevokeOutcome> {
         force: req.force,
       },
     ),
-  );
+  ).catch((err: unknown) => {
+    throw target.kind === "etcd" ? notReached(err) : err;
+  });
   const notices: Notice[] = r.unstoppable.map(
     (e) =>
       `${e.subjectCN} (serial ${e.serial}) is in system:masters: kube-apiserver allows it before any authorizer runs. It is in the CRLs, but only rotating the cluster CA cuts it off at the API server.`,
@@ -64,6 +67,13 @@ async function revokeIn(req: RevokeRequest): Promise<RevokeOutcome> {
     notices,
     unfinished: r.crlSkipped.length > 0 ? crlsLeft(req.root, r.crlSkipped) : undefined,
   };
+}
+
+/** etcd could not be reached or opened: nothing was written, and saying so tells the operator a retry is safe. */
+function notReached(err: unknown): unknown {
+  if (!(err instanceof IoError) || /^(nothing was revoked|revoked in the ledger)/.test(err.message))
+    return err;
+  return new IoError(`nothing was revoked: ${err.message}\nRetrying is safe.`, { cause: err });
 }
 
 function crlsLeft(root: string, skipped: { ca: string; reason: string }[]): IoError {

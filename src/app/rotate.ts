@@ -4,13 +4,14 @@ import { withTreeLock } from "../fsx/lock.js";
 import { exists } from "../fsx/read.js";
 import { recoverJournal, recoveryPending } from "../fsx/transaction.js";
 import type { LedgerEntry, LedgerStore } from "../ledger/store.js";
+import type { StoreTarget } from "../ledger/target.js";
 import { CAS, ROTATION_IDS, type RotationId } from "../pki/catalog.js";
 import { crlPath, type TreePaths } from "../pki/paths.js";
 import { readSettings } from "../pki/settings.js";
 import type { RotateResult } from "../rotate/engine.js";
 import type { RotationStatus } from "../rotate/status.js";
 import { PHASES, type Phase } from "../rotate/types.js";
-import { inTree, type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { inTree, type Notice, pathsOf, storeOf, type TreeOptions } from "./tree.js";
 
 export type { RotationStatus };
 export type RotationCa = RotationId | "all";
@@ -55,15 +56,26 @@ export async function rotateCa(req: RotateCaRequest): Promise<RotateCaOutcome> {
   if (!PHASES.includes(req.phase)) throw new InputError(`--phase must be one of ${PHASES.join(", ")}`);
   const notices: Notice[] = [];
   const paths = rotationPaths(req, notices);
-  return inTree(paths, () => rotateIn(req, paths, notices));
+  const ledger = await storeOf(req, paths);
+  return inTree(paths, () => rotateIn(req, { paths, ledger }, notices));
 }
 
-async function rotateIn(req: RotateCaRequest, paths: TreePaths, notices: Notice[]): Promise<RotateCaOutcome> {
+/** Where the rotation works: the node's tree, and the ledger (the node's SQLite file, or the shared etcd). */
+interface Where {
+  paths: TreePaths;
+  ledger: StoreTarget;
+}
+
+/** A SQLite ledger may be missing; an etcd one is found (or refused) when it is opened. */
+const hasLedger = (ledger: StoreTarget): boolean => ledger.kind !== "sqlite" || exists(ledger.file);
+
+async function rotateIn(req: RotateCaRequest, where: Where, notices: Notice[]): Promise<RotateCaOutcome> {
+  const { paths, ledger } = where;
   const from = req.from ? resolve(req.from) : undefined;
   if (from && !exists(from)) throw new InputError(`--from ${from} does not exist (mount the offline folder)`);
   const { rotate } = await import("../rotate/engine.js");
-  if (!req.dryRun && req.phase !== "trust") await recordLeftovers(paths, req.ca);
-  const dropping = req.phase === "drop" ? await oldCredentials(paths, req.ca) : [];
+  if (!req.dryRun && req.phase !== "trust") await recordLeftovers(where, req.ca);
+  const dropping = req.phase === "drop" ? await oldCredentials(where, req.ca) : [];
   const { issued, ...result } = await rotate({
     paths,
     ids: req.ca === "all" ? "all" : [req.ca],
@@ -74,14 +86,14 @@ async function rotateIn(req: RotateCaRequest, paths: TreePaths, notices: Notice[
   });
   const dropped = result.cas.filter((c) => c.outcome === "done").map((c) => c.id);
   const stopWorking = dropping.filter((d) => dropped.includes(d.credential.id));
-  if (!req.dryRun && dropped.length > 0 && ledgerPresent(paths, notices)) {
+  if (!req.dryRun && dropped.length > 0 && ledgerPresent(where, notices)) {
     const { withLedger, recordIssued } = await import("../ledger/record.js");
-    await withLedger(paths.ledgerFile, async (store) => {
+    await withLedger(ledger, async (store) => {
       await recordIssued(store, issued, result.superseded);
       await store.supersede(stopWorking.map((d) => d.sha256));
       await approveRotated(paths, store, result.changed);
     });
-    await republishCrls(paths, req.phase, dropped, { info: result.notes, warn: notices });
+    await republishCrls(where, req.phase, dropped, { info: result.notes, warn: notices });
   }
   const unfinished =
     result.left.length > 0 ? new IoError(`left undone:\n  - ${result.left.join("\n  - ")}`) : undefined;
@@ -108,19 +120,21 @@ export interface AbortOutcome {
 export async function abortRotation(t: TreeOptions & { dryRun?: boolean }): Promise<AbortOutcome> {
   const notices: Notice[] = [];
   const paths = rotationPaths(t, notices);
-  return inTree(paths, () => abortIn(t, paths, notices));
+  const ledger = await storeOf(t, paths);
+  return inTree(paths, () => abortIn(t, { paths, ledger }, notices));
 }
 
 async function abortIn(
   t: TreeOptions & { dryRun?: boolean },
-  paths: TreePaths,
+  where: Where,
   notices: Notice[],
 ): Promise<AbortOutcome> {
+  const { paths, ledger } = where;
   const { abort } = await import("../rotate/engine.js");
   const { issued: _issued, supersede, ...result } = await abort({ paths, dryRun: t.dryRun });
-  if (t.dryRun || !ledgerPresent(paths, notices)) return { result, notices };
+  if (t.dryRun || !ledgerPresent(where, notices)) return { result, notices };
   const { withLedger } = await import("../ledger/record.js");
-  await withLedger(paths.ledgerFile, async (store) => {
+  await withLedger(ledger, async (store) => {
     if (supersede.length > 0) await store.supersede(supersede);
     await approveRotated(paths, store, result.changed);
   });
@@ -130,7 +144,7 @@ async function abortIn(
     );
   // The CRLs are signed again by the old CA: what was revoked meanwhile stays revoked.
   const aborted = result.cas.map((c) => c.id);
-  await republishCrls(paths, "abort", aborted, { info: result.notes, warn: notices });
+  await republishCrls(where, "abort", aborted, { info: result.notes, warn: notices });
   return { result, notices };
 }
 
@@ -153,21 +167,21 @@ function rotationPaths(t: TreeOptions, notices: Notice[]): TreePaths {
   return pathsOf({ ...t, offlineDir: remembered });
 }
 
-function ledgerPresent(paths: TreePaths, notices: Notice[]): boolean {
-  if (exists(paths.ledgerFile)) return true;
+function ledgerPresent({ paths, ledger }: Where, notices: Notice[]): boolean {
+  if (ledger.kind !== "sqlite" || exists(ledger.file)) return true;
   const crls = CAS.map((c) => crlPath(paths, c.id)).filter(exists);
   if (crls.length > 0)
-    throw new IoError(`the ledger ${paths.ledgerFile} is missing, though ${crls[0]} was published from it`);
-  notices.push(`no ledger at ${paths.ledgerFile}: what the rotation signed is not recorded`);
+    throw new IoError(`the ledger ${ledger.file} is missing, though ${crls[0]} was published from it`);
+  notices.push(`no ledger at ${ledger.file}: what the rotation signed is not recorded`);
   return false;
 }
 
 /** Credentials the ledger knows from each old CA being dropped, still active. */
 async function oldCredentials(
-  paths: TreePaths,
+  { paths, ledger }: Where,
   ca: RotationCa,
 ): Promise<{ sha256: string; credential: DroppedCredential; self: boolean }[]> {
-  if (!exists(paths.ledgerFile)) return [];
+  if (!hasLedger(ledger)) return [];
   const [{ readState }, { generationsIn }, { withLedger }] = await Promise.all([
     import("../rotate/state.js"),
     import("../rotate/material.js"),
@@ -180,7 +194,7 @@ async function oldCredentials(
     return gen?.cert ? [{ id, sha256: gen.sha256 }] : [];
   });
   if (olds.length === 0) return [];
-  const active = await withLedger(paths.ledgerFile, (s) => s.list({ status: "active" }), "readonly");
+  const active = await withLedger(ledger, (s) => s.list({ status: "active" }), "readonly");
   // The old CA's own entry is superseded too, but it is no one's credential.
   return olds.flatMap((o) =>
     active
@@ -207,7 +221,7 @@ function credential(id: RotationId, e: LedgerEntry): DroppedCredential {
  * revocations. A CA key kept offline is a notice with the command to run.
  */
 async function republishCrls(
-  paths: TreePaths,
+  { paths, ledger }: Where,
   phase: Phase | "abort",
   ids: RotationId[],
   say: { info: string[]; warn: Notice[] },
@@ -219,7 +233,7 @@ async function republishCrls(
     import("../ledger/record.js"),
     import("../revoke/crl.js"),
   ]);
-  const { published, skipped } = await withLedger(paths.ledgerFile, (store) =>
+  const { published, skipped } = await withLedger(ledger, (store) =>
     publishCrls(paths, store, { only: cas.map((c) => c.id) }),
   );
   for (const p of published)
@@ -235,8 +249,8 @@ async function republishCrls(
  * certificates on the node the ledger lacks: recorded now (as found on the node), before sign or
  * drop reads the ledger.
  */
-async function recordLeftovers(paths: TreePaths, ca: RotationCa): Promise<void> {
-  if (!exists(paths.ledgerFile)) return;
+async function recordLeftovers({ paths, ledger }: Where, ca: RotationCa): Promise<void> {
+  if (!hasLedger(ledger)) return;
   const [{ withLedger }, { reconcile }, { readState }] = await Promise.all([
     import("../ledger/record.js"),
     import("../ledger/reconcile.js"),
@@ -246,5 +260,5 @@ async function recordLeftovers(paths: TreePaths, ca: RotationCa): Promise<void> 
   const state = readState(paths);
   const ids = ca === "all" ? ROTATION_IDS : [ca];
   if (!ids.some((id) => state.cas[id]?.phase === "sign")) return;
-  await withLedger(paths.ledgerFile, (store) => reconcile(store, paths, []));
+  await withLedger(ledger, (store) => reconcile(store, paths, []));
 }

@@ -4,7 +4,15 @@ import type { LedgerStore } from "../ledger/store.js";
 import type { HealthListen, HealthServer } from "../revoke/health-server.js";
 import type { ReadinessCheck, WebhookServer } from "../revoke/webhook.js";
 import type { WebhookFiles } from "../revoke/webhook-setup.js";
-import { inTree, type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import {
+  type Duration,
+  durationMs,
+  inTree,
+  type Notice,
+  pathsOf,
+  storeOf,
+  type TreeOptions,
+} from "./tree.js";
 
 export interface ServeSetupRequest extends TreeOptions {
   /** host:port the webhook listens on (default 127.0.0.1:8443). */
@@ -37,6 +45,8 @@ export interface ServeRequest extends ServeSetupRequest {
    * it (kubepki_unknown_certificates_total) and logs it once, "deny" also refuses it.
    */
   unknownCertificates?: "log" | "deny";
+  /** etcd store: /readyz fails when the revoked set was not confirmed current for this long (default 30s). */
+  maxStaleness?: Duration;
   log?: (message: string) => void;
   /** /healthz, /readyz and /metrics also on this plain-HTTP HOST:PORT (loopback unless healthAllowRemote). */
   healthListen?: string;
@@ -83,7 +93,8 @@ async function startIn(req: ServeRequest): Promise<RunningServe> {
       ca: readFileSync(f.caCert, "utf8"),
       allowedCNs: req.allowedCn?.length ? req.allowedCn : [WEBHOOK_CLIENT_CN],
       store,
-      ledgerFile: pathsOf(req).ledgerFile,
+      ledgerFile: store.autocommit ? undefined : pathsOf(req).ledgerFile,
+      source: await replicaSource(req, store),
       denyRevokedUsers: req.denyRevokedUsers,
       unknownCertificates: req.unknownCertificates,
       ...(req.log ? { log: req.log } : {}),
@@ -118,15 +129,36 @@ async function startHealth(hook: WebhookServer, at: HealthListen): Promise<Healt
 
 const DEFAULT_LISTEN = "127.0.0.1:8443";
 
+/** On the etcd ledger, the webhook's set is a watched replica (and writes this node's CRL files). */
+async function replicaSource(req: ServeRequest, store: LedgerStore) {
+  if (!store.autocommit) return undefined;
+  const { EtcdLedger } = await import("../ledger/etcd.js");
+  if (!(store instanceof EtcdLedger)) return undefined;
+  const [{ ReplicaSet, DEFAULT_MAX_STALENESS_MS }, { WEBHOOK_CLIENT_CN }] = await Promise.all([
+    import("../revoke/replica.js"),
+    import("../revoke/webhook-setup.js"),
+  ]);
+  const maxStalenessMs = (await durationMs(req.maxStaleness, "--max-staleness")) ?? DEFAULT_MAX_STALENESS_MS;
+  return (log: (message: string) => void) =>
+    new ReplicaSet({
+      store,
+      paths: pathsOf(req),
+      allowedCNs: req.allowedCn?.length ? req.allowedCn : [WEBHOOK_CLIENT_CN],
+      denyRevokedUsers: !!req.denyRevokedUsers,
+      maxStalenessMs,
+      log,
+    });
+}
+
 /** The setup, with the ledger left open for the server. */
 async function prepare(req: ServeSetupRequest): Promise<{ store: LedgerStore; setup: ServeSetup }> {
-  const [{ openLedger }, { setupWebhook }, { verifyLedger }] = await Promise.all([
+  const [{ openStore }, { setupWebhook }, { verifyLedger }] = await Promise.all([
     import("../ledger/record.js"),
     import("../revoke/webhook-setup.js"),
     import("../revoke/ledger-check.js"),
   ]);
   const paths = pathsOf(req);
-  const store = openLedger(paths.ledgerFile);
+  const store = await openStore(await storeOf(req, paths));
   try {
     const files = await setupWebhook(paths, store, req.listen ?? DEFAULT_LISTEN);
     const notices: Notice[] = [];

@@ -1,13 +1,26 @@
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { confineWrites } from "../fsx/confine.js";
+import type { StoreTarget } from "../ledger/target.js";
+import { KUBEPKI_ETCD_CLIENT } from "../pki/catalog.js";
 import { type TreePaths, treePaths } from "../pki/paths.js";
 
 /** Where a command works: the node's / and, where it applies, the folders beside it. */
 export interface TreeOptions {
   /** The node's / (a built tree's folder, or "/" on a real node). */
   root: string;
-  /** Folder of the issuance ledger (default: <root>/var/lib/kubepki). */
+  /** Folder of the issuance ledger (default: <root>/var/lib/kubepki); --store replaces it. */
   state?: string;
+  /** Where the ledger lives: `sqlite:PATH` or `etcd://HOST:PORT[,HOST:PORT...]` (default: the SQLite file under the root). */
+  store?: string;
+  /** etcd store: the CA of etcd's serving certificate (default: the node's etc/kubernetes/pki/etcd/ca.crt). */
+  etcdCacert?: string;
+  /** etcd store: the client pair (default: kubepki's own, etc/kubernetes/kubepki/etcd-client.crt/.key). */
+  etcdCert?: string;
+  etcdKey?: string;
+  /** etcd store: the key prefix (default /kubepki/). */
+  etcdPrefix?: string;
+  /** etcd store: how long one call may take (default 5 s). */
+  etcdTimeout?: Duration;
   /** The offline folder: super-admin.conf, offline CA keys, other nodes' kubelet pairs. */
   offlineDir?: string;
   /** Certificates directory on the node (default: /etc/kubernetes/pki). */
@@ -32,6 +45,30 @@ export function inTree<T>(
     [paths.root, paths.offlineDir, paths.stateDir, dirname(paths.ledgerFile), ...more],
     fn,
   );
+}
+
+/** Where the ledger is, from --store (or --state) and the etcd flags. */
+export async function storeOf(t: TreeOptions, paths: TreePaths = pathsOf(t)): Promise<StoreTarget> {
+  const { storeTarget } = await import("../ledger/target.js");
+  return storeTarget(
+    { ...t, etcdTimeoutMs: await durationMs(t.etcdTimeout, "--etcd-timeout") },
+    paths.ledgerFile,
+    {
+      cacert: join(paths.pkiDir, "etcd/ca.crt"),
+      cert: join(paths.root, KUBEPKI_ETCD_CLIENT.cert),
+      key: join(paths.root, KUBEPKI_ETCD_CLIENT.key),
+    },
+  );
+}
+
+/**
+ * kubepki's own etcd client pair, issued from the etcd CA when an etcd store uses it and it is
+ * missing or no longer good (needs the etcd CA key); what to record in the ledger once it is open.
+ */
+export async function ensureOwnEtcdPair(target: StoreTarget, paths: TreePaths) {
+  if (target.kind !== "etcd" || !target.ownPair) return undefined;
+  const { ensureEtcdClientPair } = await import("../pki/etcd-client-pair.js");
+  return ensureEtcdClientPair(paths);
 }
 
 /** Something the caller should tell the operator (a warning), in the order it arose. */

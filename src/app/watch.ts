@@ -8,7 +8,7 @@ import type { LedgerStore } from "../ledger/store.js";
 import { treePaths } from "../pki/paths.js";
 import type { WatchEngine } from "../watch/engine.js";
 import type { WatchEvent } from "../watch/events.js";
-import { inTree, type Notice, pathsOf, type TreeOptions } from "./tree.js";
+import { inTree, type Notice, pathsOf, storeOf, type TreeOptions } from "./tree.js";
 
 export interface WatchRequest extends TreeOptions {
   /** host:port for /metrics (default 127.0.0.1:9793, the exporter's port, on loopback). */
@@ -49,15 +49,16 @@ export function parseListen(value: string): { host: string; port: number } {
 
 /** The ledger, when there is one: the baseline and CRL numbers live there. */
 async function openStore(req: WatchRequest, notices: Notice[]): Promise<LedgerStore | undefined> {
-  const paths = pathsOf(req);
-  if (!exists(paths.ledgerFile)) {
+  const target = await storeOf(req);
+  if (target.kind === "sqlite" && !exists(target.file)) {
     notices.push(
-      `no ledger at ${paths.ledgerFile}: metrics only (no integrity baseline, no CRL refresh); kubepki ledger init or kubepki init make one`,
+      `no ledger at ${target.file}: metrics only (no integrity baseline, no CRL refresh); kubepki ledger init or kubepki init make one`,
     );
     return undefined;
   }
-  const { openLedger } = await import("../ledger/record.js");
-  return openLedger(paths.ledgerFile);
+  // On a shared (etcd) ledger the baseline is kept per node (docs/ledger-etcd.md).
+  const record = await import("../ledger/record.js");
+  return record.openStore(target);
 }
 
 async function engineFor(req: WatchRequest, store: LedgerStore | undefined, once: boolean) {
@@ -212,8 +213,9 @@ export async function acceptChanges(
   const now = new Date();
   const accepted = wanted.filter((p) => states.has(p));
   const removed = wanted.filter((p) => !states.has(p));
+  const target = await storeOf(req, paths);
   await inTree(paths, () =>
-    withLedger(paths.ledgerFile, async (store) => {
+    withLedger(target, async (store) => {
       const known = new Set((await store.baseline()).map((b) => b.path));
       const unknown = removed.filter((p) => !known.has(p));
       if (unknown.length)

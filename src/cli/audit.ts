@@ -12,7 +12,7 @@ export function registerAudit(program: Command): void {
   const cmd = program
     .command("audit")
     .description("Inspect a node read-only and report every weakness of its PKI and TLS wiring");
-  withFlags(cmd, { root: true })
+  withFlags(cmd, { root: true, ledger: true })
     .option("--distro <name>", `override detection: ${DISTROS.join(", ")}`, oneOf(DISTROS))
     .option("--processes", "also read the flags of running processes (/proc/*/cmdline), with --root /");
   withOutput(cmd, ["text", "json", "yaml", "sarif", "html"])

@@ -61,7 +61,7 @@ function registerRenew(certs: Command): void {
     .option("--algorithm <alg>", "key algorithm of the new keys (default: that of each old key)")
     .option("--cert-validity <duration>", "validity of the renewed certificates (default: 8760h)")
     .option("--dry-run", "show what would be renewed; write nothing");
-  withOutput(withFlags(cmd, { state: true })).addHelpText(
+  withOutput(withFlags(cmd, { ledger: true })).addHelpText(
     "after",
     `
 Names:

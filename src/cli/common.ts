@@ -40,7 +40,31 @@ export function duration(flag: string) {
 /** The flags shared by many commands, declared once: name, argument, default, help line. */
 export const SHARED_FLAGS = {
   root: { flags: "--root <dir>", help: "treat this folder as the node's /", default: "/" },
-  state: { flags: "--state <dir>", help: "folder of the issuance ledger (default: <root>/var/lib/kubepki)" },
+  store: {
+    flags: "--store <url>",
+    help: "where the ledger lives: sqlite:PATH (default <root>/var/lib/kubepki/ledger.db) or etcd://HOST:PORT[,HOST:PORT...]",
+  },
+  state: {
+    flags: "--state <dir>",
+    help: "older name for --store sqlite:DIR/ledger.db (the folder of the SQLite ledger)",
+  },
+  etcdCacert: {
+    flags: "--etcd-cacert <file>",
+    help: "etcd store: CA of etcd's serving certificate (default: <root>/etc/kubernetes/pki/etcd/ca.crt)",
+  },
+  etcdCert: {
+    flags: "--etcd-cert <file>",
+    help: "etcd store: client certificate (default: kubepki's own, <root>/etc/kubernetes/kubepki/etcd-client.crt, which init issues)",
+  },
+  etcdKey: { flags: "--etcd-key <file>", help: "etcd store: the client certificate's key" },
+  etcdPrefix: {
+    flags: "--etcd-prefix <prefix>",
+    help: "etcd store: key prefix of the ledger (default: /kubepki/)",
+  },
+  etcdTimeout: {
+    flags: "--etcd-timeout <duration>",
+    help: "etcd store: how long one call may take before the endpoint counts as unreachable (default: 5s)",
+  },
   offlineDir: {
     flags: "--offline-dir <dir>",
     help: "where the CA keys are kept when they are not on the node",
@@ -54,10 +78,27 @@ export const SHARED_FLAGS = {
 
 export type SharedFlag = keyof typeof SHARED_FLAGS;
 
+/** `withFlags(cmd, { ledger: true })`: every flag that says where the ledger lives. */
+const LEDGER_FLAGS: SharedFlag[] = [
+  "store",
+  "state",
+  "etcdCacert",
+  "etcdCert",
+  "etcdKey",
+  "etcdPrefix",
+  "etcdTimeout",
+];
+
 /** What the shared flags parse to (root always has a value). */
 export interface Common {
   root: string;
+  store?: string;
   state?: string;
+  etcdCacert?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdPrefix?: string;
+  etcdTimeout?: string;
   offlineDir?: string;
   certDir?: string;
 }
@@ -66,8 +107,14 @@ export interface Common {
  * Adds shared flags to a command, in the order given: `true` for the common help line, or a help
  * line of the command's own (what --offline-dir holds differs between init and renew).
  */
-export function withFlags(cmd: Command, flags: Partial<Record<SharedFlag, true | string>>): Command {
-  for (const [name, help] of Object.entries(flags) as [SharedFlag, true | string][]) {
+export function withFlags(
+  cmd: Command,
+  flags: Partial<Record<SharedFlag | "ledger", true | string>>,
+): Command {
+  const entries = Object.entries(flags).flatMap(([name, help]) =>
+    name === "ledger" ? LEDGER_FLAGS.map((f) => [f, true] as const) : [[name as SharedFlag, help] as const],
+  );
+  for (const [name, help] of entries) {
     const spec: { flags: string; help: string; default?: string } = SHARED_FLAGS[name];
     const option = new Option(spec.flags, help === true ? spec.help : help);
     cmd.addOption(spec.default === undefined ? option : option.default(spec.default));

@@ -10,7 +10,7 @@ export function registerCrl(program: Command): void {
     .description(
       "Write an X.509 v2 CRL signed by a CA, listing every certificate of that CA revoked in the ledger",
     );
-  withOutput(withFlags(cmd, { root: true, state: true, offlineDir: true }))
+  withOutput(withFlags(cmd, { root: true, ledger: true, offlineDir: true }))
     .option("--ca <ca>", "ca | etcd-ca | front-proxy-ca", oneOf(CAS.map((c) => c.id) as CaId[]), "ca")
     .option("--out <file>", "where to write it (default: the CA's published CRL, DER, next to the CA)")
     .option("--der", "write DER instead of PEM (with --out)")

@@ -13,7 +13,7 @@ export function registerHunt(program: Command): void {
     .description(
       "Find client certificates kubepki never issued, revoked ones still used, and system:masters use, in kube-apiserver audit logs",
     );
-  withFlags(cmd, { root: true, state: true })
+  withFlags(cmd, { root: true, ledger: true })
     .requiredOption(
       "--audit-log <file...>",
       "kube-apiserver audit logs (JSON lines; gzip and rotated files too; a folder: every file in it)",

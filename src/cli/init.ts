@@ -57,7 +57,7 @@ export function registerInit(program: Command): void {
       "a further control plane: take the shared CAs and SA pair from this kubepki join-bundle file",
     )
     .option("--certificate-key <hex>", "with --join: the key kubepki join-bundle printed");
-  withOutput(withFlags(cmd, { state: true }), ["text", "json"]).addHelpText(
+  withOutput(withFlags(cmd, { ledger: true }), ["text", "json"]).addHelpText(
     "after",
     `
 Examples:

@@ -10,7 +10,7 @@ export function registerIssue(program: Command): void {
   const cmd = issue
     .command("client")
     .description("A kubeconfig with a fresh key and a short-lived client certificate from the cluster CA");
-  withOutput(withFlags(cmd, { root: true, state: true, offlineDir: true }))
+  withOutput(withFlags(cmd, { root: true, ledger: true, offlineDir: true }))
     .requiredOption("--user <name>", "user name (certificate CN)")
     .option("--group <group>", "group (certificate O), repeatable", collect)
     .option("--ttl <duration>", "lifetime (default: 8h)", duration("--ttl"))

@@ -5,7 +5,7 @@ import { STATUSES } from "../ledger/store.js";
 import { act, type Common, duration, oneOf, printData, warnAll, withFlags, withOutput } from "./common.js";
 import { out, table } from "./output.js";
 
-const TREE = { root: true, state: true } as const;
+const TREE = { root: true, ledger: true } as const;
 
 export function registerLedger(program: Command): void {
   const ledger = program
@@ -36,6 +36,7 @@ export function registerLedger(program: Command): void {
       );
     return undefined;
   });
+  registerMigrate(ledger);
   registerList(ledger);
   registerCheck(ledger);
 }
@@ -107,6 +108,26 @@ function registerCheck(ledger: Command): void {
     const r = await ledgerRepair(f);
     out(`restored ${r.restored} revocation(s); ${r.serialOnly} known only by serial`);
     warnAll(r.notices);
+    return undefined;
+  });
+}
+
+function registerMigrate(ledger: Command): void {
+  const cmd = withOutput(withFlags(ledger.command("migrate"), { root: true, ledger: true }))
+    .description("Copy the ledger between SQLite and etcd (either way); idempotent, verified after copying")
+    .requiredOption("--from <url>", "the ledger to copy: sqlite:PATH or etcd://HOST:PORT[,...]")
+    .requiredOption("--to <url>", "where to copy it (created if missing; what it holds is kept)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  kubepki ledger migrate --root / --from sqlite:/var/lib/kubepki/ledger.db --to etcd://10.0.0.11:2379,10.0.0.12:2379\n  kubepki ledger migrate --root / --from etcd://10.0.0.11:2379 --to sqlite:/var/backups/ledger.db",
+    );
+  act(cmd, async ({ output, ...req }: Common & { from: string; to: string; output: string }) => {
+    const { ledgerMigrate } = await import("../app/ledger.js");
+    const r = await ledgerMigrate(req);
+    if (!(await printData(output, r)))
+      out(
+        `copied ${r.entries} entries from ${r.from} to ${r.to}: ${r.added} new, ${r.revoked} revoked, ${r.superseded} superseded, ${r.serialOnly} serial-only revocations, ${r.crlCounters} CRL counter(s) raised; ${r.verified} fingerprints verified`,
+      );
     return undefined;
   });
 }

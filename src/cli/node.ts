@@ -23,7 +23,7 @@ export function registerNode(program: Command): void {
     .option("--force", "replace an existing pair (the old one is backed up beside it)")
     .option("--algorithm <alg>", `key algorithm: ${KEY_ALGORITHMS.join(" | ")} (default: the CA's)`)
     .option("--cert-validity <duration>", "validity (default: 8760h)", duration("--cert-validity"));
-  withOutput(withFlags(cmd, { state: true })).addHelpText(
+  withOutput(withFlags(cmd, { ledger: true })).addHelpText(
     "after",
     `
 Examples:

@@ -7,7 +7,7 @@ export function registerRevoke(program: Command): void {
   const cmd = program
     .command("revoke")
     .description("Revoke certificates: mark them in the ledger and rewrite the CRLs");
-  withOutput(withFlags(cmd, { root: true, state: true, offlineDir: true }))
+  withOutput(withFlags(cmd, { root: true, ledger: true, offlineDir: true }))
     .option("--serial <hex>", "serial number")
     .option(
       "--fingerprint <sha256>",

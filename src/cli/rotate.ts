@@ -21,7 +21,7 @@ export function registerRotate(program: Command): void {
     );
   withFlags(cmd, {
     root: true,
-    state: true,
+    ledger: true,
     certDir: true,
     offlineDir:
       "the offline folder: offline CA keys, super-admin.conf, other nodes' kubelet pairs; the first node publishes the new CA there",

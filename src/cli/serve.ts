@@ -16,7 +16,7 @@ export function registerServe(program: Command): void {
   const cmd = program
     .command("serve")
     .description("Run the authorization webhook that denies revoked client certificates at kube-apiserver");
-  withFlags(cmd, { root: true, state: true, offlineDir: true })
+  withFlags(cmd, { root: true, ledger: true, offlineDir: true })
     .option("--listen <host:port>", "address to listen on", "127.0.0.1:8443")
     .option(
       "--allowed-cn <cn>",
@@ -33,6 +33,10 @@ export function registerServe(program: Command): void {
       oneOf(["log", "deny"] as const),
     )
     .option(
+      "--max-staleness <duration>",
+      "etcd store: /readyz fails when the revoked set was not confirmed current for this long (default: 30s)",
+    )
+    .option(
       "--setup-only",
       "write the certificates, webhook kubeconfig and AuthorizationConfiguration, then exit",
     );
@@ -42,6 +46,7 @@ export function registerServe(program: Command): void {
     `
 Examples:
   kubepki serve --root / --listen 127.0.0.1:8443
+  kubepki serve --root / --store etcd://10.0.0.11:2379,10.0.0.12:2379,10.0.0.13:2379
   kubepki serve --root / --setup-only     # then: kube-apiserver --authorization-config=/etc/kubernetes/kubepki/authorization-config.yaml
   kubepki serve --root / --setup-only -o json
   kubepki serve --root / --unknown-certificates deny   # only once every client certificate is in the ledger

@@ -48,7 +48,7 @@ export function registerWatch(program: Command): void {
     );
   withFlags(cmd, {
     root: true,
-    state: true,
+    ledger: true,
     offlineDir: "where the CA keys are kept (to re-sign CRLs)",
     certDir: true,
   })

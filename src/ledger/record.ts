@@ -1,8 +1,12 @@
 import { entryFrom, type IssuedRecord } from "./entry.js";
 import { type OpenMode, SqliteLedger } from "./sqlite.js";
 import type { LedgerStore } from "./store.js";
+import type { StoreTarget } from "./target.js";
 
 export type { OpenMode };
+
+/** A ledger named by its SQLite file, or by a --store target. */
+export type LedgerAt = string | StoreTarget;
 
 /**
  * Opens the ledger. Only `init` and `ledger init` pass "create": every other command refuses a
@@ -23,13 +27,24 @@ export async function recordIssued(
   if (superseded.length > 0) await store.supersede(superseded);
 }
 
+/**
+ * Opens the ledger wherever it is: the SQLite file, or etcd (its client is loaded only then, so
+ * commands on SQLite never load etcd3 and gRPC).
+ */
+export async function openStore(at: LedgerAt, mode: OpenMode = "existing"): Promise<LedgerStore> {
+  if (typeof at === "string" || at.kind === "sqlite")
+    return openLedger(typeof at === "string" ? at : at.file, mode);
+  const { EtcdLedger } = await import("./etcd.js");
+  return EtcdLedger.open(at, mode);
+}
+
 /** Opens the ledger, runs `fn`, closes it. */
 export async function withLedger<T>(
-  file: string,
+  at: LedgerAt,
   fn: (store: LedgerStore) => Promise<T> | T,
   mode: OpenMode = "existing",
 ): Promise<T> {
-  const store = openLedger(file, mode);
+  const store = await openStore(at, mode);
   try {
     return await fn(store);
   } finally {

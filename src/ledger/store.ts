@@ -118,4 +118,26 @@ export interface LedgerStore {
   id(): Promise<string>;
   version(): Promise<number>;
   close(): Promise<void>;
+  /**
+   * Shared stores (etcd) only. Writes commit one by one, also inside exclusive() (which is a lock
+   * there, not a transaction): a failure after a write leaves that write in place.
+   */
+  readonly autocommit?: boolean;
+  /** Shared stores: keeps the CRL signed with `number` as the CA's latest, for every node to publish. */
+  storeCrl?(issuerSha256: string, number: bigint, der: Buffer): Promise<void>;
+  /** Shared stores: the latest CRL of each CA (DER), as storeCrl() left them. */
+  latestCrls?(): Promise<{ issuerSha256: string; der: Buffer }[]>;
+  /** Shared stores: every change from `fromRevision` on, in order (what `kubepki serve` replicas follow). */
+  watch?(fromRevision: string, on: WatchHandlers): Promise<{ cancel: () => Promise<void> }>;
+}
+
+/** What a watch reports (keys relative to the store's prefix). */
+export interface WatchHandlers {
+  /** A put (value) or a delete (undefined). */
+  change(key: string, value: Buffer | undefined, revision: string): void;
+  connected(): void;
+  /** The stream broke; it resumes by itself from the revision after the last one seen. */
+  disconnected(err: Error): void;
+  /** The watch ended for good (its revision was compacted): load everything again, watch anew. */
+  lost(err: Error): void;
 }

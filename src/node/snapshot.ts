@@ -87,6 +87,8 @@ export interface SnapshotOptions {
   distro?: Distro;
   processes?: boolean;
   now?: Date;
+  /** Revocations read from the ledger named by --store (etcd, or another SQLite file): used instead of the node's ledger file. */
+  revoked?: Map<string, { reason?: string; revokedAt?: string }>;
 }
 
 const PEM_NAME = /\.(crt|pem|key|cer|der|cert)$/;
@@ -118,7 +120,8 @@ export function takeSnapshot(opts: SnapshotOptions): NodeSnapshot {
   readComponentConfigs(snap);
   readKubeconfigs(snap);
   collectCertsAndKeys(snap);
-  readLedger(snap);
+  if (opts.revoked) for (const [sha, r] of opts.revoked) snap.revoked.set(sha, r);
+  else readLedger(snap);
   readBackups(snap);
   const { layout, files } = snap;
   const controlPlane =

@@ -470,3 +470,15 @@ export const KUBEADM_CONFIG_FILE = "kubeadm-config.yaml";
 /** kubepki's own pairs from the cluster CA (the webhook's), under etc/kubernetes/kubepki/, and its kubeconfig. */
 export const KUBEPKI_PAIRS = ["webhook", "apiserver-authz-client"] as const;
 export const KUBEPKI_KUBECONFIGS = ["webhook.kubeconfig"] as const;
+
+/**
+ * kubepki's own files (not kubeadm's): the client pair an etcd-backed ledger connects with, issued
+ * from the etcd CA (clientAuth only), key 0600, recorded in the ledger. Paths relative to the root.
+ */
+export const KUBEPKI_ETCD_CLIENT = {
+  commonName: "kubepki-etcd-client",
+  ca: "etcd-ca" as CaId,
+  cert: "etc/kubernetes/kubepki/etcd-client.crt",
+  key: "etc/kubernetes/kubepki/etcd-client.key",
+  profile: "kubepki:etcd-client",
+} as const;

@@ -325,10 +325,41 @@ function readCluster(r: DocReader, v1beta4: boolean, out: SpecInput): void {
   }
 }
 
+/** `store:` and `etcd: {cacert, cert, key, prefix, timeout}`: where the ledger lives (as --store and --etcd-*). */
+function readStore(r: DocReader, out: SpecInput): void {
+  const store: Record<string, string> = {};
+  const url = r.string(["store"]);
+  if (url) store.store = url.value;
+  if (r.has(["etcd"])) {
+    r.checkShape({ cacert: ANY, cert: ANY, key: ANY, prefix: ANY, timeout: ANY }, ["etcd"]);
+    const fields = {
+      cacert: "etcdCacert",
+      cert: "etcdCert",
+      key: "etcdKey",
+      prefix: "etcdPrefix",
+      timeout: "etcdTimeout",
+    };
+    for (const [field, name] of Object.entries(fields)) {
+      const v = r.string(["etcd", field]);
+      if (v) store[name] = v.value;
+    }
+  }
+  if (Object.keys(store).length > 0) out.store = { value: store, where: r.where(url ? ["store"] : ["etcd"]) };
+}
+
 function readKubepki(r: DocReader, out: SpecInput): void {
-  r.checkShape({ apiVersion: ANY, kind: ANY, nodes: ANY, offlineDir: ANY, externalCA: ANY });
+  r.checkShape({
+    apiVersion: ANY,
+    kind: ANY,
+    nodes: ANY,
+    offlineDir: ANY,
+    externalCA: ANY,
+    store: ANY,
+    etcd: ANY,
+  });
   out.offlineDir = r.string(["offlineDir"]);
   out.externalCA = r.boolean(["externalCA"]);
+  readStore(r, out);
   const count = r.seqLength(["nodes"]);
   if (count === undefined) return;
   out.nodes = [];

@@ -51,6 +51,8 @@ export interface SpecInput {
   nodes?: Sourced<NodeInput>[];
   offlineDir?: Sourced<string>;
   externalCA?: Sourced<boolean>;
+  /** KubepkiConfiguration `store` and `etcd`: where the ledger lives, as the --store/--etcd-* flags name them. */
+  store?: Sourced<Record<string, string>>;
   source?: ConfigSource;
 }
 
@@ -96,6 +98,8 @@ export interface ClusterSpec {
   nodes: NodeSpec[];
   offlineDir?: string;
   externalCA: boolean;
+  /** Where the ledger lives, from the KubepkiConfiguration (flags override it). */
+  store: Record<string, string>;
   /** The operator's KubeletConfiguration has serverTLSBootstrap: true (the kubelet asks for its serving cert by CSR). */
   kubeletServerTLSBootstrap: boolean;
   warnings: string[];
@@ -203,6 +207,7 @@ export function resolveSpec(inputs: SpecInput[]): ClusterSpec {
     nodes,
     offlineDir: input.offlineDir?.value,
     externalCA: input.externalCA?.value ?? false,
+    store: input.store?.value ?? {},
     kubeletServerTLSBootstrap:
       input.source?.documents.some(
         (d) => d.kind === "KubeletConfiguration" && d.doc.get("serverTLSBootstrap") === true,

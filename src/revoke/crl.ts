@@ -85,21 +85,9 @@ export async function publishCrl(
       crlIssuers(paths, id, cert).map((c) => c.sha256),
       now,
     );
-    const listed = new Set(entries.map((e) => normalizeSerial(e.serialHex)));
     // A revocation of a CA that rotate-ca dropped leaves the CRL, but the ledger still holds it.
     const kept = new Set((await store.revoked()).map((e) => e.serial));
-    const lost = (published?.entries ?? []).filter(
-      (e) => !listed.has(normalizeSerial(e.serialHex)) && !kept.has(normalizeSerial(e.serialHex)),
-    );
-    if (lost.length > 0)
-      throw new IoError(
-        `refusing to replace ${crlPath(paths, id)} (CRL number ${published?.number}): it lists ${lost.length} revoked certificate(s) the ledger does not (serial ${lost
-          .slice(0, 3)
-          .map((e) => normalizeSerial(e.serialHex))
-          .join(
-            ", ",
-          )}${lost.length > 3 ? ", ..." : ""}). The ledger may have been replaced or lost: run \`kubepki ledger verify\` and \`kubepki ledger repair\``,
-      );
+    refuseLosing(paths, id, published, entries, kept);
     const number = await store.nextCrlNumber(cert.sha256, published?.number ?? 0n);
     const nextUpdate = new Date(now.getTime() + (opts.validityMs ?? DEFAULT_CRL_VALIDITY_MS));
     const crl = await buildCrl({
@@ -111,6 +99,8 @@ export async function publishCrl(
       entries,
     });
     const path = opts.out ?? crlPath(paths, id);
+    // A shared ledger keeps it too: every `kubepki serve` writes it to its node's CRL file.
+    if (!opts.out) await store.storeCrl?.(cert.sha256, number, crl.der);
     writeFileAtomic(path, (opts.out ? !!opts.der : true) ? crl.der : crl.pem, MODE_CERT);
     return {
       ca: id,
@@ -122,6 +112,32 @@ export async function publishCrl(
       ...crl,
     };
   });
+}
+
+/**
+ * The published CRL is a second record: never replaced by one that lists fewer revocations (but
+ * for those the ledger still holds, of a CA rotate-ca dropped).
+ */
+function refuseLosing(
+  paths: TreePaths,
+  id: CaId,
+  published: ParsedCrl | undefined,
+  entries: RevokedEntry[],
+  kept: Set<string>,
+): void {
+  const listed = new Set(entries.map((e) => normalizeSerial(e.serialHex)));
+  const lost = (published?.entries ?? []).filter((e) => {
+    const serial = normalizeSerial(e.serialHex);
+    return !listed.has(serial) && !kept.has(serial);
+  });
+  if (lost.length === 0) return;
+  const some = lost
+    .slice(0, 3)
+    .map((e) => normalizeSerial(e.serialHex))
+    .join(", ");
+  throw new IoError(
+    `refusing to replace ${crlPath(paths, id)} (CRL number ${published?.number}): it lists ${lost.length} revoked certificate(s) the ledger does not (serial ${some}${lost.length > 3 ? ", ..." : ""}). The ledger may have been replaced or lost: run \`kubepki ledger verify\` and \`kubepki ledger repair\``,
+  );
 }
 
 async function revokedEntries(store: LedgerStore, issuers: string[], now: Date): Promise<RevokedEntry[]> {

@@ -1,3 +1,5 @@
+import { KUBEPKI_ETCD_CLIENT } from "../pki/catalog.js";
+
 /** The CNs kubepki issues for its webhook: its serving certificate and kube-apiserver's client certificate. */
 export const WEBHOOK_SERVER_CN = "kubepki-authz-webhook";
 export const WEBHOOK_CLIENT_CN = "kube-apiserver-kubepki-authz";
@@ -17,4 +19,5 @@ export const RESERVED_CNS = new Set([
   "front-proxy-client",
   WEBHOOK_SERVER_CN,
   WEBHOOK_CLIENT_CN,
+  KUBEPKI_ETCD_CLIENT.commonName,
 ]);

@@ -1,4 +1,4 @@
-import { InputError } from "../errors.js";
+import { InputError, IoError } from "../errors.js";
 import { readTextLimited } from "../fsx/read.js";
 import type { LedgerEntry, LedgerStore, RevokeMatch } from "../ledger/store.js";
 import { CAS, type CaId } from "../pki/catalog.js";
@@ -61,7 +61,60 @@ export async function revokeCertificates(
     : match.sha256
       ? `fingerprint ${match.sha256}`
       : `user ${match.user}`;
-  return store.exclusive(async () => {
+  let committed: LedgerEntry[] = [];
+  try {
+    return await store.exclusive(() =>
+      revokeLocked(paths, store, {
+        match,
+        what,
+        reason,
+        now,
+        force: opts.force,
+        onCommitted: (r) => {
+          committed = r;
+        },
+      }),
+    );
+  } catch (err) {
+    throw store.autocommit ? notCommitted(err, committed) : err;
+  }
+}
+
+/**
+ * A shared store commits each write on its own: say what was committed when the step failed, so the
+ * operator knows a retry is safe (nothing revoked) or what is left (the CRL of a committed revocation).
+ */
+function notCommitted(err: unknown, committed: LedgerEntry[]): unknown {
+  if (!(err instanceof IoError)) return err;
+  if (committed.length === 0)
+    return new IoError(
+      `nothing was revoked (the ledger's transaction did not commit): ${err.message}. Retrying is safe`,
+      {
+        cause: err,
+      },
+    );
+  const serials = committed.map((e) => e.serial).join(", ");
+  return new IoError(
+    `revoked in the ledger (serial ${serials}; every kubepki serve denies it), but the CRL was not published: ${err.message}. Publish it with kubepki crl (the CA that issued it)`,
+    { cause: err },
+  );
+}
+
+interface LockedRevoke {
+  match: RevokeMatch;
+  what: string;
+  reason: CrlReason;
+  now: Date;
+  force?: boolean;
+  onCommitted: (revoked: LedgerEntry[]) => void;
+}
+
+async function revokeLocked(
+  paths: TreePaths,
+  store: LedgerStore,
+  { match, what, reason, now, force, onCommitted }: LockedRevoke,
+): Promise<RevokeResult> {
+  {
     const found = await store.find(match);
     const leaves = found.filter((e) => !e.isCA);
     if (leaves.length === 0 && found.length > 0)
@@ -72,12 +125,13 @@ export async function revokeCertificates(
       throw new InputError(
         `no active certificate with ${what} in the ledger (kubepki ledger import records a node's existing certificates)`,
       );
-    if (!opts.force) refuseControlPlane(leaves);
+    if (!force) refuseControlPlane(leaves);
     const revoked = await store.revoke(
       leaves.map((e) => e.sha256),
       reason,
       now,
     );
+    onCommitted(revoked);
     const { cas: only, unknown } = casOf(paths, new Set(revoked.map((e) => e.issuerSha256)));
     const { published, skipped } =
       only.length > 0 ? await publishCrls(paths, store, { now, only }) : { published: [], skipped: [] };
@@ -91,7 +145,7 @@ export async function revokeCertificates(
       crlSkipped: [...skipped, ...noCa],
       unstoppable: revoked.filter((e) => e.subjectO.includes("system:masters")),
     };
-  });
+  }
 }
 
 function refuseControlPlane(entries: LedgerEntry[]): void {

@@ -1,9 +1,9 @@
 import type { ServerResponse } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { RevokedSet } from "./webhook-set.js";
+import type { RevocationView } from "./webhook-set.js";
 
 /** The webhook's Prometheus metrics: requests, decisions, latency, and the revoked set's health. */
-export function metrics(set: RevokedSet) {
+export function metrics(set: RevocationView) {
   const registry = new Registry();
   const requests = new Counter({
     name: "kubepki_webhook_requests_total",

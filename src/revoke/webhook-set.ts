@@ -19,12 +19,31 @@ async function knownFingerprints(store: LedgerStore): Promise<Set<string>> {
 }
 
 /**
+ * What the webhook answers from: the revoked fingerprints (and user names), the certificates
+ * allowed to call, and the set's health. RevokedSet (SQLite, polled) and ReplicaSet (etcd, watched).
+ */
+export interface RevocationView {
+  fingerprints: Set<string>;
+  users: Set<string>;
+  callers: Set<string>;
+  /** When the set was last confirmed current (the set-age metric). */
+  loadedAt: number;
+  /** Set while the set cannot be trusted to be current: /readyz fails. */
+  error: string | undefined;
+  failures: number;
+  start(): Promise<void>;
+  /** One health check, every poll interval. */
+  poll(): Promise<void>;
+  stop?(): Promise<void>;
+}
+
+/**
  * The revoked set in memory, and the certificates allowed to call (those kubepki issued for the
  * caller). Reloaded when the ledger changes; never shrinks: a ledger that was deleted, replaced,
  * truncated or became unreadable, or whose revoked set got smaller, leaves the last good set in
  * place and puts the watcher in error (readyz fails, the metric shows it) until it is fixed.
  */
-export class RevokedSet {
+export class RevokedSet implements RevocationView {
   fingerprints = new Set<string>();
   users = new Set<string>();
   callers = new Set<string>();

@@ -8,7 +8,7 @@ import { sha256Hex } from "../x509/fingerprint.js";
 import { readBody } from "./webhook-body.js";
 import { type Metrics, metrics, send } from "./webhook-metrics.js";
 import { decide, parseSar, type UnknownPolicy } from "./webhook-sar.js";
-import { RevokedSet } from "./webhook-set.js";
+import { type RevocationView, RevokedSet } from "./webhook-set.js";
 
 export { CREDENTIAL_ID_KEY } from "./webhook-sar.js";
 
@@ -47,6 +47,8 @@ export interface WebhookOptions {
   store: LedgerStore;
   /** The ledger's file: its deletion or replacement is noticed within `pollMs`. */
   ledgerFile?: string;
+  /** Where the revoked set comes from when not polled from `store` (an etcd replica: watched). */
+  source?: (log: (message: string) => void) => RevocationView;
   /** Deny requests without a credential id (clusters before 1.32) by the user name of revoked certificates. */
   denyRevokedUsers?: boolean;
   /** A credential id the ledger does not know: counted and logged ("log", the default) or denied. */
@@ -89,14 +91,16 @@ export function lastCommonName(cn: string | string[] | undefined): string | unde
 export async function createWebhookServer(o: WebhookOptions): Promise<WebhookServer> {
   const limits = { ...DEFAULT_LIMITS, ...o.limits };
   const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-  const set = new RevokedSet({
-    store: o.store,
-    file: o.ledgerFile,
-    allowedCNs: o.allowedCNs,
-    denyRevokedUsers: !!o.denyRevokedUsers,
-    loadKnown: true,
-    log,
-  });
+  const set: RevocationView =
+    o.source?.(log) ??
+    new RevokedSet({
+      store: o.store,
+      file: o.ledgerFile,
+      allowedCNs: o.allowedCNs,
+      denyRevokedUsers: !!o.denyRevokedUsers,
+      loadKnown: true,
+      log,
+    });
   await set.start();
   const m = metrics(set);
   let polling = false;
@@ -114,13 +118,13 @@ export async function createWebhookServer(o: WebhookOptions): Promise<WebhookSer
     server,
     registry: m.registry,
     reload: () => set.poll(),
-    close: () => closeServer(server, sockets, poll, limits.shutdownMs),
+    close: () => closeServer(server, sockets, poll, limits.shutdownMs).finally(() => set.stop?.()),
     health: healthHandler(getRoutes(set, m, o.ready), m),
   };
 }
 
 /** The mTLS server with its limits; only a certificate kubepki issued for the caller stays connected. */
-function httpsServer(o: WebhookOptions, limits: WebhookLimits, set: RevokedSet, m: Metrics) {
+function httpsServer(o: WebhookOptions, limits: WebhookLimits, set: RevocationView, m: Metrics) {
   const handle = requestHandler(o, set, m);
   const server = createServer(
     {
@@ -193,7 +197,7 @@ function closeServer(server: Server, sockets: Set<Socket>, poll: NodeJS.Timeout,
 type Handler = (req: IncomingMessage, res: ServerResponse, path: string) => void;
 
 /** The GET endpoints: liveness, readiness (the ledger's health) and metrics. */
-function getRoutes(set: RevokedSet, m: Metrics, ready?: ReadinessCheck): Record<string, Handler> {
+function getRoutes(set: RevocationView, m: Metrics, ready?: ReadinessCheck): Record<string, Handler> {
   const text = { type: "text/plain" };
   const notReady = (): string | undefined => {
     if (set.error) return `ledger: ${set.error}`;
@@ -231,7 +235,7 @@ function healthHandler(gets: Record<string, Handler>, m: Metrics) {
   };
 }
 
-function requestHandler(o: WebhookOptions, set: RevokedSet, m: Metrics) {
+function requestHandler(o: WebhookOptions, set: RevocationView, m: Metrics) {
   const gets = getRoutes(set, m, o.ready);
   const authorize = authorizeHandler(o, set, m);
   return (req: IncomingMessage, res: ServerResponse) => {
@@ -247,7 +251,7 @@ function requestHandler(o: WebhookOptions, set: RevokedSet, m: Metrics) {
 }
 
 /** POST /authorize: a body within the limit, then the answer. */
-function authorizeHandler(o: WebhookOptions, set: RevokedSet, m: Metrics): Handler {
+function authorizeHandler(o: WebhookOptions, set: RevocationView, m: Metrics): Handler {
   const limit = o.bodyLimit ?? 1024 * 1024;
   const tooLarge = (res: ServerResponse, path: string) =>
     send(m, res, path, 413, '{"error":"request body too large"}', { close: true });
@@ -279,7 +283,7 @@ function noteUnknown(o: WebhookOptions, m: Metrics, fp: string, user: string | u
 
 function answer(
   o: WebhookOptions,
-  set: RevokedSet,
+  set: RevocationView,
   m: Metrics,
   res: ServerResponse,
   path: string,

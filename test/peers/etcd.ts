@@ -76,3 +76,108 @@ export function etcdctl(endpoint: string, caFile: string, cert: string, key: str
     },
   );
 }
+
+export interface EtcdMember {
+  name: string;
+  /** host:port of its client URL. */
+  client: string;
+  proc: ChildProcess;
+  log: () => string;
+  /** SIGKILL (or the signal given), waiting for the exit. */
+  kill: (signal?: NodeJS.Signals) => Promise<void>;
+  /** Starts it again with the same data folder (after kill). */
+  restart: () => Promise<void>;
+}
+
+export interface EtcdCluster {
+  members: EtcdMember[];
+  /** etcd://a,b,c with the given member first. */
+  url: (first?: number) => string;
+  stop: () => Promise<void>;
+}
+
+/**
+ * A three-member (or `size`) etcd cluster on loopback, with kubeadm's TLS flags and the PKI under
+ * `root`, each member on its own client and peer ports and data folder. Stopped by PID.
+ */
+export async function startEtcdCluster(
+  root: string,
+  size = 3,
+  extraArgs: string[] = [],
+): Promise<EtcdCluster> {
+  const pki = join(root, PKI, "etcd");
+  const ports: { client: number; peer: number }[] = [];
+  for (let i = 0; i < size; i++) ports.push({ client: await freePort(), peer: await freePort() });
+  const initial = ports.map((p, i) => `m${i + 1}=https://127.0.0.1:${p.peer}`).join(",");
+  const data = peerDir("kubepki-etcd-cluster-");
+  const argsOf = (i: number) => {
+    const p = ports[i] as { client: number; peer: number };
+    return [
+      `--name=m${i + 1}`,
+      `--data-dir=${join(data, `m${i + 1}`)}`,
+      `--listen-client-urls=https://127.0.0.1:${p.client}`,
+      `--advertise-client-urls=https://127.0.0.1:${p.client}`,
+      `--listen-peer-urls=https://127.0.0.1:${p.peer}`,
+      `--initial-advertise-peer-urls=https://127.0.0.1:${p.peer}`,
+      `--initial-cluster=${initial}`,
+      "--initial-cluster-state=new",
+      "--initial-cluster-token=kubepki-test",
+      `--cert-file=${pki}/server.crt`,
+      `--key-file=${pki}/server.key`,
+      `--trusted-ca-file=${pki}/ca.crt`,
+      "--client-cert-auth=true",
+      `--peer-cert-file=${pki}/peer.crt`,
+      `--peer-key-file=${pki}/peer.key`,
+      `--peer-trusted-ca-file=${pki}/ca.crt`,
+      "--peer-client-cert-auth=true",
+      "--heartbeat-interval=50",
+      "--election-timeout=500",
+      ...extraArgs,
+    ];
+  };
+  const members = ports.map((p, i) => member(`m${i + 1}`, `127.0.0.1:${p.client}`, argsOf(i)));
+  await Promise.all(members.map((m) => m.restart()));
+  return {
+    members,
+    url: (first = 0) =>
+      `etcd://${[...members.slice(first), ...members.slice(0, first)].map((m) => m.client).join(",")}`,
+    stop: async () => {
+      await Promise.all(members.map((m) => m.kill("SIGTERM")));
+    },
+  };
+}
+
+function member(name: string, client: string, args: string[]): EtcdMember {
+  let log = "";
+  const m: EtcdMember = {
+    name,
+    client,
+    proc: undefined as unknown as ChildProcess,
+    log: () => log,
+    kill: async (signal = "SIGKILL") => {
+      const proc = m.proc;
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.kill(signal);
+      await exited;
+    },
+    restart: async () => {
+      log = "";
+      const proc = spawn("etcd", args, { stdio: ["ignore", "pipe", "pipe"] });
+      m.proc = proc;
+      proc.stdout?.on("data", (d) => {
+        log += d;
+      });
+      proc.stderr?.on("data", (d) => {
+        log += d;
+      });
+      const deadline = Date.now() + 30_000;
+      while (!/ready to serve client requests|serving client traffic securely/.test(log)) {
+        if (proc.exitCode !== null) throw new Error(`etcd ${name} exited: ${log.slice(-2000)}`);
+        if (Date.now() > deadline) throw new Error(`etcd ${name} did not start: ${log.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+  };
+  return m;
+}

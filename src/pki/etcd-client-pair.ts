@@ -1,0 +1,72 @@
+import { join } from "node:path";
+import { MODE_CERT, MODE_KEY } from "../fsx/modes.js";
+import { exists } from "../fsx/read.js";
+import { commitFiles } from "../fsx/transaction.js";
+import type { IssuedRecord } from "../ledger/entry.js";
+import { DEFAULT_KEY_ALGORITHM } from "../x509/algorithms.js";
+import { issueCertificate } from "../x509/certificate.js";
+import { generateKeyPair } from "../x509/keygen.js";
+import { privateKeyToPem } from "../x509/keys.js";
+import { parseCertificatePem } from "../x509/parse.js";
+import { KUBEPKI_ETCD_CLIENT } from "./catalog.js";
+import { leafProblems, loadPair } from "./existing.js";
+import { caPaths, type PairPaths, readTreeText, type TreePaths } from "./paths.js";
+import { leafTemplate } from "./profiles.js";
+import { requireCaSigner } from "./signer.js";
+
+const VALIDITY_MS = 365 * 86_400_000;
+
+/** The pair verifies against the etcd CA's certificate (no key needed) with more than 30 days left. */
+async function stillGood(paths: TreePaths, pair: PairPaths, now: Date): Promise<boolean> {
+  if (!exists(pair.cert) || !exists(pair.key)) return false;
+  const caFile = caPaths(paths, KUBEPKI_ETCD_CLIENT.ca).cert;
+  const caPem = readTreeText(paths, caFile);
+  if (!caPem) return false;
+  const loaded = loadPair(pair, (f) => readTreeText(paths, f));
+  const problems = await leafProblems(loaded, parseCertificatePem(caPem, caFile), { dns: [], ips: [] }, now);
+  return (
+    problems.length === 0 && !!loaded.cert && loaded.cert.notAfter.getTime() - now.getTime() > 30 * 86_400_000
+  );
+}
+
+/**
+ * kubepki's etcd client pair (catalog: KUBEPKI_ETCD_CLIENT), what an etcd-backed ledger connects
+ * with: kept while it verifies against the etcd CA with more than 30 days left, else issued from
+ * the etcd CA (key 0600 from the first byte, one journaled group). Returns what to record.
+ */
+export async function ensureEtcdClientPair(
+  paths: TreePaths,
+  now = new Date(),
+): Promise<IssuedRecord | undefined> {
+  const pair = {
+    cert: join(paths.root, KUBEPKI_ETCD_CLIENT.cert),
+    key: join(paths.root, KUBEPKI_ETCD_CLIENT.key),
+  };
+  if (await stillGood(paths, pair, now)) return undefined;
+  const ca = requireCaSigner(
+    paths,
+    KUBEPKI_ETCD_CLIENT.ca,
+    "used to issue kubepki's etcd client certificate",
+  );
+  const kp = await generateKeyPair(DEFAULT_KEY_ALGORITHM);
+  const tpl = leafTemplate(
+    {
+      commonName: KUBEPKI_ETCD_CLIENT.commonName,
+      organizations: [],
+      extKeyUsage: ["clientAuth"],
+      sans: { dns: [], ips: [] },
+    },
+    now,
+    VALIDITY_MS,
+    ca.cert.notAfter,
+  );
+  const c = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert, privateKey: ca.key });
+  commitFiles(
+    [
+      { path: pair.key, data: privateKeyToPem(kp.privateKey), mode: MODE_KEY },
+      { path: pair.cert, data: c.pem, mode: MODE_CERT },
+    ],
+    { journalPath: paths.journal },
+  );
+  return { der: c.der, issuerDer: ca.cert.der, profile: KUBEPKI_ETCD_CLIENT.profile, path: pair.cert };
+}
