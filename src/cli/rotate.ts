@@ -6,7 +6,12 @@ import type {
   RotateCaRequest,
   RotationStatus,
 } from "../app/rotate.js";
-import { ROTATION_CAS, ROTATION_PHASES } from "../app/rotate.js";
+import { ROTATION_IDS } from "../pki/catalog.js";
+import { PHASES as ROTATION_PHASES } from "../rotate/types.js";
+
+/** The --ca choices (app/rotate.ts's ROTATION_CAS, without loading the use case for --help). */
+const ROTATION_CAS = [...ROTATION_IDS, "all"] as const;
+
 import { act, type Common, oneOf, printData, warnAll, withFlags } from "./common.js";
 import { info, out, table, warn } from "./output.js";
 
