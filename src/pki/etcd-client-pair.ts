@@ -1,20 +1,12 @@
 import { join } from "node:path";
-import { MODE_CERT, MODE_KEY } from "../fsx/modes.js";
 import { exists } from "../fsx/read.js";
-import { commitFiles } from "../fsx/transaction.js";
 import type { IssuedRecord } from "../ledger/entry.js";
-import { DEFAULT_KEY_ALGORITHM } from "../x509/algorithms.js";
-import { issueCertificate } from "../x509/certificate.js";
-import { generateKeyPair } from "../x509/keygen.js";
-import { privateKeyToPem } from "../x509/keys.js";
 import { parseCertificatePem } from "../x509/parse.js";
 import { KUBEPKI_ETCD_CLIENT } from "./catalog.js";
 import { leafProblems, loadPair } from "./existing.js";
+import { issueOwnPair } from "./own-pair.js";
 import { caPaths, type PairPaths, readTreeText, type TreePaths } from "./paths.js";
-import { leafTemplate } from "./profiles.js";
 import { requireCaSigner } from "./signer.js";
-
-const VALIDITY_MS = 365 * 86_400_000;
 
 /** The pair verifies against the etcd CA's certificate (no key needed) with more than 30 days left. */
 async function stillGood(paths: TreePaths, pair: PairPaths, now: Date): Promise<boolean> {
@@ -48,25 +40,12 @@ export async function ensureEtcdClientPair(
     KUBEPKI_ETCD_CLIENT.ca,
     "used to issue kubepki's etcd client certificate",
   );
-  const kp = await generateKeyPair(DEFAULT_KEY_ALGORITHM);
-  const tpl = leafTemplate(
-    {
-      commonName: KUBEPKI_ETCD_CLIENT.commonName,
-      organizations: [],
-      extKeyUsage: ["clientAuth"],
-      sans: { dns: [], ips: [] },
-    },
+  const issued = await issueOwnPair(
+    paths,
+    ca,
+    pair,
+    { commonName: KUBEPKI_ETCD_CLIENT.commonName, extKeyUsage: "clientAuth" },
     now,
-    VALIDITY_MS,
-    ca.cert.notAfter,
   );
-  const c = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert, privateKey: ca.key });
-  commitFiles(
-    [
-      { path: pair.key, data: privateKeyToPem(kp.privateKey), mode: MODE_KEY },
-      { path: pair.cert, data: c.pem, mode: MODE_CERT },
-    ],
-    { journalPath: paths.journal },
-  );
-  return { der: c.der, issuerDer: ca.cert.der, profile: KUBEPKI_ETCD_CLIENT.profile, path: pair.cert };
+  return { ...issued, profile: KUBEPKI_ETCD_CLIENT.profile, path: pair.cert };
 }

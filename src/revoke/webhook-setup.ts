@@ -4,19 +4,14 @@ import { InputError } from "../errors.js";
 import { writeFileAtomic } from "../fsx/atomic.js";
 import { MODE_CERT, MODE_KEY } from "../fsx/modes.js";
 import { exists } from "../fsx/read.js";
-import { commitFiles } from "../fsx/transaction.js";
 import { recordIssued } from "../ledger/record.js";
 import type { LedgerStore } from "../ledger/store.js";
 import { leafProblems, loadPair } from "../pki/existing.js";
 import { hostPort, splitHostPort } from "../pki/net.js";
+import { issueOwnPair } from "../pki/own-pair.js";
 import { caPaths, type PairPaths, readTreeText, type TreePaths } from "../pki/paths.js";
-import { leafTemplate } from "../pki/profiles.js";
 import { type CaSigner, requireCaSigner } from "../pki/signer.js";
 import type { SanSet } from "../pki/spec.js";
-import { DEFAULT_KEY_ALGORITHM } from "../x509/algorithms.js";
-import { issueCertificate } from "../x509/certificate.js";
-import { generateKeyPair } from "../x509/keygen.js";
-import { privateKeyToPem } from "../x509/keys.js";
 import { authorizationConfigYaml, webhookKubeconfigYaml } from "./authz-config.js";
 import { WEBHOOK_CLIENT_CN, WEBHOOK_SERVER_CN } from "./names.js";
 
@@ -35,8 +30,6 @@ export interface WebhookFiles {
   /** What was (re)issued this time. */
   issued: string[];
 }
-
-const VALIDITY_MS = 365 * 86_400_000;
 
 /**
  * The files kube-apiserver needs to call `kubepki serve`, under etc/kubernetes/kubepki/: the
@@ -134,25 +127,16 @@ async function ensurePair(
 ): Promise<string | undefined> {
   const ca = requireCaSigner(ctx.paths, "ca", "issued");
   if (await pairStillGood(ctx, pair, ca, want)) return undefined;
-  const kp = await generateKeyPair(DEFAULT_KEY_ALGORITHM);
-  const tpl = leafTemplate(
-    { commonName: cn, organizations: [], extKeyUsage: [eku], sans: want },
+  const { der, issuerDer } = await issueOwnPair(
+    ctx.paths,
+    ca,
+    pair,
+    { commonName: cn, extKeyUsage: eku, sans: want },
     ctx.now,
-    VALIDITY_MS,
-    ca.cert.notAfter,
-  );
-  const c = await issueCertificate(tpl, kp.publicKey, { certificate: ca.cert, privateKey: ca.key });
-  // One journaled group, so the certificate and its key never disagree on disk.
-  commitFiles(
-    [
-      { path: pair.key, data: privateKeyToPem(kp.privateKey), mode: MODE_KEY },
-      { path: pair.cert, data: c.pem, mode: MODE_CERT },
-    ],
-    { journalPath: ctx.paths.journal },
   );
   await recordIssued(
     ctx.store,
-    [{ der: c.der, issuerDer: ca.cert.der, profile: `webhook:${eku}`, path: pair.cert }],
+    [{ der, issuerDer, profile: `webhook:${eku}`, path: pair.cert }],
     [],
     ctx.now,
   );
