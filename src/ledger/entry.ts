@@ -1,3 +1,4 @@
+import type { IssuedCert } from "../pki/init-sign.js";
 import { readName } from "../x509/der.js";
 import { sha256Hex } from "../x509/fingerprint.js";
 import { OID } from "../x509/oids.js";
@@ -19,16 +20,8 @@ export function normalizeFingerprint(fp: string): string {
     .toLowerCase();
 }
 
-export interface IssuedRecord {
-  der: Buffer;
-  /** `der` parsed, when the caller has it already (what a run just signed): not parsed again. */
-  cert?: CertInfo;
-  /** DER of the issuing CA (the certificate itself for a root). */
-  issuerDer: Buffer;
-  profile: string;
-  path?: string;
-  breakGlass?: boolean;
-}
+/** What a run signed (pki's record of it), and whether it is the break-glass credential. */
+export type IssuedRecord = IssuedCert & { breakGlass?: boolean };
 
 export function entryFrom(rec: IssuedRecord, source: LedgerEntry["source"], now = new Date()): LedgerEntry {
   const cert = rec.cert ?? certInfoFromDer(rec.der, rec.path ?? "certificate");

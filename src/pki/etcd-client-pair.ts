@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import { exists } from "../fsx/read.js";
-import type { IssuedRecord } from "../ledger/entry.js";
 import { parseCertificatePem } from "../x509/parse.js";
 import { KUBEPKI_ETCD_CLIENT } from "./catalog.js";
 import { leafProblems, loadPair } from "./existing.js";
+import type { IssuedCert } from "./init-sign.js";
 import { issueOwnPair } from "./own-pair.js";
 import { caPaths, type PairPaths, readTreeText, type TreePaths } from "./paths.js";
 import { requireCaSigner } from "./signer.js";
@@ -29,7 +29,7 @@ async function stillGood(paths: TreePaths, pair: PairPaths, now: Date): Promise<
 export async function ensureEtcdClientPair(
   paths: TreePaths,
   now = new Date(),
-): Promise<IssuedRecord | undefined> {
+): Promise<IssuedCert | undefined> {
   const pair = {
     cert: join(paths.root, KUBEPKI_ETCD_CLIENT.cert),
     key: join(paths.root, KUBEPKI_ETCD_CLIENT.key),
