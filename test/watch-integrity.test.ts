@@ -117,3 +117,33 @@ describe("kubepki watch: key-file integrity", () => {
     assert.match(bad.stderr, /neither a key or certificate file/);
   });
 });
+
+describe("kubepki watch: what rotate-ca abort puts back", () => {
+  it("the restored kubeconfigs cause no event and no finding", async () => {
+    const { root, offline } = await initTree();
+    const watchOnce = () => kubepki(["watch", "--root", root, "--once", "--crl-refresh", "0"]);
+    assert.equal(watchOnce().status, 0); // records the baseline
+    for (const phase of ["trust", "sign"]) {
+      const r = kubepki([
+        "rotate-ca",
+        "--ca",
+        "ca",
+        "--phase",
+        phase,
+        "--root",
+        root,
+        "--offline-dir",
+        offline,
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+    }
+    // A watch scan during the rotation takes sign's certificates (the ledger's) into the baseline.
+    assert.equal(watchOnce().status, 0);
+    const r = kubepki(["rotate-ca", "abort", "--root", root, "--offline-dir", offline]);
+    assert.equal(r.status, 0, r.stderr);
+    // The restored certificates are superseded in the ledger: only abort's approval vouches for them.
+    const w = watchOnce();
+    assert.equal(w.status, 0, w.stderr);
+    assert.deepEqual(integrityFindings(root), []);
+  });
+});
