@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { initArgs, initTree, kubepki, PKI, tempDir } from "./helpers.js";
@@ -145,5 +145,31 @@ describe("kubepki watch: what rotate-ca abort puts back", () => {
     const w = watchOnce();
     assert.equal(w.status, 0, w.stderr);
     assert.deepEqual(integrityFindings(root), []);
+  });
+});
+
+describe("kubepki watch: an events file that cannot be written", () => {
+  it("keeps the event and writes it once the file can be written again", async () => {
+    const { root } = await initTree();
+    const w = await startWatchCli(root, ["--interval", "1s", "--crl-refresh", "0"]);
+    try {
+      await within(10_000, async () => (w.stderr().includes("watching") ? true : undefined));
+      await pause(1500); // the baseline is recorded
+      mkdirSync(w.events); // appending to a folder fails (EISDIR), even for root
+      chmodSync(join(root, PKI, "apiserver.key"), 0o644);
+      await within(10_000, async () => (w.stderr().includes("cannot write the event") ? true : undefined));
+      rmdirSync(w.events);
+      const { value } = await within(10_000, async () =>
+        w.eventLines().length ? w.eventLines() : undefined,
+      );
+      await pause(2500); // later scans: still exactly one
+      assert.deepEqual(
+        w.eventLines().map((e) => `${e.change} ${e.path}`),
+        ["mode-widened /etc/kubernetes/pki/apiserver.key"],
+      );
+      assert.equal(value.length, 1);
+    } finally {
+      await w.stop();
+    }
   });
 });
