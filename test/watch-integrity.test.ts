@@ -155,6 +155,7 @@ describe("kubepki watch: an events file that cannot be written", () => {
     try {
       await within(10_000, async () => (w.stderr().includes("watching") ? true : undefined));
       await pause(1500); // the baseline is recorded
+      rmSync(w.events, { force: true });
       mkdirSync(w.events); // appending to a folder fails (EISDIR), even for root
       chmodSync(join(root, PKI, "apiserver.key"), 0o644);
       await within(10_000, async () => (w.stderr().includes("cannot write the event") ? true : undefined));
@@ -171,5 +172,15 @@ describe("kubepki watch: an events file that cannot be written", () => {
     } finally {
       await w.stop();
     }
+  });
+});
+
+describe("kubepki watch --events: a file that cannot be written", () => {
+  it("is an I/O error (exit 3) before any scan, not an event lost", () => {
+    const dir = tempDir();
+    const r = kubepki(["watch", "--root", dir, "--once", "--events", join(dir, "missing", "events.jsonl")]);
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /--events .*events\.jsonl: cannot write: ENOENT/);
+    assert.equal(r.stdout, "");
   });
 });
