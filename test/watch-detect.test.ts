@@ -13,7 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { AuditdReader } from "../src/watch/auditd.js";
 import { indicators } from "../src/watch/indicators.js";
-import { initTree, kubepki, run } from "./helpers.js";
+import { initTree, kubepki, run, tempDir } from "./helpers.js";
 import { type RunningCli, readLines, startWatchCli, within } from "./watch-helpers.js";
 
 const hex = (s: string) => Buffer.from(s).toString("hex").toUpperCase();
@@ -203,6 +203,20 @@ describe("printed rules, unit and manifest", () => {
     assert.equal(falco[0]?.priority, "WARNING");
     for (const i of list) assert.ok(falco[0]?.condition.includes(`fd.name = ${i.path}`), i.path);
     assert.match(falco[0]?.condition ?? "", /^open_read and \(/);
+  });
+
+  it("--falco, --image and --namespace without their --print-* flag are a usage error, not a watch on /", () => {
+    const root = tempDir(); // --once: before the check, these started a scan of the root
+    for (const [flags, needs] of [
+      [["--falco"], "--falco goes with --print-audit-rules"],
+      [["--image", "node:24"], "--image goes with --print-daemonset"],
+      [["--print-systemd-unit", "--namespace", "ops"], "--namespace goes with --print-daemonset"],
+    ] as const) {
+      const r = kubepki(["watch", "--root", root, "--once", ...flags]);
+      assert.equal(r.status, 2, `${flags.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(needs));
+      assert.equal(r.stdout, "");
+    }
   });
 
   it("--print-systemd-unit: systemd-analyze verify accepts it", async () => {

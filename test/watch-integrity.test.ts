@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { initArgs, initTree, kubepki, PKI, tempDir } from "./helpers.js";
@@ -115,5 +115,72 @@ describe("kubepki watch: key-file integrity", () => {
     const bad = kubepki(["watch", "--root", root, "--accept", "/etc/kubernetes/pki/nothing.key"]);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /neither a key or certificate file/);
+  });
+});
+
+describe("kubepki watch: what rotate-ca abort puts back", () => {
+  it("the restored kubeconfigs cause no event and no finding", async () => {
+    const { root, offline } = await initTree();
+    const watchOnce = () => kubepki(["watch", "--root", root, "--once", "--crl-refresh", "0"]);
+    assert.equal(watchOnce().status, 0); // records the baseline
+    for (const phase of ["trust", "sign"]) {
+      const r = kubepki([
+        "rotate-ca",
+        "--ca",
+        "ca",
+        "--phase",
+        phase,
+        "--root",
+        root,
+        "--offline-dir",
+        offline,
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+    }
+    // A watch scan during the rotation takes sign's certificates (the ledger's) into the baseline.
+    assert.equal(watchOnce().status, 0);
+    const r = kubepki(["rotate-ca", "abort", "--root", root, "--offline-dir", offline]);
+    assert.equal(r.status, 0, r.stderr);
+    // The restored certificates are superseded in the ledger: only abort's approval vouches for them.
+    const w = watchOnce();
+    assert.equal(w.status, 0, w.stderr);
+    assert.deepEqual(integrityFindings(root), []);
+  });
+});
+
+describe("kubepki watch: an events file that cannot be written", () => {
+  it("keeps the event and writes it once the file can be written again", async () => {
+    const { root } = await initTree();
+    const w = await startWatchCli(root, ["--interval", "1s", "--crl-refresh", "0"]);
+    try {
+      await within(10_000, async () => (w.stderr().includes("watching") ? true : undefined));
+      await pause(1500); // the baseline is recorded
+      rmSync(w.events, { force: true });
+      mkdirSync(w.events); // appending to a folder fails (EISDIR), even for root
+      chmodSync(join(root, PKI, "apiserver.key"), 0o644);
+      await within(10_000, async () => (w.stderr().includes("cannot write the event") ? true : undefined));
+      rmdirSync(w.events);
+      const { value } = await within(10_000, async () =>
+        w.eventLines().length ? w.eventLines() : undefined,
+      );
+      await pause(2500); // later scans: still exactly one
+      assert.deepEqual(
+        w.eventLines().map((e) => `${e.change} ${e.path}`),
+        ["mode-widened /etc/kubernetes/pki/apiserver.key"],
+      );
+      assert.equal(value.length, 1);
+    } finally {
+      await w.stop();
+    }
+  });
+});
+
+describe("kubepki watch --events: a file that cannot be written", () => {
+  it("is an I/O error (exit 3) before any scan, not an event lost", () => {
+    const dir = tempDir();
+    const r = kubepki(["watch", "--root", dir, "--once", "--events", join(dir, "missing", "events.jsonl")]);
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /--events .*events\.jsonl: cannot write: ENOENT/);
+    assert.equal(r.stdout, "");
   });
 });

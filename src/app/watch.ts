@@ -100,7 +100,12 @@ export async function watchOnce(
 
 /** A watch writes refreshed CRLs, the baseline in the ledger and its events file: nothing else. */
 function inWatchTree<T>(req: WatchRequest, fn: () => Promise<T>): Promise<T> {
-  return inTree(pathsOf(req), fn, req.events === undefined ? undefined : dirname(resolve(req.events)));
+  const events = req.onEvent ? undefined : req.events;
+  const checked = async () => {
+    if (events !== undefined) (await import("../watch/events.js")).checkEventsFile(events);
+    return fn();
+  };
+  return inTree(pathsOf(req), checked, req.events === undefined ? undefined : dirname(resolve(req.events)));
 }
 
 async function watchOnceIn(

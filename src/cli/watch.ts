@@ -109,10 +109,19 @@ async function runWatch(flags: WatchFlags): Promise<ExitCode | undefined> {
   return undefined;
 }
 
+const COMPANIONS: Record<string, [keyof WatchFlags, keyof WatchFlags, string]> = {
+  "--falco": ["falco", "printAuditRules", "--print-audit-rules"],
+  "--image": ["image", "printDaemonset", "--print-daemonset"],
+  "--namespace": ["namespace", "printDaemonset", "--print-daemonset"],
+};
+
 async function printOnly(app: typeof import("../app/watch.js"), f: WatchFlags): Promise<boolean> {
   const chosen = [f.printAuditRules, f.printSystemdUnit, f.printDaemonset].filter(Boolean).length;
   if (chosen > 1)
     throw new InputError("give one of --print-audit-rules, --print-systemd-unit, --print-daemonset");
+  // Without its --print-* flag, a companion flag would start a watch on --root (default /).
+  const orphan = Object.entries(COMPANIONS).find(([, [key, needs]]) => f[key] !== undefined && !f[needs]);
+  if (orphan) throw new InputError(`${orphan[0]} goes with ${orphan[1][2]}`);
   if (f.printAuditRules) {
     const r = await app.printAuditRules(f);
     process.stdout.write(f.falco ? r.falco : r.auditd);

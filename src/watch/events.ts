@@ -35,3 +35,12 @@ export function eventSink(file?: string): EventSink {
     }
   };
 }
+
+/** Fails early (exit 3) when the events file cannot be written, rather than at the first event. */
+export function checkEventsFile(file: string): void {
+  try {
+    appendFileSync(file, "", { mode: MODE_KEY });
+  } catch (err) {
+    throw new IoError(`--events ${file}: cannot write: ${errorMessage(err)}`, { cause: err });
+  }
+}

@@ -54,19 +54,27 @@ export class IntegrityCheck {
         cmp.removed,
       );
     const fresh = this.confirmed(cmp.changes, now.getTime());
+    // Reported once written: a change whose event could not be written is tried again next scan.
     for (const c of fresh) {
-      this.emit({
-        time: now.toISOString(),
-        path: c.path,
-        change: c.change,
-        ...(c.before ? { before: shown(c.before) } : {}),
-        after: shown(c.after),
-      });
-      this.metrics?.violations.inc({ change: c.change });
-      if (c.change === "certificate-unknown" || c.change === "ca-certificate-changed")
-        this.metrics?.unknown.inc();
+      this.emitOne(c, now);
+      this.reported.add(keyOf(c));
+      this.seen.delete(keyOf(c));
+      this.pending = this.seen.size;
     }
     return fresh;
+  }
+
+  private emitOne(c: IntegrityChange, now: Date): void {
+    this.emit({
+      time: now.toISOString(),
+      path: c.path,
+      change: c.change,
+      ...(c.before ? { before: shown(c.before) } : {}),
+      after: shown(c.after),
+    });
+    this.metrics?.violations.inc({ change: c.change });
+    if (c.change === "certificate-unknown" || c.change === "ca-certificate-changed")
+      this.metrics?.unknown.inc();
   }
 
   /** The changes seen in an earlier scan at least confirmMs ago and not reported yet. */
@@ -74,19 +82,19 @@ export class IntegrityCheck {
     const seen = new Map<string, number>();
     const out: IntegrityChange[] = [];
     for (const c of changes) {
-      const key = `${c.path}\0${c.change}\0${JSON.stringify(c.after)}`;
+      const key = keyOf(c);
       if (this.reported.has(key)) continue;
       const first = this.seen.get(key) ?? now;
-      if (now - first >= this.confirmMs) {
-        this.reported.add(key);
-        out.push(c);
-      } else seen.set(key, first);
+      seen.set(key, first);
+      if (now - first >= this.confirmMs) out.push(c);
     }
     this.seen = seen;
     this.pending = seen.size;
     return out;
   }
 }
+
+const keyOf = (c: IntegrityChange) => `${c.path}\0${c.change}\0${JSON.stringify(c.after)}`;
 
 /** Facts as people read them: the mode in octal. */
 function shown(f: FileFacts): Record<string, unknown> {
