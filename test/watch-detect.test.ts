@@ -219,6 +219,25 @@ describe("printed rules, unit and manifest", () => {
     }
   });
 
+  it("--once: stdout holds only the metrics (a textfile collector reads it), the events go to stderr", async () => {
+    const { root } = await initTree();
+    assert.equal(kubepki(["watch", "--root", root, "--once"]).status, 0); // the baseline
+    chmodSync(join(root, "etc/kubernetes/pki/apiserver.key"), 0o644);
+    const r = kubepki(["watch", "--root", root, "--once"]);
+    assert.equal(r.status, 1, r.stderr);
+    const body = r.stdout.split("\n").filter((l) => l !== "");
+    assert.ok(
+      body.length > 0 && body.every((l) => /^(# (HELP|TYPE) )?[a-z_]+/.test(l)),
+      r.stdout.slice(0, 400),
+    );
+    const events = r.stderr
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l));
+    assert.equal(events.length, 1, r.stderr);
+    assert.equal(events[0].change, "mode-widened");
+  });
+
   it("--print-systemd-unit: systemd-analyze verify accepts it", async () => {
     const { root } = await initTree();
     const r = kubepki(["watch", "--root", root, "--print-systemd-unit"]);

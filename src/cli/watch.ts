@@ -59,14 +59,17 @@ export function registerWatch(program: Command): void {
       "re-sign a CRL this close to its nextUpdate; 0: warn only (default: 7d)",
       durationOrZero("--crl-refresh"),
     )
-    .option("--events <file>", "append events (JSON lines) to this file instead of stdout")
+    .option(
+      "--events <file>",
+      "append events (JSON lines) to this file instead of stdout (stderr with --once)",
+    )
     .option(
       "--auditd-log <file>",
       "turn auditd records of the --print-audit-rules rules into events (follows the file)",
     )
     .option(
       "--once",
-      "scan once: print the metrics, the events, refresh CRLs, read the whole --auditd-log; exit 1 on events",
+      "scan once: the metrics on stdout, the events on stderr (or --events), refresh CRLs, read the whole --auditd-log; exit 1 on events",
     )
     .option(
       "--accept <path>",
@@ -97,7 +100,9 @@ async function runWatch(flags: WatchFlags): Promise<ExitCode | undefined> {
   }
   const req: WatchRequest = { ...flags, intervalMs: flags.interval, crlRefreshMs: flags.crlRefresh };
   if (flags.once) {
-    const r = await app.watchOnce(req);
+    // stdout carries the metrics (a textfile collector reads them): the events go to stderr.
+    const onEvent = flags.events ? undefined : (e: unknown) => process.stderr.write(`${JSON.stringify(e)}\n`);
+    const r = await app.watchOnce({ ...req, ...(onEvent ? { onEvent } : {}) });
     for (const n of r.notices) warn(n);
     out(r.metrics.trimEnd());
     return r.events > 0 ? ExitCode.Findings : undefined;
