@@ -350,7 +350,13 @@ describe("rotate-ca: other nodes, and what stops working", () => {
       "a worker holds only the cluster CA",
     );
     assert.deepEqual(rw.restart, ["kubelet"], "a worker restarts only what runs there");
-    assert.deepEqual(r2.restart, ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"]);
+    assert.deepEqual(r2.restart, [
+      "etcd",
+      "kube-apiserver",
+      "kube-controller-manager",
+      "kube-scheduler",
+      "kubelet",
+    ]);
     assert.equal(read(pki(cp2.root, "ca-trust.crt")), read(pki(cp1.root, "ca-trust.crt")));
     assert.equal(read(pki(worker.root, "ca-trust.crt")), read(pki(cp1.root, "ca-trust.crt")));
     phase(cp1, "all", "sign");
