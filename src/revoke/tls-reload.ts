@@ -26,6 +26,7 @@ export function reloadTlsFiles(
   files: () => TlsFiles,
   o: { intervalMs?: number; log?: (message: string) => void },
 ): () => void {
+  const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   let last = signature(files());
   const tick = () => {
     const f = files();
@@ -40,7 +41,7 @@ export function reloadTlsFiles(
       createSecureContext(material); // throws on a key that does not match its certificate
       server.setSecureContext(material);
       last = now;
-      o.log?.(`TLS files changed: serving ${f.cert}, trusting clients of ${f.ca}`);
+      log(`kubepki serve: TLS files changed: serving ${f.cert}, trusting clients of ${f.ca}`);
     } catch {
       // Mid-replacement or unreadable: the running context stays, the next tick tries again.
     }
