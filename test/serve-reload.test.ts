@@ -63,11 +63,7 @@ describe("kubepki serve follows a CA rotation without a restart", () => {
     assert.ok(await answers(old), "the old-CA client pair is still trusted");
     // kube-apiserver restarts as printed: the webhook kubeconfig now names the bundle, its pair is the old CA's.
     old = apiserverClient(root);
-    assert.match(
-      old.ca,
-      /[^]*BEGIN CERTIFICATE[^]*BEGIN CERTIFICATE/,
-      "the webhook kubeconfig's CA is the bundle",
-    );
+    assert.equal(old.ca.match(/BEGIN CERTIFICATE/g)?.length, 2, "the webhook kubeconfig's CA is the bundle");
     assert.ok(await answers(old));
   });
 
