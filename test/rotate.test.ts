@@ -265,6 +265,9 @@ describe("rotate-ca: order, idempotence, refusals, abort", () => {
     phase(t, "etcd-ca", "sign");
     r = rotateCa(t, "abort", "-o", "json");
     assert.equal(r.status, 0, r.stderr);
+    // kube-apiserver goes back to its old-CA etcd client certificate before etcd trusts the old CA alone.
+    const printed = JSON.parse(r.stdout).restart;
+    assert.deepEqual(printed.slice(0, 2), ["kube-apiserver", "etcd"], printed.join(", "));
     assert.deepEqual({ node: without(snapshot(t.root)), offline: snapshot(t.offline) }, before);
     assertSigningFiles(t.root);
     for (const ca of ["ca", "etcd/ca"]) {
@@ -346,6 +349,14 @@ describe("rotate-ca: other nodes, and what stops working", () => {
       [["ca", "done"]],
       "a worker holds only the cluster CA",
     );
+    assert.deepEqual(rw.restart, ["kubelet"], "a worker restarts only what runs there");
+    assert.deepEqual(r2.restart, [
+      "etcd",
+      "kube-apiserver",
+      "kube-controller-manager",
+      "kube-scheduler",
+      "kubelet",
+    ]);
     assert.equal(read(pki(cp2.root, "ca-trust.crt")), read(pki(cp1.root, "ca-trust.crt")));
     assert.equal(read(pki(worker.root, "ca-trust.crt")), read(pki(cp1.root, "ca-trust.crt")));
     phase(cp1, "all", "sign");
@@ -444,7 +455,7 @@ describe("rotate-ca: kubepki's own pairs and the kubelet's rotated client pair",
     const wk = read(join(t.root, "etc/kubernetes/kubepki/webhook.kubeconfig"));
     assert.match(wk, /certificate-authority: \/etc\/kubernetes\/pki\/ca-trust\.crt/);
     const r = phase(t, "ca", "sign");
-    assert.match(r.notes.join("\n"), /restart kubepki serve/);
+    assert.match(r.notes.join("\n"), /kubepki serve re-reads them and the trust bundle/);
     const ca = pki(t.root, "ca.crt");
     for (const f of ["webhook.crt", "apiserver-authz-client.crt"])
       assert.ok(opensslOk(ca, join(t.root, "etc/kubernetes/kubepki", f)), f);

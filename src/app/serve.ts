@@ -57,6 +57,8 @@ export interface ServeRequest extends ServeSetupRequest {
    * here): called on every probe, it must answer at once; `{ ok: false, reason }` makes /readyz 503.
    */
   ready?: ReadinessCheck;
+  /** How often the TLS files (pairs, trust) are checked for changes, in ms (default 1000). */
+  reloadMs?: number;
 }
 
 export interface RunningServe extends ServeSetup {
@@ -82,15 +84,17 @@ async function startIn(req: ServeRequest): Promise<RunningServe> {
   let hook: WebhookServer | undefined;
   let healthServer: HealthServer | undefined;
   try {
-    const [{ createWebhookServer }, { WEBHOOK_CLIENT_CN }] = await Promise.all([
-      import("../revoke/webhook.js"),
-      import("../revoke/webhook-setup.js"),
-    ]);
+    const [{ createWebhookServer }, { WEBHOOK_CLIENT_CN, webhookTrustFile }, { reloadTlsFiles }] =
+      await Promise.all([
+        import("../revoke/webhook.js"),
+        import("../revoke/webhook-setup.js"),
+        import("../revoke/tls-reload.js"),
+      ]);
     const f = setup.files;
     hook = await createWebhookServer({
       cert: readFileSync(f.serverCert, "utf8"),
       key: readFileSync(f.serverKey, "utf8"),
-      ca: readFileSync(f.caCert, "utf8"),
+      ca: readFileSync(f.caCert, "utf8"), // the trust bundle during a CA rotation
       allowedCNs: req.allowedCn?.length ? req.allowedCn : [WEBHOOK_CLIENT_CN],
       store,
       ledgerFile: store.autocommit ? undefined : pathsOf(req).ledgerFile,
@@ -104,8 +108,12 @@ async function startIn(req: ServeRequest): Promise<RunningServe> {
     if (health) healthServer = await startHealth(hook, health.listen);
     const running = hook;
     const healthDone = healthServer;
+    const stopReload = reloadTlsFiles(hook.server, () => tlsFiles(f, webhookTrustFile(pathsOf(req))), {
+      intervalMs: req.reloadMs,
+      ...(req.log ? { log: req.log } : {}),
+    });
     const close = () =>
-      Promise.all([running.close(), healthDone?.close()])
+      Promise.all([running.close(), healthDone?.close(), stopReload()])
         .finally(() => store.close())
         .then(() => {});
     return { ...setup, url: `https://${f.listen.host}:${port}`, hook, close, healthUrl: healthDone?.url };
@@ -148,6 +156,17 @@ async function replicaSource(req: ServeRequest, store: LedgerStore) {
       maxStalenessMs,
       log,
     });
+}
+
+/**
+ * What serve reads, resolved at each reload tick: during a CA rotation the trust bundle appears
+ * (trust), the pairs are issued again (sign) and the bundle shrinks (drop) or goes (abort), and
+ * serve follows within a tick. So it trusts kube-apiserver's new-CA client certificate as soon as
+ * the bundle holds the new CA, before kube-apiserver restarts with it at sign: no window, and no
+ * restart of serve to place in the order (a restart would be a window of its own).
+ */
+function tlsFiles(f: WebhookFiles, trust: string) {
+  return { cert: f.serverCert, key: f.serverKey, ca: trust };
 }
 
 /** The setup, with the ledger left open for the server. */

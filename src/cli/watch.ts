@@ -89,6 +89,18 @@ export function registerWatch(program: Command): void {
   act(cmd, runWatch);
 }
 
+/** One scan. stdout carries the metrics (a textfile collector reads them): the events go to stderr. */
+async function watchOnce(
+  app: typeof import("../app/watch.js"),
+  req: WatchRequest,
+): Promise<ExitCode | undefined> {
+  const onEvent = req.events ? undefined : (e: unknown) => process.stderr.write(`${JSON.stringify(e)}\n`);
+  const r = await app.watchOnce({ ...req, ...(onEvent ? { onEvent } : {}) });
+  for (const n of r.notices) warn(n);
+  out(r.metrics.trimEnd());
+  return r.events > 0 ? ExitCode.Findings : undefined;
+}
+
 async function runWatch(flags: WatchFlags): Promise<ExitCode | undefined> {
   const app = await import("../app/watch.js");
   if (await printOnly(app, flags)) return undefined;
@@ -99,14 +111,7 @@ async function runWatch(flags: WatchFlags): Promise<ExitCode | undefined> {
     return undefined;
   }
   const req: WatchRequest = { ...flags, intervalMs: flags.interval, crlRefreshMs: flags.crlRefresh };
-  if (flags.once) {
-    // stdout carries the metrics (a textfile collector reads them): the events go to stderr.
-    const onEvent = flags.events ? undefined : (e: unknown) => process.stderr.write(`${JSON.stringify(e)}\n`);
-    const r = await app.watchOnce({ ...req, ...(onEvent ? { onEvent } : {}) });
-    for (const n of r.notices) warn(n);
-    out(r.metrics.trimEnd());
-    return r.events > 0 ? ExitCode.Findings : undefined;
-  }
+  if (flags.once) return watchOnce(app, req);
   const running = await app.startWatch(req);
   for (const n of running.notices) warn(n);
   info(`kubepki watch: ${running.url}/metrics; watching ${running.engine.watched.length} folders`);

@@ -98,9 +98,13 @@ export class RevokedSet implements RevocationView {
     const fingerprints = await store.revokedFingerprints();
     const users = new Set(this.o.denyRevokedUsers ? (await store.revoked()).map((e) => e.subjectCN) : []);
     const callers = new Set<string>();
+    // A superseded pair (issued again by `certs renew` or `rotate-ca sign`) stays a caller: kube-apiserver
+    // presents it until it restarts, and refusing it meanwhile would deny (failurePolicy Deny). A
+    // revocation cuts it off; after `rotate-ca drop` its CA is no longer trusted at the handshake.
     for (const cn of this.o.allowedCNs)
       for (const e of await store.list({ user: cn }))
-        if (e.status === "active" && !e.profile.startsWith("client")) callers.add(e.sha256);
+        if ((e.status === "active" || e.status === "superseded") && !e.profile.startsWith("client"))
+          callers.add(e.sha256);
     if (this.o.loadKnown) this.known = await knownFingerprints(store);
     const lost = [...this.fingerprints].filter((f) => !fingerprints.has(f)).length;
     for (const f of this.fingerprints) fingerprints.add(f);

@@ -6,6 +6,7 @@ import { MODE_CERT, MODE_KEY } from "../fsx/modes.js";
 import { exists } from "../fsx/read.js";
 import { recordIssued } from "../ledger/record.js";
 import type { LedgerStore } from "../ledger/store.js";
+import { TRUST_BUNDLES } from "../pki/catalog.js";
 import { leafProblems, loadPair } from "../pki/existing.js";
 import { hostPort, splitHostPort } from "../pki/net.js";
 import { issueOwnPair } from "../pki/own-pair.js";
@@ -88,10 +89,19 @@ function webhookFiles(paths: TreePaths) {
     serverKey: join(dir, "webhook.key"),
     clientCert: join(dir, "apiserver-authz-client.crt"),
     clientKey: join(dir, "apiserver-authz-client.key"),
-    caCert: caPaths(paths, "ca").cert,
+    caCert: webhookTrustFile(paths),
     kubeconfig: join(dir, "webhook.kubeconfig"),
     authorizationConfig: join(dir, "authorization-config.yaml"),
   };
+}
+
+/**
+ * The file whose CAs kube-apiserver and the webhook trust each other by: the cluster CA's trust
+ * bundle once `rotate-ca trust` made it (old and new CA during a rotation), else ca.crt.
+ */
+export function webhookTrustFile(paths: TreePaths): string {
+  const bundle = join(paths.pkiDir, TRUST_BUNDLES.ca);
+  return exists(bundle) ? bundle : caPaths(paths, "ca").cert;
 }
 
 interface SetupContext {

@@ -18,9 +18,10 @@ import { currentGeneration, generationsIn, label, readPublished, rotationFiles }
 import { signLeftovers, signPhase } from "./sign.js";
 import { pruneEmpty, readState, snapshotDirs, stateWrite } from "./state.js";
 import { blockers, type RotationStatus, rotationStatus } from "./status.js";
-import { clusterSteps, restartLines } from "./steps.js";
+import { clusterSteps, restartLines, restartOrder } from "./steps.js";
 import { applyTrust, prepareTrust, trustPhase } from "./trust.js";
 import type { Phase, RotationState } from "./types.js";
+import { onNode } from "./wiring.js";
 import { Workspace } from "./workspace.js";
 
 export interface RotateOptions {
@@ -278,7 +279,7 @@ function finish(
     if (!ctx.state.session)
       for (const d of [ctx.paths.stateDir, ctx.paths.offlineDir]) if (d) pruneEmpty(join(d, "rotation"));
   }
-  const restart = [...ctx.restart];
+  const restart = restartOrder(onNode(ctx.paths, ctx.restart), phase);
   const patch = ctx.ws.nodePath(clusterInfoPath(ctx.paths));
   const cas = (Object.entries(ctx.outcome) as [RotationId, "done" | "already"][]).map(([id, outcome]) => {
     const rot = ctx.state.cas[id];

@@ -53,7 +53,9 @@ export async function signPhase(ctx: PhaseContext, id: RotationId): Promise<void
   const issued = !isSa(id) && old.cert ? await reissueAll(ctx, id, old.cert, pair) : [];
   for (const c of restartFor(id, "sign")) ctx.restart.add(c);
   if (id === "ca" && ctx.ws.changed().some((p) => p.startsWith(`${paths.configDir}/`) && p.endsWith(".crt")))
-    ctx.notes.push("kubepki's webhook pairs were issued again: restart kubepki serve after kube-apiserver");
+    ctx.notes.push(
+      "kubepki's webhook pairs were issued again: a running kubepki serve re-reads them and the trust bundle within a second, no restart needed",
+    );
   rot.phase = "sign";
   rot.at.sign = ctx.now.toISOString();
   rot.issued = issued;

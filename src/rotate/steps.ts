@@ -19,9 +19,28 @@ export function restartFor(id: RotationId, phase: Phase): Component[] {
   return RESTART_ORDER.filter((c) => set.has(c));
 }
 
-/** The restart order, with how: static pods one node at a time, etcd one member at a time. */
-export function restartLines(components: Component[]): string[] {
-  const ordered = RESTART_ORDER.filter((c) => components.includes(c));
+/**
+ * The order after `abort`: kube-apiserver before etcd. After sign it still presents its new-CA etcd
+ * client certificate, and an etcd member restarted first comes back trusting the old CA alone and
+ * refuses it (TLS "bad certificate") until kube-apiserver restarts. Restarted first, kube-apiserver
+ * presents the restored old-CA certificate, which the running members still trust (old and new),
+ * and verifies their serving certificates, which they re-read at each handshake, with the old CA.
+ * After an abort at trust nothing presents a new-CA certificate, so this order is safe there too.
+ */
+export const ABORT_RESTART_ORDER: Component[] = [
+  "kube-apiserver",
+  "etcd",
+  ...RESTART_ORDER.filter((c) => c !== "etcd" && c !== "kube-apiserver"),
+];
+
+/** The components in the order a phase (or abort) restarts them. */
+export function restartOrder(components: Iterable<Component>, phase: Phase | "abort"): Component[] {
+  const set = new Set(components);
+  return (phase === "abort" ? ABORT_RESTART_ORDER : RESTART_ORDER).filter((c) => set.has(c));
+}
+
+/** The restart order (components as `restartOrder` gives them), with how: etcd one member at a time. */
+export function restartLines(ordered: Component[]): string[] {
   if (ordered.length === 0) return [];
   const how: Record<Component, string> = {
     etcd: "etcd (one member at a time; wait for `etcdctl endpoint health` before the next)",

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { MODE_KEY } from "../fsx/modes.js";
+import { exists } from "../fsx/read.js";
 import {
   type Component,
   KUBEADM_CONFIG_FILE,
@@ -46,6 +47,18 @@ export function manifests(p: TreePaths): [Component, string][] {
 }
 
 export const kubeletConfigPath = (p: TreePaths) => join(p.root, KUBELET_CONFIG_FILE);
+
+/**
+ * The components that run on this node: a static pod whose manifest is there, the kubelet when its
+ * configuration or kubeconfig is (a worker has no control-plane manifests). A node laid out unlike
+ * kubeadm (none of them found) keeps the whole list: better a restart too many than one missed.
+ */
+export function onNode(p: TreePaths, components: Iterable<Component>): Component[] {
+  const all = [...components];
+  const present = new Set<Component>(manifests(p).flatMap(([c, f]) => (exists(f) ? [c] : [])));
+  if (exists(kubeletConfigPath(p)) || exists(join(p.kubeconfigDir, "kubelet.conf"))) present.add("kubelet");
+  return present.size === 0 ? all : all.filter((c) => present.has(c));
+}
 export const kubeadmConfigPath = (p: TreePaths) => join(p.configDir, KUBEADM_CONFIG_FILE);
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse, stringify } from "yaml";
+import { parse } from "yaml";
 import { issueClient } from "../../src/app/issue.js";
 import { signWith } from "../fixtures.js";
 import { PKI, tempDir } from "../helpers.js";
@@ -20,6 +21,7 @@ import {
   probe,
   signingPairs,
   tokenWhoami,
+  whoamiAs,
   whoamiWithPair,
 } from "./checks.js";
 import { type Apiserver, type Kubelet, startControlPlane } from "./control-plane.js";
@@ -210,6 +212,16 @@ export async function checkCluster(rig: Rig, phase: Phase | "none"): Promise<voi
   if (!api) return;
   const seen = await everyKubeconfig(root, api.url, usersAt(rig, phase));
   for (const s of seen) assert.equal(s.user, s.expected, `${s.file}: ${s.error}`);
+  if (phase === "sign" && rig.users.before) {
+    // Not refreshed, the kubeconfig issued before trust knows the old CA only: kubectl refuses apiserver.crt.
+    const stale = await whoamiAs(root, rig.users.before, api.url);
+    assert.equal(
+      stale.user,
+      undefined,
+      "a kubeconfig from before trust works at sign without its CA data refreshed",
+    );
+    assert.match(stale.error ?? "", /x509|certificate/, stale.error);
+  }
   const k = await kubeletThroughApiserver(root, api);
   assert.ok(k.ok && k.call?.verified === true, JSON.stringify(k));
   if (phase !== "drop") {
@@ -226,16 +238,33 @@ export async function checkCluster(rig: Rig, phase: Phase | "none"): Promise<voi
  */
 function usersAt(rig: Rig, phase: Phase | "none"): string[] {
   const before = rig.users.before ?? "";
-  const refreshed = kubeconfigWithCa(before, kubeconfigCa(join(rig.node.root, "etc/kubernetes/admin.conf")));
   if (phase === "none" || phase === "trust") return [before];
-  if (phase === "sign") return [refreshed, rig.users.sign ?? ""];
+  if (phase === "sign")
+    return [refreshedAsReadme(before, join(rig.node.root, PKI, "ca-trust.crt")), rig.users.sign ?? ""];
   return [rig.users.sign ?? ""];
 }
 
-function kubeconfigWithCa(file: string, ca: Buffer): string {
-  const cfg = parse(pem(file));
-  cfg.clusters[0].cluster["certificate-authority-data"] = ca.toString("base64");
-  return fileWith(stringify(cfg), "refreshed.kubeconfig");
+/**
+ * The README's remedy, run as shown: a copy of the kubeconfig gets the control plane's trust bundle
+ * as its CA data with `kubectl config set-cluster NAME --certificate-authority BUNDLE --embed-certs`.
+ */
+export function refreshedAsReadme(file: string, bundle: string): string {
+  const copy = fileWith(pem(file), "refreshed.kubeconfig");
+  const name = parse(pem(file)).clusters[0].name as string;
+  const args = [
+    "--kubeconfig",
+    copy,
+    "config",
+    "set-cluster",
+    name,
+    "--certificate-authority",
+    bundle,
+    "--embed-certs",
+  ];
+  const r = spawnSync("/usr/bin/kubectl", args, { encoding: "utf8" });
+  assert.equal(r.status, 0, `kubectl config set-cluster: ${r.stderr}`);
+  assert.equal(readCerts(fileWith(kubeconfigCa(copy))).length, 2, "the refreshed CA data is the bundle");
+  return copy;
 }
 
 function checkClusterFiles(rig: Rig, phase: Phase | "none"): void {
