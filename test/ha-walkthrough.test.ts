@@ -89,6 +89,7 @@ describe("README: three control planes, end to end", { timeout: 120_000 }, () =>
     );
     const again = kubepki(["init", ...base]);
     assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /^kept\s+certificate\s+apiserver\s/m);
     assert.doesNotMatch(again.stdout, /^generated/m, "the second init keeps every file");
     // What kubeadm init's etcd static pod would run: a one-member cluster from cp1's own etcd PKI.
     const m = nodeEtcdMember(n.root, n, `cp1=https://${n.ip}:${n.peer}`, "new");
@@ -151,6 +152,16 @@ describe("README: three control planes, end to end", { timeout: 120_000 }, () =>
       members.push(m);
       await m.restart();
     }
+    // "Running it again changes nothing."
+    const n = cp2();
+    const again = kubepki([
+      ...["init", "--root", n.root, "--offline-dir", n.offline, "--config", yaml],
+      ...["--node-name", n.name, "--advertise-address", n.ip],
+      ...["--join", bundle, "--certificate-key", key, "--store", store(n)],
+    ]);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /^kept\s+certificate\s+apiserver\s/m);
+    assert.doesNotMatch(again.stdout, /^generated/m);
     rmSync(bundle);
     const list = ctl(["member", "list"]);
     assert.equal(list.stdout.trim().split("\n").length, 3, list.stdout);
