@@ -7,7 +7,8 @@ import type { LedgerEntry } from "../src/ledger/store.js";
 import { storeTarget } from "../src/ledger/target.js";
 import { sha256Hex } from "../src/x509/fingerprint.js";
 import { decodePem } from "../src/x509/pem.js";
-import { CLI, PKI, tempDir } from "./helpers.js";
+import { CLI, PKI, peerDir, tempDir } from "./helpers.js";
+import { type EtcdMember, member } from "./peers/etcd.js";
 import { call, type Serve, sar } from "./webhook-client.js";
 
 /** The etcd target of a node tree, as the CLI builds it from --store. */
@@ -94,4 +95,43 @@ export async function readyz(s: Serve): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/**
+ * This control plane's stacked etcd member, as kubeadm's manifest would run it: the node's own
+ * server and peer pairs (their SANs hold its address), the shared etcd CA, the CRL `kubepki` keeps
+ * (`--client-crl-file`, which kubepki's kubeadm-config adds). `initialCluster` lists the members so
+ * far, this one last; `state` is "new" for the first member, "existing" for one `member add`ed.
+ */
+export function nodeEtcdMember(
+  root: string,
+  node: { name: string; ip: string; client: number; peer: number },
+  initialCluster: string,
+  state: "new" | "existing",
+): EtcdMember {
+  const pki = join(root, PKI, "etcd");
+  const client = `${node.ip}:${node.client}`;
+  const peer = `https://${node.ip}:${node.peer}`;
+  return member(node.name, client, [
+    `--name=${node.name}`,
+    `--data-dir=${join(peerDir(`kubepki-etcd-${node.name}-`), "data")}`,
+    `--listen-client-urls=https://${client}`,
+    `--advertise-client-urls=https://${client}`,
+    `--listen-peer-urls=${peer}`,
+    `--initial-advertise-peer-urls=${peer}`,
+    `--initial-cluster=${initialCluster}`,
+    `--initial-cluster-state=${state}`,
+    "--initial-cluster-token=kubepki-walkthrough",
+    `--cert-file=${pki}/server.crt`,
+    `--key-file=${pki}/server.key`,
+    `--trusted-ca-file=${pki}/ca.crt`,
+    "--client-cert-auth=true",
+    `--client-crl-file=${pki}/ca.crl`,
+    `--peer-cert-file=${pki}/peer.crt`,
+    `--peer-key-file=${pki}/peer.key`,
+    `--peer-trusted-ca-file=${pki}/ca.crt`,
+    "--peer-client-cert-auth=true",
+    "--heartbeat-interval=50",
+    "--election-timeout=500",
+  ]);
 }

@@ -99,12 +99,12 @@ export interface Serve {
   stop: () => Promise<number>;
 }
 
-/** `kubepki serve` as a real process on a free loopback port, once it listens. */
-export async function startServe(root: string, extra: string[] = []): Promise<Serve> {
+/** `kubepki serve` as a real process on a free loopback port (of `host`, a 127/8 address), once it listens. */
+export async function startServe(root: string, extra: string[] = [], host = "127.0.0.1"): Promise<Serve> {
   const port = await freePort();
   const proc = spawn(
     process.execPath,
-    [CLI, "serve", "--root", root, "--listen", `127.0.0.1:${port}`, ...extra],
+    [CLI, "serve", "--root", root, "--listen", `${host}:${port}`, ...extra],
     {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, NO_COLOR: "1" },

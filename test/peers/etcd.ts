@@ -147,7 +147,8 @@ export async function startEtcdCluster(
   };
 }
 
-function member(name: string, client: string, args: string[]): EtcdMember {
+/** One etcd process with these arguments, started by `restart()` (which waits until it serves clients). */
+export function member(name: string, client: string, args: string[]): EtcdMember {
   let log = "";
   const m: EtcdMember = {
     name,
