@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { initCluster } from "../src/app/init.js";
@@ -246,7 +246,20 @@ describe("join refusals: nothing written", () => {
     assert.match(short.stderr, /--certificate-key must be 64 hexadecimal characters/);
     const alone = kubepki(["init", "--root", join(dir, "n"), "--join", c.bundle]);
     assert.equal(alone.status, 2);
-    assert.match(alone.stderr, /--join needs --certificate-key/);
+    assert.match(alone.stderr, /--join needs --certificate-key \(or KUBEPKI_CERTIFICATE_KEY/);
+  });
+
+  it("the key from KUBEPKI_CERTIFICATE_KEY (kept out of ps): a wrong one is refused, the right one joins", () => {
+    const dir = tempDir();
+    const node = join(dir, "cp4");
+    const args = ["init", "--root", node, "--offline-dir", join(dir, "off"), "--node-name", "cp4"];
+    args.push("--advertise-address", "10.0.0.14", "--join", c.bundle);
+    const wrong = kubepki(args, { KUBEPKI_CERTIFICATE_KEY: "0".repeat(64) });
+    assert.equal(wrong.status, 2, wrong.stderr);
+    assert.match(wrong.stderr, /the key is wrong, or the bundle was changed/);
+    const ok = kubepki(args, { KUBEPKI_CERTIFICATE_KEY: c.key });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.ok(existsSync(join(node, "etc/kubernetes/pki/ca.key")));
   });
 
   it("init refuses the node after the shared files were placed: they are removed again", () => {

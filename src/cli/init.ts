@@ -56,7 +56,10 @@ export function registerInit(program: Command): void {
       "--join <bundle>",
       "a further control plane: take the shared CAs and SA pair from this kubepki join-bundle file",
     )
-    .option("--certificate-key <hex>", "with --join: the key kubepki join-bundle printed");
+    .option(
+      "--certificate-key <hex>",
+      "with --join: the key kubepki join-bundle printed (default: $KUBEPKI_CERTIFICATE_KEY, which ps does not show)",
+    );
   withOutput(withFlags(cmd, { ledger: true }), ["text", "json"]).addHelpText(
     "after",
     `
@@ -80,13 +83,19 @@ Examples:
   });
 }
 
+const CERTIFICATE_KEY_ENV = "KUBEPKI_CERTIFICATE_KEY";
+
 /** init, or with --join the joining of a further control plane (the two flags go together). */
-async function runInit(req: InitRequest, join?: string, certificateKey?: string): Promise<InitOutcome> {
+async function runInit(req: InitRequest, join?: string, flagKey?: string): Promise<InitOutcome> {
+  // The key from the environment keeps it out of the process list and the shell history.
+  const certificateKey = flagKey ?? (join === undefined ? undefined : process.env[CERTIFICATE_KEY_ENV]);
   if (join === undefined && certificateKey === undefined)
     return (await import("../app/init.js")).initCluster(req);
   if (join === undefined || certificateKey === undefined)
     throw new InputError(
-      `${join === undefined ? "--certificate-key" : "--join"} needs ${join === undefined ? "--join" : "--certificate-key"}`,
+      join === undefined
+        ? "--certificate-key needs --join"
+        : `--join needs --certificate-key (or ${CERTIFICATE_KEY_ENV} in the environment)`,
     );
   const { joinControlPlane } = await import("../app/join.js");
   const r = await joinControlPlane({ ...req, join, certificateKey });
