@@ -298,5 +298,12 @@ describe("README: three control planes, end to end", { timeout: 120_000 }, () =>
       assert.equal(v.status, 0, v.stderr);
       assert.match(v.stderr + v.stdout, /verify OK/);
     }
+    // cp1 remembers where its ledger went (step 2): a command without --store reads etcd, not the old file.
+    const listed = kubepki(["ledger", "list", "--root", cp1().root, "--status", "revoked", "-o", "json"]);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.ok(
+      (JSON.parse(listed.stdout) as { subjectCN: string }[]).some((e) => e.subjectCN === "jane"),
+      listed.stdout,
+    );
   });
 });

@@ -1,15 +1,16 @@
 import assert from "node:assert/strict";
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { type AddressInfo, createServer, type Socket } from "node:net";
 import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
+import { pathsOf, rememberStore, storeOf } from "../src/app/tree.js";
 import { InputError } from "../src/errors.js";
 import { K, parseEntry, parseSchema } from "../src/ledger/etcd-keys.js";
 import { storeTarget } from "../src/ledger/target.js";
 import { parseConfig } from "../src/pki/config.js";
 import { resolveSpec } from "../src/pki/spec.js";
 import { kubepkiAsync } from "./ha-peers.js";
-import { buildTree, kubepki, PKI } from "./helpers.js";
+import { buildTree, initTree, kubepki, PKI } from "./helpers.js";
 
 const own = { cacert: "/r/etc/kubernetes/pki/etcd/ca.crt", cert: "/r/own.crt", key: "/r/own.key" };
 
@@ -138,6 +139,41 @@ etcd:
       for (const c of held) c.destroy();
       srv.close();
     }
+  });
+
+  it("a node remembers its etcd ledger (settings.json): commands without --store use it; --state, --store or init keep their say", async () => {
+    const { root, offline } = await initTree();
+    const paths = pathsOf({ root });
+    assert.equal((await storeOf({ root })).kind, "sqlite");
+    await rememberStore(paths, { store: "etcd://127.0.0.1:1", etcdPrefix: "/k2/" });
+    const settings = JSON.parse(readFileSync(join(root, "var/lib/kubepki/settings.json"), "utf8"));
+    assert.equal(settings.store.store, "etcd://127.0.0.1:1");
+    assert.equal(statSync(join(root, "var/lib/kubepki/settings.json")).mode & 0o777, 0o600);
+    const t = await storeOf({ root });
+    assert.equal(t.kind, "etcd");
+    assert.equal(t.kind === "etcd" && t.prefix, "/k2/");
+    assert.equal((await storeOf({ root, state: join(root, "s") })).kind, "sqlite");
+    assert.equal((await storeOf({ root, store: "sqlite:x.db" })).kind, "sqlite");
+    // init re-run keeps the remembered store (and its offline folder) in settings.json
+    const again = kubepki(
+      ["init", "--root", root, "--offline-dir", offline, "--node-name", "cp1"].concat([
+        "--advertise-address",
+        "10.0.0.10",
+      ]),
+    );
+    assert.equal(
+      again.status,
+      3,
+      `init now wants the remembered etcd ledger (none listens here): ${again.stderr}`,
+    );
+    assert.match(again.stderr, /127\.0\.0\.1:1/);
+    assert.equal(
+      JSON.parse(readFileSync(join(root, "var/lib/kubepki/settings.json"), "utf8")).store.store,
+      "etcd://127.0.0.1:1",
+    );
+    // a SQLite ledger given again forgets the etcd one
+    await rememberStore(paths, { store: `sqlite:${join(root, "var/lib/kubepki/ledger.db")}` });
+    assert.equal((await storeOf({ root })).kind, "sqlite");
   });
 
   it("etcd values: a bad one is named and skipped, the schema is read", () => {

@@ -8,7 +8,15 @@ import type { InitOptions, InitResult, OfflineFolder } from "../pki/init.js";
 import { type TreePaths, treePaths } from "../pki/paths.js";
 import { type ClusterSpec, type NodeInput, parseNodeFlag, resolveSpec, type SpecInput } from "../pki/spec.js";
 import { KeyPool } from "../x509/keygen.js";
-import { ensureOwnEtcdPair, inTree, type Notice, storeOf, type TreeOptions } from "./tree.js";
+import {
+  ensureOwnEtcdPair,
+  inTree,
+  type Notice,
+  rememberStore,
+  storeFlags,
+  storeOf,
+  type TreeOptions,
+} from "./tree.js";
 
 /** The cluster's settings, as `kubepki init`'s flags name them; everything optional. */
 export interface ClusterSettings {
@@ -81,8 +89,15 @@ export async function initCluster(req: InitRequest, mode: InitMode = {}): Promis
   const paths = treePaths(req.root, spec.certificatesDir, offline.dir, req.state);
   // The flags override the KubepkiConfiguration's store settings.
   const given = Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined));
-  const target = await storeOf({ ...spec.store, ...given } as InitRequest, paths);
-  return inTree(paths, () => initIn(req, { spec, paths, offline, keyPool, mode, target }, pki.initPki));
+  const chosen = { ...spec.store, ...given } as InitRequest;
+  const target = await storeOf(chosen, paths);
+  const outcome = await inTree(paths, () =>
+    initIn(req, { spec, paths, offline, keyPool, mode, target }, pki.initPki),
+  );
+  // An etcd ledger given to init is this node's from now on (commands without --store use it).
+  const remember = storeFlags(chosen);
+  if (remember) await inTree(paths, () => rememberStore(paths, remember));
+  return outcome;
 }
 
 interface Prepared {

@@ -9,6 +9,8 @@ import {
   inTree,
   type Notice,
   pathsOf,
+  rememberStore,
+  storeFlags,
   storeOf,
   type TreeOptions,
 } from "./tree.js";
@@ -192,6 +194,8 @@ export async function ledgerMigrate(req: MigrateRequest) {
     try {
       const counts = await migrateLedger(source, target);
       if (pair) await (await import("../ledger/record.js")).recordIssued(target, [pair]);
+      // From now on this node's commands use the ledger where it went (an etcd one), not the old file.
+      await rememberStore(paths, storeFlags({ ...req, store: req.to }) ?? { store: req.to });
       return { from: describeTarget(from), to: describeTarget(to), ...counts };
     } finally {
       await target.close();

@@ -1,8 +1,9 @@
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { confineWrites } from "../fsx/confine.js";
 import type { StoreTarget } from "../ledger/target.js";
 import { KUBEPKI_ETCD_CLIENT } from "../pki/catalog.js";
 import { type TreePaths, treePaths } from "../pki/paths.js";
+import type { RememberedStore } from "../pki/settings.js";
 
 /** Where a command works: the node's / and, where it applies, the folders beside it. */
 export interface TreeOptions {
@@ -47,11 +48,19 @@ export function inTree<T>(
   );
 }
 
-/** Where the ledger is, from --store (or --state) and the etcd flags. */
+/**
+ * Where the ledger is, from --store (or --state) and the etcd flags; without either, where this
+ * node's ledger went (`ledger migrate --to`, `init --store`: settings.json), else the SQLite file.
+ */
 export async function storeOf(t: TreeOptions, paths: TreePaths = pathsOf(t)): Promise<StoreTarget> {
-  const { storeTarget } = await import("../ledger/target.js");
+  const [{ storeTarget }, { readSettings }] = await Promise.all([
+    import("../ledger/target.js"),
+    import("../pki/settings.js"),
+  ]);
+  const remembered = t.store === undefined && t.state === undefined ? readSettings(paths.stateDir).store : {};
+  const given = Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined));
   return storeTarget(
-    { ...t, etcdTimeoutMs: await durationMs(t.etcdTimeout, "--etcd-timeout") },
+    { ...remembered, ...given, etcdTimeoutMs: await durationMs(t.etcdTimeout, "--etcd-timeout") },
     paths.ledgerFile,
     {
       cacert: join(paths.pkiDir, "etcd/ca.crt"),
@@ -59,6 +68,29 @@ export async function storeOf(t: TreeOptions, paths: TreePaths = pathsOf(t)): Pr
       key: join(paths.root, KUBEPKI_ETCD_CLIENT.key),
     },
   );
+}
+
+/**
+ * Remembers an etcd ledger for this node (settings.json, 0600, kept with the offline folder): later
+ * commands without --store use it. A SQLite ledger is the default and needs no memory: giving one
+ * forgets the etcd one.
+ */
+export async function rememberStore(paths: TreePaths, t: RememberedStore): Promise<void> {
+  const [{ readSettings, settingsWrite }, { ensureDir, writeFileAtomic }, { MODE_OFFLINE_DIR }] =
+    await Promise.all([import("../pki/settings.js"), import("../fsx/atomic.js"), import("../fsx/modes.js")]);
+  const { store: _old, ...kept } = readSettings(paths.stateDir);
+  const etcd = t.store.startsWith("etcd://");
+  const w = settingsWrite(paths.stateDir, etcd ? { ...kept, store: t } : kept);
+  ensureDir(paths.stateDir, MODE_OFFLINE_DIR);
+  writeFileAtomic(w.path, w.data ?? "", w.mode);
+}
+
+/** The store flags a command was given, to remember; undefined without --store. */
+export function storeFlags(t: TreeOptions): RememberedStore | undefined {
+  if (!t.store) return undefined;
+  const { store, etcdCacert, etcdCert, etcdKey, etcdPrefix } = t;
+  const abs = (f?: string) => (f === undefined ? undefined : resolve(f));
+  return { store, etcdCacert: abs(etcdCacert), etcdCert: abs(etcdCert), etcdKey: abs(etcdKey), etcdPrefix };
 }
 
 /**

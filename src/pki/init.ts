@@ -203,7 +203,10 @@ function commitInit(out: InitWrites, plan: InitPlan, paths: TreePaths, now: Date
   const writes = [
     ...out.writes,
     ...plan.breakGlass.writes,
-    { ...settingsWrite(paths.stateDir, { offlineDir: out.offlineDir }), backupDir: "none" as const },
+    {
+      ...settingsWrite(paths.stateDir, { ...readSettings(paths.stateDir), offlineDir: out.offlineDir }),
+      backupDir: "none" as const,
+    },
   ];
   const replacing =
     out.reports.some((r) => r.action === "replaced") || writes.some((w) => w.data === undefined);
