@@ -53,6 +53,25 @@ describe("the ledger on a three-member etcd cluster, three serve replicas", { ti
     assert.match(schema.stdout, /"version":1/);
   });
 
+  it("--unknown-certificates deny on etcd: an id the ledger lacks is denied; one recorded on another node is known within a second", async () => {
+    const strict = await startServe(roots[0] as string, [
+      "--store",
+      cluster.url(0),
+      "--unknown-certificates",
+      "deny",
+    ]);
+    try {
+      const [fresh] = clientEntries(roots[0] as string, 1, "unknown-then-known");
+      const sha = fresh?.sha256 ?? "";
+      assert.equal(await denies(strict, sha), true, strict.logs());
+      await recordEntries(roots[1] as string, cluster.url(1), fresh ? [fresh] : []);
+      const known = await waitFor(async () => (await denies(strict, sha)) === false, 5000);
+      assert.ok(known >= 0 && known <= 1000, `known after ${known} ms\n${strict.logs()}`);
+    } finally {
+      await strict.stop();
+    }
+  });
+
   it("200 revocations by four CLI processes, each on another member, one member SIGKILLed midway: nothing lost, answers never stop", async () => {
     const entries = clientEntries(roots[0] as string, REVOCATIONS, "ha");
     await recordEntries(roots[0] as string, cluster.url(0), entries);

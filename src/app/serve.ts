@@ -154,6 +154,7 @@ async function replicaSource(req: ServeRequest, store: LedgerStore) {
       allowedCNs: req.allowedCn?.length ? req.allowedCn : [WEBHOOK_CLIENT_CN],
       denyRevokedUsers: !!req.denyRevokedUsers,
       maxStalenessMs,
+      loadKnown: true,
       log,
     });
 }

@@ -3,7 +3,7 @@ import type { EtcdLedger } from "../ledger/etcd.js";
 import { K, parseEntry, parseRevoked } from "../ledger/etcd-keys.js";
 import type { TreePaths } from "../pki/paths.js";
 import { CrlFiles } from "./replica-crl.js";
-import type { RevocationView } from "./webhook-set.js";
+import { isCallerEntry, knownFingerprints, type RevocationView } from "./webhook-set.js";
 
 export const DEFAULT_MAX_STALENESS_MS = 30_000;
 /** How often the replica asks etcd (a quorum read) whether it is still there. */
@@ -16,6 +16,8 @@ export interface ReplicaOptions {
   denyRevokedUsers: boolean;
   /** /readyz fails when the set was not confirmed current for this long. */
   maxStalenessMs: number;
+  /** Also keep every fingerprint the ledger records, for --unknown-certificates. */
+  loadKnown?: boolean;
   log: (message: string) => void;
 }
 
@@ -31,6 +33,7 @@ export class ReplicaSet implements RevocationView {
   fingerprints = new Set<string>();
   users = new Set<string>();
   callers = new Set<string>();
+  known: Set<string> | undefined;
   loadedAt = Date.now();
   error: string | undefined;
   failures = 0;
@@ -57,9 +60,9 @@ export class ReplicaSet implements RevocationView {
     for (const [sha, v] of revoked) this.addRevoked(sha, v.subjectCN);
     const callers = new Set<string>();
     for (const cn of this.o.allowedCNs)
-      for (const e of await store.list({ user: cn }))
-        if (e.status === "active" && !e.profile.startsWith("client")) callers.add(e.sha256);
+      for (const e of await store.list({ user: cn })) if (isCallerEntry(e)) callers.add(e.sha256);
     this.callers = callers;
+    if (this.o.loadKnown) this.known = await knownFingerprints(store);
     for (const c of await store.latestCrls()) await this.crls.write(c.issuerSha256, c.der);
     await cancelSoon(this.watcher);
     this.watcher = await store.watch((BigInt(revision) + 1n).toString(), {
@@ -81,8 +84,10 @@ export class ReplicaSet implements RevocationView {
   /** One change under the prefix: the revoked set grows, a caller's entry changes, a CRL arrives. */
   private change(key: string, value: Buffer | undefined): void {
     if (key.startsWith(K.revokedAll)) this.revokedChanged(key, value);
-    else if (key.startsWith(K.entries) && value) this.callerChanged(key, value);
-    else if (key.startsWith(K.crlAll) && value) void this.crls.write(key.slice(K.crlAll.length), value);
+    else if (key.startsWith(K.entries) && value) {
+      this.known?.add(key.slice(K.entries.length));
+      this.callerChanged(key, value);
+    } else if (key.startsWith(K.crlAll) && value) void this.crls.write(key.slice(K.crlAll.length), value);
   }
 
   /** A revocation arrives; a deleted one is kept (the set never shrinks). */
@@ -99,7 +104,7 @@ export class ReplicaSet implements RevocationView {
   private callerChanged(key: string, value: Buffer): void {
     const e = parseEntry(key, value);
     if (typeof e === "string" || !this.o.allowedCNs.includes(e.subjectCN)) return;
-    if (e.status === "active" && !e.profile.startsWith("client")) this.callers.add(e.sha256);
+    if (isCallerEntry(e)) this.callers.add(e.sha256);
     else this.callers.delete(e.sha256);
   }
 

@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { errorMessage } from "../errors.js";
-import type { LedgerStore } from "../ledger/store.js";
+import type { LedgerEntry, LedgerStore } from "../ledger/store.js";
 
 export interface WatchOptions {
   store: LedgerStore;
@@ -13,10 +13,21 @@ export interface WatchOptions {
   log: (message: string) => void;
 }
 
-async function knownFingerprints(store: LedgerStore): Promise<Set<string>> {
+/** Every fingerprint the ledger records, any status (for --unknown-certificates). */
+export async function knownFingerprints(store: LedgerStore): Promise<Set<string>> {
   if (store.knownFingerprints) return store.knownFingerprints();
   return new Set((await store.list()).map((e) => e.sha256));
 }
+
+/**
+ * A certificate kubepki issued to a caller of the webhook (kube-apiserver's pair), still allowed to
+ * call. A superseded pair (issued again by `certs renew` or `rotate-ca sign`) stays a caller:
+ * kube-apiserver presents it until it restarts, and refusing it meanwhile would deny everything
+ * (failurePolicy Deny). A revocation cuts it off; after `rotate-ca drop` its CA is no longer trusted
+ * at the handshake.
+ */
+export const isCallerEntry = (e: LedgerEntry): boolean =>
+  (e.status === "active" || e.status === "superseded") && !e.profile.startsWith("client");
 
 /**
  * What the webhook answers from: the revoked fingerprints (and user names), the certificates
@@ -98,13 +109,8 @@ export class RevokedSet implements RevocationView {
     const fingerprints = await store.revokedFingerprints();
     const users = new Set(this.o.denyRevokedUsers ? (await store.revoked()).map((e) => e.subjectCN) : []);
     const callers = new Set<string>();
-    // A superseded pair (issued again by `certs renew` or `rotate-ca sign`) stays a caller: kube-apiserver
-    // presents it until it restarts, and refusing it meanwhile would deny (failurePolicy Deny). A
-    // revocation cuts it off; after `rotate-ca drop` its CA is no longer trusted at the handshake.
     for (const cn of this.o.allowedCNs)
-      for (const e of await store.list({ user: cn }))
-        if ((e.status === "active" || e.status === "superseded") && !e.profile.startsWith("client"))
-          callers.add(e.sha256);
+      for (const e of await store.list({ user: cn })) if (isCallerEntry(e)) callers.add(e.sha256);
     if (this.o.loadKnown) this.known = await knownFingerprints(store);
     const lost = [...this.fingerprints].filter((f) => !fingerprints.has(f)).length;
     for (const f of this.fingerprints) fingerprints.add(f);
