@@ -3,14 +3,13 @@ import { InputError, IoError } from "../errors.js";
 import { withTreeLock } from "../fsx/lock.js";
 import { exists } from "../fsx/read.js";
 import { recoverJournal, recoveryPending } from "../fsx/transaction.js";
-import { missingLedgerMessage } from "../ledger/messages.js";
 import { backupFolders } from "../pki/backup.js";
-import { CAS } from "../pki/catalog.js";
 import { parseDuration } from "../pki/duration.js";
 import type { CertificateExpirationInfo, ExpirationRow } from "../pki/expiry.js";
-import { crlPath, type TreePaths } from "../pki/paths.js";
+import type { TreePaths } from "../pki/paths.js";
 import type { RenewedItem, RenewResult } from "../pki/renew.js";
 import { parseKeyAlgorithm } from "../x509/algorithms.js";
+import { ledgerToRecord } from "./recording.js";
 import { inTree, type Notice, pathsOf, storeOf, type TreeOptions } from "./tree.js";
 
 export interface ExpirationOutcome {
@@ -65,7 +64,15 @@ export function renewCertificates(req: RenewRequest): Promise<RenewOutcome> {
 async function renewIn(paths: TreePaths, req: RenewRequest): Promise<RenewOutcome> {
   const { renewCertificates: renew } = await import("../pki/renew.js");
   const notices: Notice[] = [];
-  const record = req.dryRun ? false : req.store?.startsWith("etcd://") || ledgerForRenew(paths, notices);
+  const ledger = await storeOf(req, paths);
+  const record =
+    !req.dryRun &&
+    ledgerToRecord(
+      ledger,
+      paths,
+      notices,
+      "the renewed certificates are not recorded (kubepki ledger init && kubepki ledger import record them)",
+    );
   const { issued, ...result } = await renew({
     paths,
     names: req.names,
@@ -76,7 +83,7 @@ async function renewIn(paths: TreePaths, req: RenewRequest): Promise<RenewOutcom
   });
   if (record && issued.length > 0) {
     const { withLedger, recordIssued } = await import("../ledger/record.js");
-    await withLedger(await storeOf(req, paths), (store) => recordIssued(store, issued, result.superseded));
+    await withLedger(ledger, (store) => recordIssued(store, issued, result.superseded));
   }
   return {
     result,
@@ -85,24 +92,6 @@ async function renewIn(paths: TreePaths, req: RenewRequest): Promise<RenewOutcom
     notices,
     unfinished: req.dryRun ? undefined : notAllRenewed(result.items),
   };
-}
-
-/**
- * Renewals are recorded in the ledger. A tree with published CRLs had one: its loss is refused
- * (an empty new one would forget every revocation); a tree kubepki never managed is renewed
- * without recording, with a warning.
- */
-function ledgerForRenew(paths: TreePaths, notices: Notice[]): boolean {
-  if (exists(paths.ledgerFile)) return true;
-  const crls = CAS.map((c) => crlPath(paths, c.id)).filter(exists);
-  if (crls.length > 0)
-    throw new IoError(
-      missingLedgerMessage(paths.ledgerFile, `does not exist, though ${crls[0]} was published from it`),
-    );
-  notices.push(
-    `no ledger at ${paths.ledgerFile}: the renewed certificates are not recorded (kubepki ledger init && kubepki ledger import record them)`,
-  );
-  return false;
 }
 
 /** What to restart or copy after a renewal, per kind of certificate renewed. */

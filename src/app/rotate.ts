@@ -11,6 +11,7 @@ import { readSettings } from "../pki/settings.js";
 import type { RotateResult } from "../rotate/engine.js";
 import type { RotationStatus } from "../rotate/status.js";
 import { PHASES, type Phase } from "../rotate/types.js";
+import { ledgerExists, ledgerToRecord } from "./recording.js";
 import { inTree, type Notice, pathsOf, storeOf, type TreeOptions } from "./tree.js";
 
 export type { RotationStatus };
@@ -65,9 +66,6 @@ interface Where {
   paths: TreePaths;
   ledger: StoreTarget;
 }
-
-/** A SQLite ledger may be missing; an etcd one is found (or refused) when it is opened. */
-const hasLedger = (ledger: StoreTarget): boolean => ledger.kind !== "sqlite" || exists(ledger.file);
 
 async function rotateIn(req: RotateCaRequest, where: Where, notices: Notice[]): Promise<RotateCaOutcome> {
   const { paths, ledger } = where;
@@ -167,21 +165,15 @@ function rotationPaths(t: TreeOptions, notices: Notice[]): TreePaths {
   return pathsOf({ ...t, offlineDir: remembered });
 }
 
-function ledgerPresent({ paths, ledger }: Where, notices: Notice[]): boolean {
-  if (ledger.kind !== "sqlite" || exists(ledger.file)) return true;
-  const crls = CAS.map((c) => crlPath(paths, c.id)).filter(exists);
-  if (crls.length > 0)
-    throw new IoError(`the ledger ${ledger.file} is missing, though ${crls[0]} was published from it`);
-  notices.push(`no ledger at ${ledger.file}: what the rotation signed is not recorded`);
-  return false;
-}
+const ledgerPresent = ({ paths, ledger }: Where, notices: Notice[]): boolean =>
+  ledgerToRecord(ledger, paths, notices, "what the rotation signed is not recorded");
 
 /** Credentials the ledger knows from each old CA being dropped, still active. */
 async function oldCredentials(
   { paths, ledger }: Where,
   ca: RotationCa,
 ): Promise<{ sha256: string; credential: DroppedCredential; self: boolean }[]> {
-  if (!hasLedger(ledger)) return [];
+  if (!ledgerExists(ledger)) return [];
   const [{ readState }, { generationsIn }, { withLedger }] = await Promise.all([
     import("../rotate/state.js"),
     import("../rotate/material.js"),
@@ -250,7 +242,7 @@ async function republishCrls(
  * drop reads the ledger.
  */
 async function recordLeftovers({ paths, ledger }: Where, ca: RotationCa): Promise<void> {
-  if (!hasLedger(ledger)) return;
+  if (!ledgerExists(ledger)) return;
   const [{ withLedger }, { reconcile }, { readState }] = await Promise.all([
     import("../ledger/record.js"),
     import("../ledger/reconcile.js"),
