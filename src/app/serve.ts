@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { IoError } from "../errors.js";
 import type { LedgerStore } from "../ledger/store.js";
+import type { TreePaths } from "../pki/paths.js";
 import type { HealthListen, HealthServer } from "../revoke/health-server.js";
 import type { ReadinessCheck, WebhookServer } from "../revoke/webhook.js";
 import type { WebhookFiles } from "../revoke/webhook-setup.js";
@@ -91,14 +92,16 @@ async function startIn(req: ServeRequest): Promise<RunningServe> {
         import("../revoke/tls-reload.js"),
       ]);
     const f = setup.files;
+    const paths = pathsOf(req);
+    const allowedCNs = req.allowedCn?.length ? req.allowedCn : [WEBHOOK_CLIENT_CN];
     hook = await createWebhookServer({
       cert: readFileSync(f.serverCert, "utf8"),
       key: readFileSync(f.serverKey, "utf8"),
       ca: readFileSync(f.caCert, "utf8"), // the trust bundle during a CA rotation
-      allowedCNs: req.allowedCn?.length ? req.allowedCn : [WEBHOOK_CLIENT_CN],
+      allowedCNs,
       store,
-      ledgerFile: store.autocommit ? undefined : pathsOf(req).ledgerFile,
-      source: await replicaSource(req, store),
+      ledgerFile: store.autocommit ? undefined : paths.ledgerFile,
+      source: await replicaSource(req, store, { paths, allowedCNs }),
       denyRevokedUsers: req.denyRevokedUsers,
       unknownCertificates: req.unknownCertificates,
       ...(req.log ? { log: req.log } : {}),
@@ -108,7 +111,7 @@ async function startIn(req: ServeRequest): Promise<RunningServe> {
     if (health) healthServer = await startHealth(hook, health.listen);
     const running = hook;
     const healthDone = healthServer;
-    const stopReload = reloadTlsFiles(hook.server, () => tlsFiles(f, webhookTrustFile(pathsOf(req))), {
+    const stopReload = reloadTlsFiles(hook.server, () => tlsFiles(f, webhookTrustFile(paths)), {
       intervalMs: req.reloadMs,
       ...(req.log ? { log: req.log } : {}),
     });
@@ -138,20 +141,21 @@ async function startHealth(hook: WebhookServer, at: HealthListen): Promise<Healt
 const DEFAULT_LISTEN = "127.0.0.1:8443";
 
 /** On the etcd ledger, the webhook's set is a watched replica (and writes this node's CRL files). */
-async function replicaSource(req: ServeRequest, store: LedgerStore) {
+async function replicaSource(
+  req: ServeRequest,
+  store: LedgerStore,
+  { paths, allowedCNs }: { paths: TreePaths; allowedCNs: string[] },
+) {
   if (!store.autocommit) return undefined;
   const { EtcdLedger } = await import("../ledger/etcd.js");
   if (!(store instanceof EtcdLedger)) return undefined;
-  const [{ ReplicaSet, DEFAULT_MAX_STALENESS_MS }, { WEBHOOK_CLIENT_CN }] = await Promise.all([
-    import("../revoke/replica.js"),
-    import("../revoke/webhook-setup.js"),
-  ]);
+  const { ReplicaSet, DEFAULT_MAX_STALENESS_MS } = await import("../revoke/replica.js");
   const maxStalenessMs = (await durationMs(req.maxStaleness, "--max-staleness")) ?? DEFAULT_MAX_STALENESS_MS;
   return (log: (message: string) => void) =>
     new ReplicaSet({
       store,
-      paths: pathsOf(req),
-      allowedCNs: req.allowedCn?.length ? req.allowedCn : [WEBHOOK_CLIENT_CN],
+      paths,
+      allowedCNs,
       denyRevokedUsers: !!req.denyRevokedUsers,
       maxStalenessMs,
       loadKnown: true,
