@@ -8,12 +8,12 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { Agent, request } from "node:https";
 import { join } from "node:path";
 import { clientEntries, copyNode, denies, kubepkiAsync, recordEntries } from "../test/ha-peers.js";
 import { buildTree, freePort, initArgs, kubepki } from "../test/helpers.js";
 import { startEtcdCluster } from "../test/peers/etcd.js";
 import { type Serve, sar, startServe } from "../test/webhook-client.js";
+import { load, type TlsClient } from "./load.js";
 
 const N = Number(process.argv[2] ?? 100);
 const SECONDS = Number(process.argv[3] ?? 5);
@@ -23,47 +23,8 @@ const repo = new URL("..", import.meta.url).pathname;
 const q = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? Number.NaN;
 
-async function rps(
-  port: number,
-  tls: { ca: string; cert: string; key: string },
-  body: string,
-): Promise<number> {
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY, ...tls, servername: "localhost" });
-  let done = 0;
-  const one = () =>
-    new Promise<void>((resolve, reject) => {
-      const req = request(
-        {
-          host: "127.0.0.1",
-          port,
-          path: "/authorize",
-          method: "POST",
-          agent,
-          headers: { "content-type": "application/json" },
-        },
-        (res) => {
-          res.resume();
-          res.on("end", () => {
-            done++;
-            resolve();
-          });
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  await Promise.all(Array.from({ length: CONCURRENCY }, one));
-  done = 0;
-  const t0 = Date.now();
-  const deadline = t0 + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (Date.now() < deadline) await one();
-    }),
-  );
-  agent.destroy();
-  return done / ((Date.now() - t0) / 1000);
-}
+const rps = async (port: number, tls: TlsClient, body: string): Promise<number> =>
+  (await load(port, tls, body, { seconds: SECONDS, concurrency: CONCURRENCY })).rps;
 
 async function bare(
   root: string,

@@ -9,13 +9,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, rmSync } from "node:fs";
-import { Agent, request } from "node:https";
 import { join } from "node:path";
 import { openLedger } from "../src/ledger/record.js";
 import type { LedgerEntry } from "../src/ledger/store.js";
 import { treePaths } from "../src/pki/paths.js";
 import { setupWebhook } from "../src/revoke/webhook-setup.js";
 import { buildTree, freePort } from "../test/helpers.js";
+import { type LoadResult, load as loadAt, type TlsClient } from "./load.js";
 
 const SECONDS = Number(process.argv[2] ?? 5);
 const CONCURRENCY = 32;
@@ -35,58 +35,8 @@ async function start(args: string[]): Promise<ChildProcess> {
   return proc;
 }
 
-interface Result {
-  rps: number;
-  p50: number;
-  p99: number;
-}
-
-async function load(
-  port: number,
-  tls: { ca: string; cert: string; key: string },
-  body: string,
-): Promise<Result> {
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY, ...tls, servername: "localhost" });
-  const latencies: number[] = [];
-  const deadline = Date.now() + SECONDS * 1000;
-  const one = () =>
-    new Promise<void>((resolve, reject) => {
-      const t0 = process.hrtime.bigint();
-      const req = request(
-        {
-          host: "127.0.0.1",
-          port,
-          path: "/authorize",
-          method: "POST",
-          agent,
-          headers: { "content-type": "application/json" },
-        },
-        (res) => {
-          res.resume();
-          res.on("end", () => {
-            latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-            resolve();
-          });
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  const worker = async () => {
-    while (Date.now() < deadline) await one();
-  };
-  // Warm up the connections, then measure.
-  await Promise.all(Array.from({ length: CONCURRENCY }, one));
-  latencies.length = 0;
-  const t0 = Date.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const secs = (Date.now() - t0) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const q = (p: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
-  return { rps: latencies.length / secs, p50: q(0.5), p99: q(0.99) };
-}
+const load = (port: number, tls: TlsClient, body: string): Promise<LoadResult> =>
+  loadAt(port, tls, body, { seconds: SECONDS, concurrency: CONCURRENCY });
 
 const { root, dir } = await buildTree();
 const paths = treePaths(root);
@@ -134,7 +84,7 @@ async function fill(n: number): Promise<void> {
   await store.record(entries);
 }
 
-const rounds: { name: string; r: Result }[] = [];
+const rounds: { name: string; r: LoadResult }[] = [];
 const bare = async () => {
   const p = await freePort();
   const proc = await start([
