@@ -8,7 +8,7 @@ import { storeTarget } from "../src/ledger/target.js";
 import { sha256Hex } from "../src/x509/fingerprint.js";
 import { decodePem } from "../src/x509/pem.js";
 import { CLI, PKI, peerDir, tempDir } from "./helpers.js";
-import { type EtcdMember, member } from "./peers/etcd.js";
+import { type EtcdMember, member, memberFlags } from "./peers/etcd.js";
 import { call, type Serve, sar } from "./webhook-client.js";
 
 /** The etcd target of a node tree, as the CLI builds it from --store. */
@@ -111,27 +111,18 @@ export function nodeEtcdMember(
 ): EtcdMember {
   const pki = join(root, PKI, "etcd");
   const client = `${node.ip}:${node.client}`;
-  const peer = `https://${node.ip}:${node.peer}`;
-  return member(node.name, client, [
-    `--name=${node.name}`,
-    `--data-dir=${join(peerDir(`kubepki-etcd-${node.name}-`), "data")}`,
-    `--listen-client-urls=https://${client}`,
-    `--advertise-client-urls=https://${client}`,
-    `--listen-peer-urls=${peer}`,
-    `--initial-advertise-peer-urls=${peer}`,
-    `--initial-cluster=${initialCluster}`,
-    `--initial-cluster-state=${state}`,
-    "--initial-cluster-token=kubepki-walkthrough",
-    `--cert-file=${pki}/server.crt`,
-    `--key-file=${pki}/server.key`,
-    `--trusted-ca-file=${pki}/ca.crt`,
-    "--client-cert-auth=true",
-    `--client-crl-file=${pki}/ca.crl`,
-    `--peer-cert-file=${pki}/peer.crt`,
-    `--peer-key-file=${pki}/peer.key`,
-    `--peer-trusted-ca-file=${pki}/ca.crt`,
-    "--peer-client-cert-auth=true",
-    "--heartbeat-interval=50",
-    "--election-timeout=500",
-  ]);
+  return member(
+    node.name,
+    client,
+    memberFlags({
+      name: node.name,
+      dataDir: join(peerDir(`kubepki-etcd-${node.name}-`), "data"),
+      client,
+      peer: `https://${node.ip}:${node.peer}`,
+      initialCluster,
+      state,
+      token: "kubepki-walkthrough",
+      pki,
+    }).concat(`--client-crl-file=${pki}/ca.crl`),
+  );
 }

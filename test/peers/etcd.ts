@@ -112,28 +112,16 @@ export async function startEtcdCluster(
   const data = peerDir("kubepki-etcd-cluster-");
   const argsOf = (i: number) => {
     const p = ports[i] as { client: number; peer: number };
-    return [
-      `--name=m${i + 1}`,
-      `--data-dir=${join(data, `m${i + 1}`)}`,
-      `--listen-client-urls=https://127.0.0.1:${p.client}`,
-      `--advertise-client-urls=https://127.0.0.1:${p.client}`,
-      `--listen-peer-urls=https://127.0.0.1:${p.peer}`,
-      `--initial-advertise-peer-urls=https://127.0.0.1:${p.peer}`,
-      `--initial-cluster=${initial}`,
-      "--initial-cluster-state=new",
-      "--initial-cluster-token=kubepki-test",
-      `--cert-file=${pki}/server.crt`,
-      `--key-file=${pki}/server.key`,
-      `--trusted-ca-file=${pki}/ca.crt`,
-      "--client-cert-auth=true",
-      `--peer-cert-file=${pki}/peer.crt`,
-      `--peer-key-file=${pki}/peer.key`,
-      `--peer-trusted-ca-file=${pki}/ca.crt`,
-      "--peer-client-cert-auth=true",
-      "--heartbeat-interval=50",
-      "--election-timeout=500",
-      ...extraArgs,
-    ];
+    return memberFlags({
+      name: `m${i + 1}`,
+      dataDir: join(data, `m${i + 1}`),
+      client: `127.0.0.1:${p.client}`,
+      peer: `https://127.0.0.1:${p.peer}`,
+      initialCluster: initial,
+      state: "new",
+      token: "kubepki-test",
+      pki,
+    }).concat(extraArgs);
   };
   const members = ports.map((p, i) => member(`m${i + 1}`, `127.0.0.1:${p.client}`, argsOf(i)));
   await Promise.all(members.map((m) => m.restart()));
@@ -148,6 +136,42 @@ export async function startEtcdCluster(
 }
 
 /** One etcd process with these arguments, started by `restart()` (which waits until it serves clients). */
+/** One member's flags as kubeadm's etcd manifest sets them: client and peer TLS from `pki` (the etcd folder). */
+export function memberFlags(o: {
+  name: string;
+  dataDir: string;
+  /** HOST:PORT */
+  client: string;
+  /** https://HOST:PORT */
+  peer: string;
+  initialCluster: string;
+  state: "new" | "existing";
+  token: string;
+  pki: string;
+}): string[] {
+  return [
+    `--name=${o.name}`,
+    `--data-dir=${o.dataDir}`,
+    `--listen-client-urls=https://${o.client}`,
+    `--advertise-client-urls=https://${o.client}`,
+    `--listen-peer-urls=${o.peer}`,
+    `--initial-advertise-peer-urls=${o.peer}`,
+    `--initial-cluster=${o.initialCluster}`,
+    `--initial-cluster-state=${o.state}`,
+    `--initial-cluster-token=${o.token}`,
+    `--cert-file=${o.pki}/server.crt`,
+    `--key-file=${o.pki}/server.key`,
+    `--trusted-ca-file=${o.pki}/ca.crt`,
+    "--client-cert-auth=true",
+    `--peer-cert-file=${o.pki}/peer.crt`,
+    `--peer-key-file=${o.pki}/peer.key`,
+    `--peer-trusted-ca-file=${o.pki}/ca.crt`,
+    "--peer-client-cert-auth=true",
+    "--heartbeat-interval=50",
+    "--election-timeout=500",
+  ];
+}
+
 export function member(name: string, client: string, args: string[]): EtcdMember {
   let log = "";
   const m: EtcdMember = {
